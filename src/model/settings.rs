@@ -1,0 +1,113 @@
+//! orc.toml: branch-wide settings every machine reads from the branch.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::duration::{format_duration, parse_duration};
+use crate::error::{Error, Result};
+
+pub const SETTINGS_PATH: &str = "orc.toml";
+
+/// The orc.toml of the fixed root commit. Never change these bytes: every
+/// machine must derive the identical root commit (DESIGN §1).
+pub const ROOT_SETTINGS: &str = "\
+# orc coordination branch settings; edit here or on the git host.
+# Durations: 30s, 5m, 2h, 1d.
+schema = 1
+# How long a claim lasts unless renewed by `orc a heartbeat`.
+lease = \"30m\"
+# An agent with no heartbeat for this long is shown stale.
+stale_after = \"5m\"
+# Slack for clocks that disagree between machines before a lease or lock counts as expired.
+clock_grace = \"2m\"
+# How often `orc sync` re-renders README.md and docs/index.html.
+render_interval = \"5m\"
+";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RawSettings {
+    schema: u32,
+    lease: Option<String>,
+    stale_after: Option<String>,
+    clock_grace: Option<String>,
+    render_interval: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub schema: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub lease: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub stale_after: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub clock_grace: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub render_interval: Duration,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            schema: 1,
+            lease: Duration::minutes(30),
+            stale_after: Duration::minutes(5),
+            clock_grace: Duration::minutes(2),
+            render_interval: Duration::minutes(5),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses orc.toml; unknown keys are ignored so newer branches stay readable.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let raw: RawSettings = super::record::parse(SETTINGS_PATH, bytes)?;
+        if raw.schema != 1 {
+            return Err(Error::broken_file(
+                SETTINGS_PATH,
+                None,
+                format!("schema {} is newer than this orc understands (1); upgrade orc", raw.schema),
+            ));
+        }
+        let defaults = Self::default();
+        let field = |name: &str, value: Option<String>, default: Duration| -> Result<Duration> {
+            match value {
+                None => Ok(default),
+                Some(text) => parse_duration(&text)
+                    .map_err(|e| Error::broken_file(SETTINGS_PATH, None, format!("{name}: {e}"))),
+            }
+        };
+        Ok(Self {
+            schema: raw.schema,
+            lease: field("lease", raw.lease, defaults.lease)?,
+            stale_after: field("stale_after", raw.stale_after, defaults.stale_after)?,
+            clock_grace: field("clock_grace", raw.clock_grace, defaults.clock_grace)?,
+            render_interval: field("render_interval", raw.render_interval, defaults.render_interval)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_settings_parse_to_the_defaults() {
+        let parsed = Settings::parse(ROOT_SETTINGS.as_bytes()).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(parsed.lease, defaults.lease);
+        assert_eq!(parsed.stale_after, defaults.stale_after);
+        assert_eq!(parsed.clock_grace, defaults.clock_grace);
+    }
+
+    #[test]
+    fn bad_duration_names_the_setting() {
+        let err = Settings::parse(b"schema = 1\nlease = \"soon\"\n").unwrap_err();
+        assert!(err.message.contains("lease"), "{}", err.message);
+    }
+}

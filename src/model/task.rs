@@ -1,0 +1,572 @@
+//! Tasks and their state machine (DESIGN §3):
+//! `open → claimed → done | failed`, `claimed → open` (release or expired
+//! lease), `open | claimed | failed → cancelled`, `failed → open` (retry).
+//! `done` and `cancelled` are terminal. Every transition is a pure function
+//! that returns the new record or a refusal.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const MIN_PRIORITY: u8 = 1;
+pub const MAX_PRIORITY: u8 = 9;
+pub const DEFAULT_PRIORITY: u8 = 3;
+pub const MAX_TITLE_CHARS: usize = 500;
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Open,
+    Claimed,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Self; 5] = [Self::Open, Self::Claimed, Self::Done, Self::Failed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Claimed => "claimed",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Done | Self::Cancelled)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One task file, `workstreams/<ws>/tasks/<shard>/<id>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    /// Copied from the path for people reading the file; the path wins.
+    #[serde(default)]
+    pub workstream: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub priority: u8,
+    pub status: Status,
+    #[serde(default)]
+    pub after: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<DateTime<Utc>>,
+    /// Grows with every claim; a complete or fail naming an older token is refused.
+    #[serde(default)]
+    pub claim_token: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_by: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who acts: an identified agent, or a person recorded under their git name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Agent(String),
+    Person(String),
+}
+
+impl Actor {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Agent(name) | Self::Person(name) => name,
+        }
+    }
+
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Self::Agent(name) => Some(name),
+            Self::Person(_) => None,
+        }
+    }
+}
+
+/// What a successful claim did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ClaimKind {
+    New,
+    /// The agent already held it; the lease was renewed.
+    Renewed,
+    /// The previous holder's lease had run out.
+    Reclaimed { from: String },
+}
+
+/// A dependency that is not done yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    pub id: String,
+    /// None when the dependency does not exist (deleted by hand).
+    pub status: Option<Status>,
+}
+
+/// The clock and lease rules a transition is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms {
+    pub now: DateTime<Utc>,
+    /// How long a claim lasts past the holder's last sign of life.
+    pub lease: Duration,
+    /// Slack for clocks that disagree between machines.
+    pub grace: Duration,
+}
+
+/// Checks the free-text fields a person or agent supplies.
+pub fn check_title(title: &str) -> Result<()> {
+    if title.trim().is_empty() {
+        return Err(Error::input("invalid_input", "the task title is empty").with_hint("orc t add <ws> \"<title>\""));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(Error::input(
+            "invalid_input",
+            format!("the task title is {} characters; the limit is {MAX_TITLE_CHARS}", title.chars().count()),
+        )
+        .with_hint("put the details in the description"));
+    }
+    Ok(())
+}
+
+pub fn check_text(what: &str, text: &str) -> Result<()> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::input(
+            "invalid_input",
+            format!("the {what} is {} bytes; the limit is {MAX_TEXT_BYTES}", text.len()),
+        )
+        .with_hint("keep long text in the knowledge base and reference the topic"));
+    }
+    Ok(())
+}
+
+pub fn check_priority(priority: u8) -> Result<()> {
+    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        return Err(Error::input(
+            "invalid_input",
+            format!("priority {priority} is out of range; use {MIN_PRIORITY} (highest) to {MAX_PRIORITY} (lowest)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Formats a time for a one-line message.
+pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at.date_naive() == now.date_naive() {
+        at.format("%H:%M UTC").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
+impl Task {
+    /// When the claim lapses: its own lease, extended while the holder shows
+    /// signs of life (a heartbeat or any operation), so a live agent keeps its
+    /// work without rewriting task files. `holder_seen` is the holder's
+    /// `last_seen`, when known.
+    pub fn lease_end(&self, holder_seen: Option<DateTime<Utc>>, lease: Duration) -> Option<DateTime<Utc>> {
+        if self.status != Status::Claimed {
+            return None;
+        }
+        let own = self.lease_expires?;
+        Some(match holder_seen {
+            Some(seen) => own.max(seen + lease),
+            None => own,
+        })
+    }
+
+    /// The claim lapsed, with `grace` of slack for clocks that disagree.
+    pub fn lease_expired(&self, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> bool {
+        self.lease_end(holder_seen, terms.lease).is_some_and(|end| terms.now > end + terms.grace)
+    }
+
+    /// Open, or claimed with a lapsed lease.
+    pub fn is_claimable(&self, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> bool {
+        self.status == Status::Open || self.lease_expired(terms, holder_seen)
+    }
+
+    /// The order `next` takes tasks in: priority, then age, then id.
+    pub fn next_order(&self) -> (u8, DateTime<Utc>, &str) {
+        (self.priority, self.created_at, &self.id)
+    }
+
+    fn refuse_terminal(&self, action: &str) -> Error {
+        Error::refused(
+            "terminal",
+            format!("cannot {action} {}: it is {} and stays so", self.id, self.status.as_str()),
+        )
+        .with("task", &self.id)
+        .with("status", self.status)
+    }
+
+    fn cleared_claim(mut self) -> Self {
+        self.claimed_by = None;
+        self.claimed_at = None;
+        self.lease_expires = None;
+        self
+    }
+
+    /// Claims the task for `agent`, or says who holds it.
+    pub fn claim(
+        &self,
+        agent: &str,
+        terms: &Terms,
+        holder_seen: Option<DateTime<Utc>>,
+        blockers: &[Blocker],
+    ) -> Result<(Self, ClaimKind)> {
+        let now = terms.now;
+        let kind = match self.status {
+            Status::Done | Status::Cancelled => return Err(self.refuse_terminal("claim")),
+            Status::Failed => {
+                return Err(Error::refused("wrong_state", format!("cannot claim {}: it failed", self.id))
+                    .with("task", &self.id)
+                    .with("status", self.status)
+                    .with_hint(format!("orc t retry {}", self.id)))
+            }
+            Status::Open => ClaimKind::New,
+            Status::Claimed => {
+                let holder = self.claimed_by.clone().unwrap_or_default();
+                if holder == agent {
+                    ClaimKind::Renewed
+                } else if self.lease_expired(terms, holder_seen) {
+                    ClaimKind::Reclaimed { from: holder }
+                } else {
+                    let at = self.claimed_at.unwrap_or(self.updated_at);
+                    return Err(Error::refused(
+                        "already_claimed",
+                        format!("{} was claimed by {holder} at {}", self.id, short_time(at, now)),
+                    )
+                    .with("task", &self.id)
+                    .with("claimed_by", &holder)
+                    .with("claimed_at", at)
+                    .with("lease_expires", self.lease_end(holder_seen, terms.lease)));
+                }
+            }
+        };
+        if !blockers.is_empty() {
+            let list: Vec<String> = blockers
+                .iter()
+                .map(|b| format!("{} ({})", b.id, b.status.map_or("missing", Status::as_str)))
+                .collect();
+            return Err(Error::refused(
+                "blocked",
+                format!("cannot claim {}: it waits for {}", self.id, list.join(", ")),
+            )
+            .with("task", &self.id)
+            .with("blocked_by", blockers));
+        }
+        let mut next = self.clone();
+        next.status = Status::Claimed;
+        next.claimed_by = Some(agent.to_string());
+        next.lease_expires = Some(now + terms.lease);
+        if kind != ClaimKind::Renewed {
+            next.claimed_at = Some(now);
+            next.claim_token = self.claim_token + 1;
+        }
+        next.updated_at = now;
+        Ok((next, kind))
+    }
+
+    /// An identified agent may finish only a claim it holds now, with the
+    /// current token when it gives one; a person may finish any live task.
+    fn check_finisher(&self, action: &str, actor: &Actor, token: Option<u64>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<()> {
+        if self.status.is_terminal() {
+            return Err(self.refuse_terminal(action));
+        }
+        if self.status == Status::Failed {
+            return Err(Error::refused(
+                "wrong_state",
+                format!("cannot {action} {}: it already failed", self.id),
+            )
+            .with("task", &self.id)
+            .with("status", self.status)
+            .with_hint(format!("orc t retry {}", self.id)));
+        }
+        if let Some(token) = token {
+            if self.status != Status::Claimed || token != self.claim_token {
+                return Err(Error::refused(
+                    "stale_token",
+                    format!(
+                        "cannot {action} {}: claim token {token} is not the current claim (token {}, {})",
+                        self.id,
+                        self.claim_token,
+                        self.claimed_by.as_deref().map_or("unclaimed".to_string(), |h| format!("held by {h}"))
+                    ),
+                )
+                .with("task", &self.id)
+                .with("token", token)
+                .with("current_token", self.claim_token));
+            }
+        }
+        let Actor::Agent(agent) = actor else { return Ok(()) };
+        match (&self.status, self.claimed_by.as_deref()) {
+            (Status::Claimed, Some(holder)) if holder == agent => {
+                if self.lease_expired(terms, holder_seen) {
+                    let until = self.lease_end(holder_seen, terms.lease).expect("an expired lease has an end");
+                    let now = terms.now;
+                    return Err(Error::refused(
+                        "claim_expired",
+                        format!("cannot {action} {}: your claim expired at {}", self.id, short_time(until, now)),
+                    )
+                    .with("task", &self.id)
+                    .with("lease_expires", until)
+                    .with_hint(format!("claim it again first: orc t claim {}", self.id)));
+                }
+                Ok(())
+            }
+            (Status::Claimed, Some(holder)) => Err(Error::refused(
+                "not_holder",
+                format!("cannot {action} {}: it is claimed by {holder}, not {agent}", self.id),
+            )
+            .with("task", &self.id)
+            .with("claimed_by", holder)),
+            _ => Err(Error::refused(
+                "not_holder",
+                format!("cannot {action} {}: {agent} holds no claim on it (it is open)", self.id),
+            )
+            .with("task", &self.id)
+            .with_hint(format!("orc t claim {}", self.id))),
+        }
+    }
+
+    fn finish(&self, status: Status, actor: &Actor, text: Option<String>, now: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        next.status = status;
+        next.result = text.or(next.result);
+        next.finished_at = Some(now);
+        next.finished_by = Some(actor.name().to_string());
+        next.updated_at = now;
+        next
+    }
+
+    pub fn complete(&self, actor: &Actor, token: Option<u64>, result: Option<String>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<Self> {
+        self.check_finisher("complete", actor, token, terms, holder_seen)?;
+        Ok(self.finish(Status::Done, actor, result, terms.now))
+    }
+
+    pub fn fail(&self, actor: &Actor, token: Option<u64>, reason: Option<String>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<Self> {
+        self.check_finisher("fail", actor, token, terms, holder_seen)?;
+        Ok(self.finish(Status::Failed, actor, reason, terms.now))
+    }
+
+    /// Gives a claim back: by its holder, or by a person.
+    pub fn release(&self, actor: &Actor, now: DateTime<Utc>) -> Result<Self> {
+        if self.status.is_terminal() {
+            return Err(self.refuse_terminal("release"));
+        }
+        if self.status != Status::Claimed {
+            return Err(Error::refused(
+                "wrong_state",
+                format!("cannot release {}: it is {}, not claimed", self.id, self.status.as_str()),
+            )
+            .with("task", &self.id)
+            .with("status", self.status));
+        }
+        if let (Actor::Agent(agent), Some(holder)) = (actor, self.claimed_by.as_deref()) {
+            if holder != agent {
+                return Err(Error::refused(
+                    "not_holder",
+                    format!("cannot release {}: it is claimed by {holder}, not {agent}", self.id),
+                )
+                .with("task", &self.id)
+                .with("claimed_by", holder));
+            }
+        }
+        let mut next = self.clone().cleared_claim();
+        next.status = Status::Open;
+        next.updated_at = now;
+        Ok(next)
+    }
+
+    /// Withdraws a task that is not finished; anyone may.
+    pub fn cancel(&self, actor: &Actor, reason: Option<String>, now: DateTime<Utc>) -> Result<Self> {
+        if self.status.is_terminal() {
+            return Err(self.refuse_terminal("cancel"));
+        }
+        let next = self.clone().cleared_claim();
+        Ok(next.finish(Status::Cancelled, actor, reason, now))
+    }
+
+    /// Puts a failed task back on the board.
+    pub fn retry(&self, now: DateTime<Utc>) -> Result<Self> {
+        if self.status.is_terminal() {
+            return Err(self.refuse_terminal("retry"));
+        }
+        if self.status != Status::Failed {
+            return Err(Error::refused(
+                "wrong_state",
+                format!("cannot retry {}: it is {}, not failed", self.id, self.status.as_str()),
+            )
+            .with("task", &self.id)
+            .with("status", self.status));
+        }
+        let mut next = self.clone().cleared_claim();
+        next.status = Status::Open;
+        next.finished_at = None;
+        next.finished_by = None;
+        next.updated_at = now;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().into()
+    }
+
+    fn task() -> Task {
+        Task {
+            id: "t-abc".into(),
+            workstream: "ws".into(),
+            title: "x".into(),
+            description: String::new(),
+            priority: 3,
+            status: Status::Open,
+            after: vec![],
+            created_at: t0(),
+            created_by: "me".into(),
+            claimed_by: None,
+            claimed_at: None,
+            lease_expires: None,
+            claim_token: 0,
+            result: None,
+            finished_at: None,
+            finished_by: None,
+            updated_at: t0(),
+        }
+    }
+
+    const LEASE: Duration = Duration::minutes(30);
+    const GRACE: Duration = Duration::minutes(2);
+
+    fn at(now: DateTime<Utc>) -> Terms {
+        Terms { now, lease: LEASE, grace: GRACE }
+    }
+
+    fn agent(name: &str) -> Actor {
+        Actor::Agent(name.into())
+    }
+
+    #[test]
+    fn claim_then_complete_by_holder() {
+        let (claimed, kind) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        assert_eq!(kind, ClaimKind::New);
+        assert_eq!(claimed.claim_token, 1);
+        let done = claimed.complete(&agent("a1"), Some(1), Some("ok".into()), &at(t0()), None).unwrap();
+        assert_eq!(done.status, Status::Done);
+        assert_eq!(done.result.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn second_claimant_is_told_the_winner() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let err = claimed.claim("a2", &at(t0()), None, &[]).unwrap_err();
+        assert_eq!(err.kind, "already_claimed");
+        assert!(err.message.contains("claimed by a1"), "{}", err.message);
+    }
+
+    #[test]
+    fn expired_lease_is_reclaimed_only_after_grace() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let just_after = t0() + LEASE + Duration::minutes(1);
+        assert_eq!(claimed.claim("a2", &at(just_after), None, &[]).unwrap_err().kind, "already_claimed");
+        let later = t0() + LEASE + GRACE + Duration::seconds(1);
+        let (taken, kind) = claimed.claim("a2", &at(later), None, &[]).unwrap();
+        assert_eq!(kind, ClaimKind::Reclaimed { from: "a1".into() });
+        assert_eq!(taken.claim_token, 2);
+        // The old holder can no longer finish it, with or without its token.
+        assert_eq!(taken.complete(&agent("a1"), None, None, &at(later), None).unwrap_err().kind, "not_holder");
+        assert_eq!(taken.complete(&agent("a1"), Some(1), None, &at(later), None).unwrap_err().kind, "stale_token");
+    }
+
+    #[test]
+    fn holder_cannot_finish_after_its_lease_ran_out() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let late = t0() + LEASE + GRACE + Duration::seconds(1);
+        assert_eq!(claimed.complete(&agent("a1"), None, None, &at(late), None).unwrap_err().kind, "claim_expired");
+    }
+
+    #[test]
+    fn terminal_states_stay() {
+        let cancelled = task().cancel(&agent("boss"), None, t0()).unwrap();
+        for err in [
+            cancelled.complete(&agent("a1"), None, None, &at(t0()), None).unwrap_err(),
+            cancelled.complete(&Actor::Person("p".into()), None, None, &at(t0()), None).unwrap_err(),
+            cancelled.fail(&agent("a1"), None, None, &at(t0()), None).unwrap_err(),
+            cancelled.claim("a1", &at(t0()), None, &[]).unwrap_err(),
+            cancelled.cancel(&agent("a1"), None, t0()).unwrap_err(),
+            cancelled.retry(t0()).unwrap_err(),
+            cancelled.release(&agent("a1"), t0()).unwrap_err(),
+        ] {
+            assert_eq!(err.kind, "terminal", "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn released_claim_cannot_be_completed_by_its_old_holder() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let open = claimed.release(&agent("a1"), t0()).unwrap();
+        assert_eq!(open.status, Status::Open);
+        assert_eq!(open.complete(&agent("a1"), None, None, &at(t0()), None).unwrap_err().kind, "not_holder");
+        // A person may still mark it done by hand.
+        assert!(open.complete(&Actor::Person("p".into()), None, None, &at(t0()), None).is_ok());
+    }
+
+    #[test]
+    fn failed_tasks_need_a_retry() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let failed = claimed.fail(&agent("a1"), None, Some("boom".into()), &at(t0()), None).unwrap();
+        assert_eq!(failed.claim("a2", &at(t0()), None, &[]).unwrap_err().kind, "wrong_state");
+        let open = failed.retry(t0()).unwrap();
+        assert_eq!(open.status, Status::Open);
+        assert!(open.claimed_by.is_none());
+        let (again, _) = open.claim("a2", &at(t0()), None, &[]).unwrap();
+        assert_eq!(again.claim_token, 2);
+    }
+
+    #[test]
+    fn blocked_tasks_cannot_be_claimed() {
+        let blockers = [Blocker { id: "t-dep".into(), status: Some(Status::Open) }];
+        let err = task().claim("a1", &at(t0()), None, &blockers).unwrap_err();
+        assert_eq!(err.kind, "blocked");
+        assert!(err.message.contains("t-dep (open)"));
+    }
+
+    #[test]
+    fn holder_renews_without_a_new_token() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let (renewed, kind) = claimed.claim("a1", &at(t0() + Duration::minutes(10)), None, &[]).unwrap();
+        assert_eq!(kind, ClaimKind::Renewed);
+        assert_eq!(renewed.claim_token, 1);
+        assert_eq!(renewed.lease_expires, Some(t0() + Duration::minutes(40)));
+    }
+
+    #[test]
+    fn task_record_round_trips_through_toml() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let text = crate::model::record::render(&claimed);
+        let back: Task = crate::model::record::parse("t.toml", &text).unwrap();
+        assert_eq!(back, claimed);
+    }
+}

@@ -1,0 +1,389 @@
+//! The only code that calls git2: opening the repository, reading files at a
+//! commit, writing changed files as a new tree, committing, and moving the
+//! branch by compare-and-swap. It knows nothing of tasks. It never touches
+//! HEAD, the index or the working tree, and libgit2 runs no hooks.
+
+mod fsync;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, RepositoryOpenFlags, Signature, Time, Tree};
+
+use crate::error::{Error, Result};
+use crate::model::settings::{ROOT_SETTINGS, SETTINGS_PATH};
+
+pub use git2::Oid as ObjectId;
+
+/// The author and time of the fixed root commit: the same on every machine
+/// so branches created apart share history (DESIGN §1).
+const ROOT_AUTHOR: (&str, &str) = ("orc", "orc@localhost");
+const ROOT_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const ROOT_MESSAGE: &str = "orc: root\n";
+
+/// One entry of a folder in the branch.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub oid: Oid,
+    pub is_tree: bool,
+}
+
+/// A change to one file: new contents, or None to delete it.
+pub type Changes = BTreeMap<String, Option<Vec<u8>>>;
+
+/// What a compare-and-swap did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swap {
+    Done,
+    /// The ref no longer held the expected value.
+    Moved,
+}
+
+pub struct Store {
+    repo: Repository,
+    branch: String,
+    refname: String,
+    common_dir: PathBuf,
+    work_dir: Option<PathBuf>,
+}
+
+/// Holds the queue that serialises local writers (`<git-common-dir>/orc/write.lock`).
+/// The kernel drops it when the process dies, so a killed writer never blocks
+/// the next one.
+pub struct WriteLock {
+    _file: File,
+}
+
+fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
+    move |e| Error::git(context, &e)
+}
+
+impl Store {
+    /// Opens the repository containing `dir`, honouring GIT_DIR and friends.
+    pub fn discover(dir: &Path) -> Result<Self> {
+        let repo = Repository::open_ext(dir, RepositoryOpenFlags::FROM_ENV, std::iter::empty::<&Path>()).map_err(|e| {
+            if e.code() == ErrorCode::NotFound {
+                Error::environment("not_a_repository", format!("{} is not inside a git repository", dir.display()))
+                    .with_hint("run orc inside your project's repository, or create one with `git init`")
+            } else {
+                Error::git("cannot open the repository", &e)
+            }
+        })?;
+        let config = repo.config().and_then(|mut c| c.snapshot()).map_err(git_err("cannot read git config"))?;
+        let branch = config.get_string("orc.branch").unwrap_or_else(|_| "orc".to_string());
+        let refname = format!("refs/heads/{branch}");
+        if !git2::Reference::is_valid_name(&refname) {
+            return Err(Error::input("invalid_name", format!("git config orc.branch = {branch:?} is not a valid branch name"))
+                .with_hint("git config orc.branch orc"));
+        }
+        let common_dir = repo.commondir().to_path_buf();
+        let work_dir = repo.workdir().map(Path::to_path_buf);
+        Ok(Self { repo, branch, refname, common_dir, work_dir })
+    }
+
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    pub fn refname(&self) -> &str {
+        &self.refname
+    }
+
+    /// `<git-common-dir>/orc`: orc's private files (write queue, caches).
+    pub fn private_dir(&self) -> PathBuf {
+        self.common_dir.join("orc")
+    }
+
+    pub fn work_dir(&self) -> Option<&Path> {
+        self.work_dir.as_deref()
+    }
+
+    /// A git config value, read fresh.
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        let config = self.repo.config().and_then(|mut c| c.snapshot()).ok()?;
+        config.get_string(key).ok().filter(|v| !v.is_empty())
+    }
+
+    /// Sets a value in the repository's own config (`.git/config`).
+    pub fn set_config(&self, key: &str, value: &str) -> Result<()> {
+        let config = self.repo.config().map_err(git_err("cannot open git config"))?;
+        let mut local = config.open_level(git2::ConfigLevel::Local).map_err(git_err("cannot open .git/config"))?;
+        local.set_str(key, value).map_err(git_err("cannot write .git/config"))?;
+        drop(config);
+        Ok(())
+    }
+
+    pub fn remote_names(&self) -> Vec<String> {
+        self.repo.remotes().map(|r| r.iter().flatten().map(str::to_string).collect()).unwrap_or_default()
+    }
+
+    /// The commit the branch points at, or None before the branch exists.
+    pub fn tip(&self) -> Result<Option<Oid>> {
+        self.resolve(&self.refname)
+    }
+
+    /// The commit a ref points at, or None.
+    pub fn resolve(&self, refname: &str) -> Result<Option<Oid>> {
+        match self.repo.refname_to_id(refname) {
+            Ok(oid) => Ok(Some(oid)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(Error::git(&format!("cannot read {refname}"), &e)),
+        }
+    }
+
+    pub fn tree_of(&self, commit: Oid) -> Result<Tree<'_>> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(git_err("cannot read the orc branch's commit"))
+    }
+
+    pub fn find_tree(&self, oid: Oid) -> Result<Tree<'_>> {
+        self.repo.find_tree(oid).map_err(git_err("cannot read a folder of the orc branch"))
+    }
+
+    /// The id of the file or folder at `path`, ignoring symlinks and
+    /// submodules (branch content is untrusted, DESIGN §4).
+    pub fn entry_at(&self, tree: &Tree<'_>, path: &str) -> Result<Option<Entry>> {
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(Error::git(&format!("cannot look up {path}"), &e)),
+        };
+        Ok(plain_entry(&entry))
+    }
+
+    /// The contents of the file at `path`, or None.
+    pub fn read_file(&self, tree: &Tree<'_>, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.entry_at(tree, path)? {
+            Some(entry) if !entry.is_tree => self.read_blob(entry.oid).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
+        self.repo
+            .find_blob(oid)
+            .map(|b| b.content().to_vec())
+            .map_err(git_err("cannot read a file of the orc branch"))
+    }
+
+    /// The entries of the folder at `path` ("" for the root), or empty.
+    pub fn list(&self, tree: &Tree<'_>, path: &str) -> Result<Vec<Entry>> {
+        if path.is_empty() {
+            return Ok(tree.iter().filter_map(|e| plain_entry(&e)).collect());
+        }
+        match self.entry_at(tree, path)? {
+            Some(entry) if entry.is_tree => self.list_tree(entry.oid),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    pub fn list_tree(&self, oid: Oid) -> Result<Vec<Entry>> {
+        let tree = self.find_tree(oid)?;
+        Ok(tree.iter().filter_map(|e| plain_entry(&e)).collect())
+    }
+
+    /// Writes the new tree: `base` with `changes` applied. Only folders on a
+    /// changed path are rewritten; `written` collects every new object so it
+    /// can be made durable.
+    pub fn write_tree(&self, base: Option<&Tree<'_>>, changes: &Changes, written: &mut Vec<Oid>) -> Result<Oid> {
+        let items: Vec<(&str, Option<&[u8]>)> = changes.iter().map(|(p, c)| (p.as_str(), c.as_deref())).collect();
+        let oid = self.build_tree(base, &items, written)?;
+        match oid {
+            Some(oid) => Ok(oid),
+            None => {
+                let empty = self.repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
+                written.push(empty);
+                Ok(empty)
+            }
+        }
+    }
+
+    fn build_tree(&self, base: Option<&Tree<'_>>, changes: &[(&str, Option<&[u8]>)], written: &mut Vec<Oid>) -> Result<Option<Oid>> {
+        let context = "cannot write a tree";
+        let mut builder = self.repo.treebuilder(base).map_err(git_err(context))?;
+        let mut nested: BTreeMap<&str, Vec<(&str, Option<&[u8]>)>> = BTreeMap::new();
+        for (path, content) in changes {
+            match path.split_once('/') {
+                Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
+                None => match content {
+                    Some(bytes) => {
+                        let oid = self.repo.blob(bytes).map_err(git_err("cannot write a file"))?;
+                        written.push(oid);
+                        builder.insert(path, oid, FileMode::Blob.into()).map_err(git_err(context))?;
+                    }
+                    None => {
+                        if builder.get(path).map_err(git_err(context))?.is_some() {
+                            builder.remove(path).map_err(git_err(context))?;
+                        }
+                    }
+                },
+            }
+        }
+        for (head, group) in nested {
+            let sub_base = match builder.get(head).map_err(git_err(context))? {
+                Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(self.find_tree(entry.id())?),
+                _ => None,
+            };
+            match self.build_tree(sub_base.as_ref(), &group, written)? {
+                Some(oid) => {
+                    builder.insert(head, oid, FileMode::Tree.into()).map_err(git_err(context))?;
+                }
+                None => {
+                    if builder.get(head).map_err(git_err(context))?.is_some() {
+                        builder.remove(head).map_err(git_err(context))?;
+                    }
+                }
+            }
+        }
+        if builder.is_empty() {
+            return Ok(None);
+        }
+        let oid = builder.write().map_err(git_err(context))?;
+        written.push(oid);
+        Ok(Some(oid))
+    }
+
+    /// Writes a commit without moving any ref.
+    pub fn commit(&self, tree: Oid, parent: Option<Oid>, message: &str, author: &Signature<'_>, written: &mut Vec<Oid>) -> Result<Oid> {
+        let tree = self.find_tree(tree)?;
+        let parent = parent.map(|p| self.repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let oid = self
+            .repo
+            .commit(None, author, author, message, &tree, &parents)
+            .map_err(git_err("cannot write a commit"))?;
+        written.push(oid);
+        Ok(oid)
+    }
+
+    /// Makes freshly written objects durable before a ref names them.
+    pub fn sync_objects(&self, oids: &[Oid]) -> Result<()> {
+        fsync::sync_loose_objects(&self.common_dir.join("objects"), oids)
+    }
+
+    /// Queues behind other local writers. Held while one commit is built and
+    /// published; compare-and-swap stays the safety net.
+    pub fn lock_writers(&self) -> Result<WriteLock> {
+        let dir = self.private_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&format!("cannot create {}", dir.display()), &e))?;
+        let path = dir.join("write.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))?;
+        file.lock().map_err(|e| Error::io(&format!("cannot lock {}", path.display()), &e))?;
+        Ok(WriteLock { _file: file })
+    }
+
+    /// Moves the branch from `expected` to `new`, only if it still holds
+    /// `expected`, then makes the ref durable.
+    ///
+    /// A `<ref>.lock` left behind by a killed writer would refuse every later
+    /// update; holding the write queue proves no orc writer owns it, so after
+    /// a short wait (a plain git command holds such a lock for microseconds)
+    /// it is removed.
+    pub fn compare_and_swap(&self, _queue: &WriteLock, expected: Option<Oid>, new: Oid, message: &str) -> Result<Swap> {
+        for attempt in 0..20 {
+            let result = match expected {
+                Some(old) => self.repo.reference_matching(&self.refname, new, true, old, message),
+                None => self.repo.reference(&self.refname, new, false, message),
+            };
+            match result {
+                Ok(_) => {
+                    fsync::sync_ref(&self.common_dir, &self.refname)?;
+                    return Ok(Swap::Done);
+                }
+                Err(e) if e.code() == ErrorCode::Locked => {
+                    if attempt >= 4 {
+                        self.remove_stale_ref_lock();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => {
+                    let now = self.tip()?;
+                    if now == Some(new) {
+                        fsync::sync_ref(&self.common_dir, &self.refname)?;
+                        return Ok(Swap::Done);
+                    }
+                    if now != expected {
+                        return Ok(Swap::Moved);
+                    }
+                    return Err(Error::git(&format!("cannot update {}", self.refname), &e));
+                }
+            }
+        }
+        Err(Error::environment(
+            "git",
+            format!("cannot update {}: its lock file stays in place", self.refname),
+        )
+        .with_hint(format!("check that no other program is writing {} and remove {}", self.refname, self.ref_lock_path().display())))
+    }
+
+    fn ref_lock_path(&self) -> PathBuf {
+        self.common_dir.join(format!("{}.lock", self.refname))
+    }
+
+    fn remove_stale_ref_lock(&self) {
+        let _ = std::fs::remove_file(self.ref_lock_path());
+    }
+
+    /// Sets a ref with no expectation (adopting a remote-tracking branch).
+    pub fn create_ref(&self, queue: &WriteLock, target: Oid, message: &str) -> Result<Swap> {
+        self.compare_and_swap(queue, None, target, message)
+    }
+
+    /// The commits reachable from `from` but not from `until`, newest first,
+    /// as (id, message).
+    pub fn commits_since(&self, from: Oid, until: Option<Oid>, limit: usize) -> Result<Vec<(Oid, String)>> {
+        let mut walk = self.repo.revwalk().map_err(git_err("cannot walk the orc branch"))?;
+        walk.push(from).map_err(git_err("cannot walk the orc branch"))?;
+        if let Some(until) = until {
+            walk.hide(until).map_err(git_err("cannot walk the orc branch"))?;
+        }
+        let mut out = Vec::new();
+        for oid in walk.take(limit) {
+            let oid = oid.map_err(git_err("cannot walk the orc branch"))?;
+            let commit = self.repo.find_commit(oid).map_err(git_err("cannot read a commit"))?;
+            out.push((oid, String::from_utf8_lossy(commit.message_bytes()).into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The fixed root commit every machine derives identically.
+    pub fn root_commit(&self, written: &mut Vec<Oid>) -> Result<Oid> {
+        let mut changes = Changes::new();
+        changes.insert(SETTINGS_PATH.to_string(), Some(ROOT_SETTINGS.as_bytes().to_vec()));
+        let tree = self.write_tree(None, &changes, written)?;
+        let sig = Signature::new(ROOT_AUTHOR.0, ROOT_AUTHOR.1, &Time::new(ROOT_TIME, 0))
+            .expect("the root signature is a valid constant");
+        self.commit(tree, None, ROOT_MESSAGE, &sig, written)
+    }
+
+    /// The signature for commits by `name` at `at` (seconds since the epoch).
+    pub fn signature(&self, name: &str, email: &str, at: i64) -> Result<Signature<'static>> {
+        Signature::new(name, email, &Time::new(at, 0)).map_err(git_err("cannot build a commit signature"))
+    }
+
+    /// The configured git identity, if any.
+    pub fn git_user(&self) -> (Option<String>, Option<String>) {
+        (self.config_string("user.name"), self.config_string("user.email"))
+    }
+}
+
+fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
+    let name = entry.name()?.to_string();
+    let mode = entry.filemode();
+    let is_tree = match entry.kind() {
+        Some(ObjectType::Tree) => true,
+        // Symlinks (0o120000) and submodules are not records.
+        Some(ObjectType::Blob) if mode == i32::from(FileMode::Blob) || mode == i32::from(FileMode::BlobExecutable) => false,
+        _ => return None,
+    };
+    Some(Entry { name, oid: entry.id(), is_tree })
+}
