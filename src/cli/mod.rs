@@ -1,1 +1,234 @@
+//! The command line: clap definitions, dispatch, and the one function that
+//! turns results and errors into output and exit codes (DESIGN §5).
 
+mod agent;
+mod doctor;
+pub mod output;
+mod status;
+mod task;
+mod ws;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::ops::Orc;
+use output::Output;
+
+/// Coordinate a team of AI coding agents through git alone
+///
+/// State lives in the `orc` branch of this repository: every change is a
+/// commit, and claims are won by compare-and-swap on the branch.
+#[derive(Parser, Debug)]
+#[command(name = "orc", version, max_term_width = 100, after_help = "Start with `orc init`, then `orc ws create` and `orc t add`. Agents loop on `orc next` and `orc complete`.")]
+pub struct Cli {
+    /// Print one JSON document on stdout (errors as {"error": {...}})
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act as this agent (else ORC_AGENT, else git config orc.agent)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// Apply a mutating command at most once: a repeat with the same key returns the first result
+    #[arg(long, global = true, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Run as if orc was started in this directory
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the orc branch (or adopt the remote's) with orc.toml
+    Init(InitArgs),
+    /// Show everything at a glance: workstreams, tasks, agents
+    Status,
+    /// Check the branch and the setup; say what is wrong and how to fix it
+    Doctor,
+    /// Workstreams: create, list, show
+    #[command(subcommand, visible_alias = "workstream")]
+    Ws(ws::WsCommand),
+    /// Tasks: add, list, show, claim, next, complete, fail, release, cancel, retry
+    #[command(name = "t", subcommand, visible_alias = "task")]
+    Task(task::TaskCommand),
+    /// Agents: register, heartbeat, list
+    #[command(name = "a", subcommand, visible_alias = "agent")]
+    Agent(agent::AgentCommand),
+    /// List the tasks that can be claimed now, best first
+    Ready(task::ReadyArgs),
+    /// Claim a task by id, or the best ready task across workstreams
+    Claim(task::TopClaimArgs),
+    /// Claim the best ready task (of one workstream, or any)
+    Next(task::TopNextArgs),
+    /// Complete a task you hold
+    Complete(task::TopFinishArgs),
+    /// Fail a task you hold, with a reason
+    Fail(task::TopFinishArgs),
+    /// Block until a task is done or failed
+    Wait(task::WaitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Branch to keep orc's state in (saved as git config orc.branch)
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Remote to coordinate through (saved as git config orc.remote)
+    #[arg(long)]
+    pub remote: Option<String>,
+}
+
+/// Resolves the agent identity from the flag, then ORC_AGENT.
+fn agent_from_flags(cli: &Cli) -> Option<String> {
+    cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty()))
+}
+
+fn open(cli: &Cli) -> Result<Orc> {
+    let dir = match &cli.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", &e))?,
+    };
+    Orc::open(&dir, agent_from_flags(cli), cli.idempotency_key.clone())
+}
+
+fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
+    let orc = open(cli)?;
+    if let Some(branch) = &args.branch {
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(Error::input("invalid_name", format!("{branch:?} is not a valid branch name")));
+        }
+        orc.store.set_config("orc.branch", branch)?;
+    }
+    if let Some(remote) = &args.remote {
+        if !orc.store.remote_names().contains(remote) {
+            return Err(Error::input("not_found", format!("no git remote named {remote:?}"))
+                .with_hint(format!("git remote add {remote} <url>")));
+        }
+        orc.store.set_config("orc.remote", remote)?;
+    }
+    // Reopen so a new branch name takes effect.
+    let orc = if args.branch.is_some() { open(cli)? } else { orc };
+    let outcome = crate::ops::init::init(&orc)?;
+    for notice in orc.take_notices() {
+        eprintln!("{notice}");
+    }
+    let human = match outcome.state.as_str() {
+        "created" => format!("initialised orc on branch {} ({})", outcome.branch, &outcome.tip[..12]),
+        "adopted" => format!("adopted the existing orc branch {} ({})", outcome.branch, &outcome.tip[..12]),
+        _ => format!("orc is already set up on branch {} ({})", outcome.branch, &outcome.tip[..12]),
+    };
+    let json = serde_json::to_value(&outcome).expect("plain data");
+    Ok(Output::new(json, human))
+}
+
+fn dispatch(cli: &Cli) -> Result<Output> {
+    let Some(command) = &cli.command else {
+        return Err(Error::input("usage", "no command given").with_hint("orc --help"));
+    };
+    if let Command::Init(args) = command {
+        return init(cli, args);
+    }
+    let orc = open(cli)?;
+    let result = match command {
+        Command::Init(_) => unreachable!("handled above"),
+        Command::Status => status::status(&orc),
+        Command::Doctor => doctor::doctor(&orc),
+        Command::Ws(cmd) => ws::run(&orc, cmd),
+        Command::Task(cmd) => task::run(&orc, cmd),
+        Command::Agent(cmd) => agent::run(&orc, cmd),
+        Command::Ready(args) => task::ready(&orc, args),
+        Command::Claim(args) => task::top_claim(&orc, args),
+        Command::Next(args) => task::top_next(&orc, args),
+        Command::Complete(args) => task::top_finish(&orc, args, crate::ops::task::Finish::Complete),
+        Command::Fail(args) => task::top_finish(&orc, args, crate::ops::task::Finish::Fail),
+        Command::Wait(args) => task::wait(&orc, args),
+    };
+    for notice in orc.take_notices() {
+        eprintln!("{notice}");
+    }
+    result
+}
+
+/// Writes to stdout; a closed pipe (`orc t list | head`) ends quietly.
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Runs orc with these arguments and returns the exit code.
+pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
+    let wants_json = args.iter().any(|a| a == "--json");
+    if args.len() <= 1 {
+        print_stdout(&overview());
+        return 0;
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return 0;
+            }
+            if wants_json {
+                let message = e.kind().as_str().map_or_else(|| first_line(&e.to_string()), str::to_string);
+                let err = Error::input("usage", format!("{message}: {}", first_line(&e.to_string())));
+                print_stdout(&format!("{}\n", err.to_json()));
+            } else {
+                let _ = e.print();
+            }
+            return 2;
+        }
+    };
+    match dispatch(&cli) {
+        Ok(output) => {
+            for warning in &output.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if cli.json {
+                print_stdout(&format!("{}\n", serde_json::to_string_pretty(&output.json).expect("JSON values serialise")));
+            } else if !output.human.is_empty() {
+                let text = if output.human.ends_with('\n') { output.human } else { format!("{}\n", output.human) };
+                print_stdout(&text);
+            }
+            output.exit_code
+        }
+        Err(err) => {
+            if cli.json {
+                print_stdout(&format!("{}\n", err.to_json()));
+            } else {
+                eprintln!("error: {}", crate::model::names::terminal_safe(&err.message));
+                if let Some(hint) = &err.hint {
+                    eprintln!("hint: {hint}");
+                }
+            }
+            err.exit_code()
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string()
+}
+
+fn overview() -> String {
+    "orc: coordinate AI coding agents through git alone
+
+  orc init                         set up the orc branch in this repository
+  orc ws create <ws> [desc] [pri]  add a workstream
+  orc t add <ws> <title> [desc]    add a task (prints its id)
+  orc next [ws] --agent A          claim the best ready task
+  orc complete <id> [result]       finish it (or: orc fail <id> [reason])
+  orc status                       everything at a glance
+
+Every command takes --json. Run `orc --help` for all commands, `orc <command> --help` for one.
+"
+    .to_string()
+}

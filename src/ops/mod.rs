@@ -1,1 +1,400 @@
+//! The operation engine: the one place where the branch changes.
+//!
+//! Every mutating command is an [`Operation`]: read the tip, check (the
+//! operation's pure `plan` against that state), write only the changed files
+//! as a tree, commit with the `Orc-Op` trailer, and compare-and-swap the ref.
+//! Local writers queue on a kernel file lock first, so racing processes do not
+//! waste attempts; the swap stays the safety net. Objects and ref are fsynced
+//! before success is returned. HEAD, the index and the working tree are never
+//! touched, and no hooks run (libgit2 has none).
 
+pub mod agent;
+pub mod cache;
+pub mod init;
+pub mod task;
+pub mod view;
+pub mod workstream;
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::model::agent::{agent_path, Agent};
+use crate::model::event::{event_path, Event};
+use crate::model::names::{check_name, name_problem, NameKind};
+use crate::model::record;
+use crate::model::settings::Settings;
+use crate::model::task::{Actor, Terms};
+use crate::store::{Changes, ObjectId, Store, Swap};
+use view::Snapshot;
+
+/// How many times an operation is re-checked after the ref moved under it
+/// (only possible when something bypassed the local write queue).
+const MAX_ATTEMPTS: u32 = 50;
+/// Largest event file orc appends to; past it the day's file is full.
+const MAX_EVENT_FILE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Who is running orc and with what options; one per command (or request).
+pub struct Orc {
+    pub store: Store,
+    agent: Option<String>,
+    person: String,
+    idempotency_key: Option<String>,
+    notices: RefCell<Vec<String>>,
+}
+
+/// What `plan` sees besides the branch.
+pub struct OpEnv<'a> {
+    pub now: DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub settings: &'a Settings,
+    pub op_id: &'a str,
+}
+
+impl OpEnv<'_> {
+    pub fn terms(&self) -> Terms {
+        Terms { now: self.now, lease: self.settings.lease, grace: self.settings.clock_grace }
+    }
+}
+
+/// What an operation will change, and what it reports.
+pub struct Plan<O> {
+    pub changes: Changes,
+    /// Commit subject after `orc: `, e.g. `claim t-3fk2 (revenue) by agent-1`.
+    pub subject: String,
+    /// Operation fields: recorded in the `Orc-Op` trailer and as event data.
+    pub details: Map<String, Value>,
+    /// The event type, when it differs from the operation name (a reclaim).
+    pub event_type: Option<String>,
+    pub output: O,
+}
+
+impl<O> Plan<O> {
+    pub fn new(subject: impl Into<String>, output: O) -> Self {
+        Self { changes: Changes::new(), subject: subject.into(), details: Map::new(), event_type: None, output }
+    }
+
+    pub fn write(mut self, path: String, bytes: Vec<u8>) -> Self {
+        self.changes.insert(path, Some(bytes));
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
+        self.details.insert(key.into(), serde_json::to_value(value).expect("details are plain JSON data"));
+        self
+    }
+}
+
+/// One kind of change to the branch.
+pub trait Operation {
+    type Output: Serialize + DeserializeOwned;
+    /// The stable operation name, e.g. `task.claim`.
+    const NAME: &'static str;
+
+    /// Who performs it; the default is the identified agent, else the person.
+    fn actor(&self, orc: &Orc) -> Result<Actor> {
+        Ok(orc.actor())
+    }
+
+    /// Checks the operation against `snap` and says what to write. Pure: no
+    /// writes, and the same state gives the same plan.
+    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Self::Output>>;
+}
+
+/// The result of an applied operation.
+#[derive(Debug)]
+pub struct Applied<O> {
+    pub output: O,
+    pub op_id: String,
+    pub commit: Option<ObjectId>,
+    /// An earlier run with the same idempotency key answered this.
+    pub replayed: bool,
+    /// Compare-and-swap attempts that found the ref moved.
+    pub retries: u32,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct KeyRecord {
+    key: String,
+    op: String,
+    op_id: String,
+    at: DateTime<Utc>,
+    output: Value,
+}
+
+/// A person's name turned into a file name for their event file.
+fn person_file_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(64).collect();
+    if name_problem(&out).is_some() {
+        "person".into()
+    } else {
+        out
+    }
+}
+
+fn key_path(key: &str) -> String {
+    let hash = git2::Oid::hash_object(git2::ObjectType::Blob, key.as_bytes())
+        .expect("hashing bytes in memory cannot fail")
+        .to_string();
+    format!("idempotency/{}/{}/{}.json", &hash[..2], &hash[2..4], &hash[4..])
+}
+
+impl Orc {
+    /// Opens the repository containing `dir`. `agent` is the resolved
+    /// identity (flag, `ORC_AGENT`, or git config `orc.agent`), if any.
+    pub fn open(dir: &Path, agent: Option<String>, idempotency_key: Option<String>) -> Result<Self> {
+        let store = Store::discover(dir)?;
+        let agent = agent.or_else(|| store.config_string("orc.agent"));
+        if let Some(agent) = &agent {
+            check_name(NameKind::Agent, agent)?;
+        }
+        if let Some(key) = &idempotency_key {
+            if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
+                return Err(Error::input("invalid_input", "an idempotency key is 1 to 200 printable characters"));
+            }
+        }
+        let person = match store.git_user() {
+            (Some(name), _) => name,
+            (None, Some(email)) => email,
+            (None, None) => std::env::var("USER").unwrap_or_else(|_| "person".into()),
+        };
+        Ok(Self { store, agent, person, idempotency_key, notices: RefCell::new(Vec::new()) })
+    }
+
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
+    /// The identified agent, or a person under their git name.
+    pub fn actor(&self) -> Actor {
+        match &self.agent {
+            Some(agent) => Actor::Agent(agent.clone()),
+            None => Actor::Person(self.person.clone()),
+        }
+    }
+
+    /// The acting agent; operations that act as an agent need one.
+    pub fn require_agent(&self, explicit: Option<&str>) -> Result<String> {
+        let agent = match (explicit, self.agent.as_deref()) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => {
+                return Err(Error::input("no_agent", "this command acts as an agent, and no agent is set")
+                    .with_hint("pass --agent NAME, set ORC_AGENT=NAME, or run `git config orc.agent NAME`"))
+            }
+        };
+        check_name(NameKind::Agent, &agent)?;
+        Ok(agent)
+    }
+
+    /// Messages for stderr gathered while working ("created branch orc").
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut self.notices.borrow_mut())
+    }
+
+    pub fn notice(&self, text: String) {
+        self.notices.borrow_mut().push(text);
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
+        Snapshot::current(&self.store)
+    }
+
+    /// Creates the branch (adopting a remote-tracking one, else at the fixed
+    /// root commit) if it does not exist yet. Call with the write queue held.
+    pub fn ensure_branch_locked(&self, queue: &crate::store::WriteLock) -> Result<ObjectId> {
+        if let Some(tip) = self.store.tip()? {
+            return Ok(tip);
+        }
+        if let Some(adopted) = init::adopt_remote_branch(self, queue)? {
+            return Ok(adopted);
+        }
+        let mut written = Vec::new();
+        let root = self.store.root_commit(&mut written)?;
+        self.store.sync_objects(&written)?;
+        match self.store.compare_and_swap(queue, None, root, "orc: create branch")? {
+            Swap::Done => self.notice(format!("created branch {} for orc's state", self.store.branch())),
+            Swap::Moved => {}
+        }
+        self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch vanished right after it was created"))
+    }
+
+    /// Runs one operation to completion (see the module docs).
+    pub fn apply<O: Operation>(&self, op: &O) -> Result<Applied<O::Output>> {
+        let actor = op.actor(self)?;
+        let now = clock::now()?;
+        let op_id = clock::new_ulid(now);
+        let queue = self.store.lock_writers()?;
+        let mut tip = self.ensure_branch_locked(&queue)?;
+        let mut retries = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            let snap = Snapshot::at(&self.store, Some(tip))?;
+            if let Some(key) = &self.idempotency_key {
+                if let Some(output) = self.replay_key::<O>(&snap, key)? {
+                    return Ok(Applied { output, op_id, commit: Some(tip), replayed: true, retries });
+                }
+            }
+            let (settings, _) = snap.settings();
+            let env = OpEnv { now, actor: &actor, settings: &settings, op_id: &op_id };
+            let plan = op.plan(&snap, &env)?;
+            if plan.changes.is_empty() {
+                return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
+            }
+            let commit = self.commit_plan::<O>(&snap, &env, &plan, tip)?;
+            match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
+                Swap::Done => {
+                    return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries })
+                }
+                Swap::Moved => {
+                    retries += 1;
+                    let moved_to = self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch was deleted"))?;
+                    if self.contains_op(moved_to, tip, &op_id)? {
+                        return Ok(Applied { output: plan.output, op_id, commit: Some(moved_to), replayed: false, retries });
+                    }
+                    tip = moved_to;
+                }
+            }
+        }
+        Err(Error::environment("busy", format!("gave up after {MAX_ATTEMPTS} attempts: the orc branch keeps moving"))
+            .with_hint("something is rewriting the orc branch outside orc's write queue; retry, or stop it"))
+    }
+
+    /// An earlier operation with this idempotency key, if any: its output.
+    fn replay_key<O: Operation>(&self, snap: &Snapshot<'_>, key: &str) -> Result<Option<O::Output>> {
+        let path = key_path(key);
+        let Some(bytes) = snap.file(&path)? else { return Ok(None) };
+        let record: KeyRecord =
+            serde_json::from_slice(&bytes).map_err(|e| Error::broken_file(&path, Some(e.line()), e))?;
+        if record.op != O::NAME {
+            return Err(Error::input(
+                "key_reused",
+                format!("idempotency key {key:?} was already used for {} at {}", record.op, record.at.to_rfc3339()),
+            )
+            .with_hint("use a new key for a different command"));
+        }
+        serde_json::from_value(record.output)
+            .map(Some)
+            .map_err(|e| Error::broken_file(&path, None, format!("stored result does not fit {}: {e}", O::NAME)))
+    }
+
+    /// Did an operation with this id land between `old` and `new`?
+    fn contains_op(&self, new: ObjectId, old: ObjectId, op_id: &str) -> Result<bool> {
+        let needle = format!("\"id\":\"{op_id}\"");
+        Ok(self.store.commits_since(new, Some(old), 1000)?.iter().any(|(_, msg)| msg.contains(&needle)))
+    }
+
+    /// Writes the plan's files plus the bookkeeping every operation carries
+    /// (its event, the agent's last sign of life, the idempotency record) and
+    /// commits them on `tip`. Returns the durable commit, not yet on the ref.
+    fn commit_plan<O: Operation>(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>, plan: &Plan<O::Output>, tip: ObjectId) -> Result<ObjectId> {
+        let mut changes = plan.changes.clone();
+        let writer = match env.actor {
+            Actor::Agent(name) => name.clone(),
+            Actor::Person(name) => person_file_name(name),
+        };
+
+        let event = Event {
+            id: env.op_id.to_string(),
+            ts: env.now,
+            agent: writer.clone(),
+            kind: plan.event_type.clone().unwrap_or_else(|| O::NAME.to_string()),
+            data: Value::Object(plan.details.clone()),
+        };
+        let events_file = event_path(&writer, env.now);
+        let mut log = snap.file(&events_file)?.unwrap_or_default();
+        if log.len() > MAX_EVENT_FILE_BYTES {
+            return Err(Error::environment("log_full", format!("{events_file} is over {MAX_EVENT_FILE_BYTES} bytes")));
+        }
+        if !log.is_empty() && !log.ends_with(b"\n") {
+            log.push(b'\n');
+        }
+        log.extend_from_slice(event.to_line().as_bytes());
+        changes.insert(events_file, Some(log));
+
+        if let Actor::Agent(agent) = env.actor {
+            let path = agent_path(agent);
+            if !changes.contains_key(&path) {
+                // A broken agent file is left alone for a person to fix.
+                let record = match snap.agent(agent) {
+                    Ok(Some(existing)) => Some(existing.seen(env.now)),
+                    Ok(None) => Some(Agent::new(agent, "", env.now)),
+                    Err(_) => None,
+                };
+                if let Some(record) = record {
+                    changes.insert(path, Some(record::render(&record)));
+                }
+            }
+        }
+        self.finish_commit::<O>(env, plan, changes, snap, tip)
+    }
+
+    fn finish_commit<O: Operation>(&self, env: &OpEnv<'_>, plan: &Plan<O::Output>, mut changes: Changes, snap: &Snapshot<'_>, tip: ObjectId) -> Result<ObjectId> {
+        let mut trailer = Map::new();
+        trailer.insert("v".into(), Value::from(1));
+        trailer.insert("id".into(), Value::from(env.op_id));
+        trailer.insert("op".into(), Value::from(O::NAME));
+        for (k, v) in &plan.details {
+            trailer.insert(k.clone(), v.clone());
+        }
+        trailer.insert("by".into(), Value::from(env.actor.name()));
+        trailer.insert("at".into(), Value::from(env.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        if let Some(key) = &self.idempotency_key {
+            trailer.insert("key".into(), Value::from(key.clone()));
+            let record = KeyRecord {
+                key: key.clone(),
+                op: O::NAME.into(),
+                op_id: env.op_id.into(),
+                at: env.now,
+                output: serde_json::to_value(&plan.output).expect("outputs serialise to JSON"),
+            };
+            changes.insert(key_path(key), Some(serde_json::to_vec_pretty(&record).expect("plain data")));
+        }
+        let message = format!(
+            "orc: {}\n\nOrc-Op: {}\n",
+            plan.subject.replace(['\n', '\r'], " "),
+            serde_json::to_string(&trailer).expect("plain data")
+        );
+        let (name, email) = match env.actor {
+            Actor::Agent(agent) => (agent.clone(), format!("{agent}@orc.invalid")),
+            Actor::Person(person) => (
+                person.clone(),
+                self.store.git_user().1.unwrap_or_else(|| format!("{}@orc.invalid", person_file_name(person))),
+            ),
+        };
+        let sig = self.store.signature(&name, &email, env.now.timestamp())?;
+        let mut written = Vec::new();
+        let tree = self.store.write_tree(snap.tree(), &changes, &mut written)?;
+        let commit = self.store.commit(tree, Some(tip), &message, &sig, &mut written)?;
+        self.store.sync_objects(&written)?;
+        Ok(commit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn person_names_become_file_names() {
+        assert_eq!(person_file_name("Jane Doe"), "Jane-Doe");
+        assert_eq!(person_file_name("  ..x"), "x");
+        assert_eq!(person_file_name("日本"), "person");
+    }
+
+    #[test]
+    fn key_paths_are_sharded() {
+        let path = key_path("retry-1");
+        assert!(path.starts_with("idempotency/"));
+        assert_eq!(path.matches('/').count(), 3);
+    }
+}

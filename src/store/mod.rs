@@ -387,3 +387,12 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
     };
     Some(Entry { name, oid: entry.id(), is_tree })
 }
+
+impl Store {
+    /// The committer time of a commit.
+    pub fn commit_time(&self, commit: Oid) -> Result<chrono::DateTime<chrono::Utc>> {
+        let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;
+        chrono::DateTime::from_timestamp(commit.time().seconds(), 0)
+            .ok_or_else(|| Error::environment("git", "a commit has an impossible time"))
+    }
+}

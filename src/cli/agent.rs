@@ -1,0 +1,77 @@
+//! `orc a register|heartbeat|list`.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::output::{agent_json, agent_line, Output};
+use crate::clock;
+use crate::error::Result;
+use crate::ops::agent::{Heartbeat, RegisterAgent};
+use crate::ops::Orc;
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Register an agent (again, to change its role)
+    ///
+    /// Example: orc a register agent-1 worker
+    Register(RegisterArgs),
+    /// Report that an agent is alive; keeps its claims from lapsing
+    ///
+    /// Example: orc a heartbeat agent-1 --status "running tests"
+    Heartbeat(HeartbeatArgs),
+    /// List agents with their last sign of life
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    /// Agent name: letters, digits, '.', '_' and '-', up to 64
+    pub id: String,
+    /// What the agent does (worker, reviewer, …)
+    pub role: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HeartbeatArgs {
+    /// Agent name; default: --agent, ORC_AGENT or git config orc.agent
+    pub id: Option<String>,
+    /// What the agent is doing, shown by `orc a list`
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+pub fn run(orc: &Orc, cmd: &AgentCommand) -> Result<Output> {
+    match cmd {
+        AgentCommand::Register(args) => {
+            let applied = orc.apply(&RegisterAgent::new(&args.id, args.role.as_deref())?)?;
+            let snap = orc.snapshot()?;
+            let (settings, _) = snap.settings();
+            let agent = applied.output;
+            let role = if agent.role.is_empty() { String::new() } else { format!(" as {}", agent.role) };
+            Ok(Output::new(agent_json(&agent, &settings, clock::now()?), format!("registered {}{role}", agent.id)))
+        }
+        AgentCommand::Heartbeat(args) => {
+            let agent = orc.require_agent(args.id.as_deref())?;
+            let applied = orc.apply(&Heartbeat { agent, status: args.status.clone() })?;
+            let snap = orc.snapshot()?;
+            let (settings, _) = snap.settings();
+            let agent = applied.output;
+            Ok(Output::new(agent_json(&agent, &settings, clock::now()?), format!("{} is alive", agent.id)))
+        }
+        AgentCommand::List => {
+            let snap = orc.snapshot()?;
+            let (settings, _) = snap.settings();
+            let now = clock::now()?;
+            let mut agents = snap.agents()?;
+            agents.items.sort_by(|a, b| a.id.cmp(&b.id));
+            let json: Vec<Value> = agents.items.iter().map(|a| agent_json(a, &settings, now)).collect();
+            let human: String = agents.items.iter().map(|a| agent_line(a, &settings, now) + "\n").collect();
+            let mut output = Output::new(Value::Array(json), human).warn_broken(&agents.broken);
+            if agents.items.is_empty() {
+                output.warnings.push("no agents yet; register one with `orc a register <name> [role]`".into());
+            }
+            Ok(output)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `orc doctor`: every broken file by path and line, and every setup problem
+//! with the command that fixes it. Exit 3 when anything is broken.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::output::Output;
+use crate::error::{Error, Result};
+use crate::model::event::Event;
+use crate::model::names::name_problem;
+use crate::model::task::Status;
+use crate::ops::task::Board;
+use crate::ops::view::Snapshot;
+use crate::ops::Orc;
+
+#[derive(Serialize)]
+struct Problem {
+    /// `error` (something is broken) or `warning` (works, but worth fixing).
+    severity: &'static str,
+    kind: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Problem {
+    fn error(err: &Error) -> Self {
+        Self { severity: "error", kind: err.kind.into(), message: err.message.clone(), fix: err.hint.clone() }
+    }
+
+    fn warning(kind: &str, message: String, fix: Option<String>) -> Self {
+        Self { severity: "warning", kind: kind.into(), message, fix }
+    }
+}
+
+/// Known top-level entries of the branch; anything else is reported.
+const KNOWN_TOP: &[&str] = &["orc.toml", "README.md", "docs", "workstreams", "agents", "locks", "events", "knowledge", "cycles", "idempotency"];
+
+pub fn doctor(orc: &Orc) -> Result<Output> {
+    let mut problems = Vec::new();
+    let snap = orc.snapshot()?;
+    if snap.commit.is_none() {
+        problems.push(Problem::warning(
+            "no_branch",
+            format!("the branch {} does not exist yet", orc.store.branch()),
+            Some("orc init".into()),
+        ));
+    }
+    if orc.agent().is_none() {
+        problems.push(Problem::warning(
+            "no_agent",
+            "no agent identity is set for this worktree (agents must pass --agent on every claim)".into(),
+            Some("git config orc.agent <name>   (or export ORC_AGENT=<name>)".into()),
+        ));
+    }
+    if let Some(remote) = orc.store.config_string("orc.remote") {
+        if !orc.store.remote_names().contains(&remote) {
+            problems.push(Problem::error(
+                &Error::environment("no_remote", format!("git config orc.remote names {remote:?}, which is not a remote"))
+                    .with_hint(format!("git remote add {remote} <url>   (or git config --unset orc.remote)")),
+            ));
+        }
+    }
+    let ref_lock = orc.store.private_dir().parent().map(|d| d.join(format!("{}.lock", orc.store.refname())));
+    if let Some(lock) = ref_lock.filter(|p| p.exists()) {
+        problems.push(Problem::warning(
+            "stale_ref_lock",
+            format!("{} exists; a writer was probably killed (orc clears it on the next write)", lock.display()),
+            Some(format!("rm {}", lock.display())),
+        ));
+    }
+    if snap.commit.is_some() {
+        check_branch(&snap, &mut problems)?;
+    }
+
+    let errors = problems.iter().filter(|p| p.severity == "error").count();
+    let warnings = problems.len() - errors;
+    let mut human = String::new();
+    for p in &problems {
+        human += &format!("{}: {}\n", p.severity, crate::model::names::terminal_safe(&p.message));
+        if let Some(fix) = &p.fix {
+            human += &format!("  fix: {fix}\n");
+        }
+    }
+    human += &match (errors, warnings) {
+        (0, 0) => "all good: the branch and the setup look healthy\n".to_string(),
+        (0, w) => format!("no errors, {w} warning(s)\n"),
+        (e, w) => format!("{e} error(s), {w} warning(s)\n"),
+    };
+    let json = json!({"ok": errors == 0, "errors": errors, "warnings": warnings, "problems": problems});
+    let mut output = Output::new(json, human);
+    if errors > 0 {
+        output.exit_code = 3;
+    }
+    Ok(output)
+}
+
+fn check_branch(snap: &Snapshot<'_>, problems: &mut Vec<Problem>) -> Result<()> {
+    let (_, settings_problem) = snap.settings();
+    if let Some(err) = settings_problem {
+        problems.push(Problem::error(&err));
+    }
+    for entry in snap.list("")? {
+        if !KNOWN_TOP.contains(&entry.name.as_str()) {
+            problems.push(Problem::warning(
+                "unknown_file",
+                format!("{} is not part of orc's layout and is ignored", entry.name.escape_debug()),
+                None,
+            ));
+        }
+    }
+    let names = snap.workstream_names()?;
+    names.broken.iter().for_each(|e| problems.push(Problem::error(e)));
+    for ws in &names.items {
+        if let Err(e) = snap.workstream(ws) {
+            problems.push(Problem::error(&e));
+        }
+    }
+    let board = Board::load(snap, None)?;
+    board.broken.iter().for_each(|e| problems.push(Problem::error(e)));
+    for task in &board.tasks {
+        for dep in &task.after {
+            if !board.status_of.contains_key(dep) {
+                problems.push(Problem::warning(
+                    "missing_dependency",
+                    format!("{} waits for {dep}, which does not exist; it can never become ready", task.id),
+                    Some(format!("orc t cancel {}", task.id)),
+                ));
+            } else if matches!(board.status_of[dep], Status::Cancelled) && task.status == Status::Open {
+                problems.push(Problem::warning(
+                    "cancelled_dependency",
+                    format!("{} waits for {dep}, which was cancelled; it can never become ready", task.id),
+                    Some(format!("orc t cancel {}", task.id)),
+                ));
+            }
+        }
+        if task.status == Status::Claimed && (task.claimed_by.is_none() || task.lease_expires.is_none()) {
+            problems.push(Problem::error(&Error::broken_file(
+                &crate::model::workstream::task_path(&task.workstream, &task.id),
+                None,
+                "status is claimed but claimed_by or lease_expires is missing",
+            )));
+        }
+    }
+    for entry in snap.list("agents")? {
+        let id = entry.name.strip_suffix(".toml");
+        if entry.is_tree || id.is_none_or(|id| name_problem(id).is_some()) {
+            problems.push(Problem::warning(
+                "unknown_file",
+                format!("agents/{} is not an agent file (agents/<name>.toml)", entry.name.escape_debug()),
+                None,
+            ));
+        }
+    }
+    check_events(snap, "events", problems)
+}
+
+/// Every line of every event file must be one JSON event.
+fn check_events(snap: &Snapshot<'_>, dir: &str, problems: &mut Vec<Problem>) -> Result<()> {
+    for entry in snap.list(dir)? {
+        let path = format!("{dir}/{}", entry.name);
+        if entry.is_tree {
+            check_events(snap, &path, problems)?;
+            continue;
+        }
+        if !entry.name.ends_with(".jsonl") {
+            continue;
+        }
+        let bytes = snap.store.read_blob(entry.oid)?;
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            if let Err(e) = serde_json::from_slice::<Event>(line) {
+                problems.push(Problem::error(&Error::broken_file(&path, Some(n + 1), format!("not an event: {e}"))));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! `orc t …`, `orc ready`, and the everyday loop at the top level
+//! (`claim`, `next`, `complete`, `fail`, `wait`).
+
+use std::time::{Duration as StdDuration, Instant};
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::output::{task_detail, task_json, task_line, Output, TaskFacts};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::model::duration::parse_duration;
+use crate::model::names::check_workstream_name;
+use crate::model::task::{Status, Task, Terms};
+use crate::ops::task::{AddTask, Board, Change, ChangeTask, ClaimTask, Finish, FinishTask, NextTask};
+use crate::ops::view::Snapshot;
+use crate::ops::{Applied, Orc};
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// Add a task to a workstream and print its id
+    ///
+    /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
+    Add(AddArgs),
+    /// List tasks, optionally of one workstream, status or holder
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show one task
+    Show(ShowArgs),
+    /// Claim a task: `t claim [ws] <id> [agent]`
+    ///
+    /// Example: orc t claim t-3fk2 agent-1
+    Claim(ClaimArgs),
+    /// Claim the best ready task of a workstream: `t next [ws] [agent]`
+    ///
+    /// Example: orc t next revenue agent-1
+    Next(NextArgs),
+    /// Complete a task: `t complete [ws] <id> [result]`
+    ///
+    /// Example: orc t complete revenue t-3fk2 "Done: integrated payments"
+    Complete(FinishArgs),
+    /// Fail a task: `t fail [ws] <id> [reason]`
+    Fail(FinishArgs),
+    /// Give a claim back: `t release [ws] <id>`
+    Release(IdArgs),
+    /// Withdraw a task for good: `t cancel [ws] <id> [reason]`
+    Cancel(FinishArgs),
+    /// Put a failed task back on the board: `t retry [ws] <id>`
+    Retry(IdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Workstream to add to
+    pub workstream: String,
+    /// One-line title
+    pub title: String,
+    /// Longer description
+    pub description: Option<String>,
+    /// 1 (highest) to 9 (lowest); default 3
+    pub priority: Option<u8>,
+    /// Wait until this task is done before this one is ready (can be repeated)
+    #[arg(long, value_name = "ID")]
+    pub after: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this workstream
+    pub workstream: Option<String>,
+    /// Only tasks in this status: open, claimed, done, failed, cancelled
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only tasks claimed by this agent
+    #[arg(long = "holder", visible_alias = "claimed-by", value_name = "AGENT")]
+    pub holder: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Task id or a unique prefix
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ClaimArgs {
+    /// [ws] <id> [agent]
+    #[arg(num_args = 1..=3, required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NextArgs {
+    /// [ws] [agent]
+    #[arg(num_args = 0..=2, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FinishArgs {
+    /// [ws] <id> [text]
+    #[arg(num_args = 1..=3, required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// The claim token from `claim`/`next`; refused if the claim changed since
+    #[arg(long)]
+    pub token: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArgs {
+    /// [ws] <id>
+    #[arg(num_args = 1..=2, required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReadyArgs {
+    /// Only this workstream
+    pub workstream: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopClaimArgs {
+    /// Task id or unique prefix; without it, the best ready task anywhere
+    pub id: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopNextArgs {
+    /// Only this workstream
+    pub workstream: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopFinishArgs {
+    /// Task id or unique prefix
+    pub id: String,
+    /// Result (complete) or reason (fail)
+    pub text: Option<String>,
+    /// The claim token from `claim`/`next`; refused if the claim changed since
+    #[arg(long)]
+    pub token: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Task id or unique prefix
+    pub id: String,
+    /// Give up after this long (30s, 5m, 2h); default: wait forever
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+/// Does this argument look like a task id (`t-…`)? Workstream names may not
+/// start with `t-`, so the seed's optional leading workstream is unambiguous.
+fn is_task_ref(arg: &str) -> bool {
+    arg.len() > 2 && arg[..2].eq_ignore_ascii_case("t-")
+}
+
+/// Splits `[ws] <id> [extra]`.
+fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String>)> {
+    let (ws, id, extra) = match args {
+        [id] => (None, id.clone(), None),
+        [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
+        [ws, id] => (Some(ws.clone()), id.clone(), None),
+        [ws, id, extra] => (Some(ws.clone()), id.clone(), Some(extra.clone())),
+        _ => return Err(Error::input("usage", "expected [ws] <id> [text]")),
+    };
+    if let Some(ws) = &ws {
+        check_workstream_name(ws)?;
+    }
+    Ok((ws, id, extra))
+}
+
+fn terms(snap: &Snapshot<'_>) -> Result<Terms> {
+    let (settings, _) = snap.settings();
+    Ok(Terms { now: clock::now()?, lease: settings.lease, grace: settings.clock_grace })
+}
+
+/// Renders a task that an operation returned, judged against the branch after it.
+fn task_output(orc: &Orc, task: &Task, human_prefix: &str) -> Result<Output> {
+    let snap = orc.snapshot()?;
+    let terms = terms(&snap)?;
+    let holder_seen = snap.last_seen(task.claimed_by.as_deref());
+    let facts = TaskFacts { holder_seen, blocked_by: None };
+    let json = task_json(task, &terms, &facts);
+    let human = if human_prefix.is_empty() {
+        task_detail(task, &terms, &facts)
+    } else {
+        format!("{human_prefix}\n{}", task_detail(task, &terms, &facts))
+    };
+    Ok(Output::new(json, human))
+}
+
+fn applied_note(applied: &Applied<Task>) -> &'static str {
+    if applied.replayed {
+        "(already applied with this idempotency key; nothing changed)"
+    } else {
+        ""
+    }
+}
+
+fn claim_output(orc: &Orc, applied: Applied<Task>) -> Result<Output> {
+    let note = applied_note(&applied);
+    task_output(orc, &applied.output, note)
+}
+
+pub fn run(orc: &Orc, cmd: &TaskCommand) -> Result<Output> {
+    match cmd {
+        TaskCommand::Add(args) => add(orc, args),
+        TaskCommand::List(args) => list(orc, args),
+        TaskCommand::Show(args) => show(orc, &args.id),
+        TaskCommand::Claim(args) => {
+            let (ws, id, agent) = match args.args.as_slice() {
+                [id] => (None, id.clone(), None),
+                [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
+                [ws, id] => (Some(ws.clone()), id.clone(), None),
+                [ws, id, agent] => (Some(ws.clone()), id.clone(), Some(agent.clone())),
+                _ => return Err(Error::input("usage", "expected [ws] <id> [agent]")),
+            };
+            if let Some(ws) = &ws {
+                check_workstream_name(ws)?;
+            }
+            claim(orc, ws, id, agent.as_deref())
+        }
+        TaskCommand::Next(args) => {
+            let (ws, agent) = match args.args.as_slice() {
+                [] => (None, None),
+                [ws] => (Some(ws.clone()), None),
+                [ws, agent] => (Some(ws.clone()), Some(agent.clone())),
+                _ => return Err(Error::input("usage", "expected [ws] [agent]")),
+            };
+            next(orc, ws, agent.as_deref())
+        }
+        TaskCommand::Complete(args) | TaskCommand::Fail(args) => {
+            let how = if matches!(cmd, TaskCommand::Complete(_)) { Finish::Complete } else { Finish::Fail };
+            let (ws, id, text) = split_ws_id(&args.args)?;
+            finish(orc, ws, id, text, args.token, how)
+        }
+        TaskCommand::Release(args) => {
+            let (ws, id, extra) = split_ws_id(&args.args)?;
+            reject_extra(extra)?;
+            change(orc, ws, id, Change::Release, None)
+        }
+        TaskCommand::Cancel(args) => {
+            let (ws, id, reason) = split_ws_id(&args.args)?;
+            change(orc, ws, id, Change::Cancel, reason)
+        }
+        TaskCommand::Retry(args) => {
+            let (ws, id, extra) = split_ws_id(&args.args)?;
+            reject_extra(extra)?;
+            change(orc, ws, id, Change::Retry, None)
+        }
+    }
+}
+
+fn reject_extra(extra: Option<String>) -> Result<()> {
+    match extra {
+        None => Ok(()),
+        Some(extra) => Err(Error::input("usage", format!("unexpected argument {extra:?}: expected [ws] <id>"))),
+    }
+}
+
+fn add(orc: &Orc, args: &AddArgs) -> Result<Output> {
+    let op = AddTask::new(&args.workstream, &args.title, args.description.as_deref(), args.priority, args.after.clone())?;
+    let applied = orc.apply(&op)?;
+    let snap = orc.snapshot()?;
+    let terms = terms(&snap)?;
+    let json = task_json(&applied.output, &terms, &TaskFacts { holder_seen: None, blocked_by: None });
+    Ok(Output::new(json, applied.output.id.clone()))
+}
+
+fn claim(orc: &Orc, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
+    let agent = resolve_agent(orc, agent)?;
+    let applied = orc.apply(&ClaimTask { workstream: ws, id, agent })?;
+    claim_output(orc, applied)
+}
+
+fn next(orc: &Orc, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
+    if let Some(ws) = &ws {
+        check_workstream_name(ws)?;
+    }
+    let agent = resolve_agent(orc, agent)?;
+    let applied = orc.apply(&NextTask { workstream: ws, agent })?;
+    claim_output(orc, applied)
+}
+
+/// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`
+/// and git config, as it names the agent explicitly for this one command.
+fn resolve_agent(orc: &Orc, positional: Option<&str>) -> Result<String> {
+    orc.require_agent(positional)
+}
+
+fn finish(orc: &Orc, ws: Option<String>, id: String, text: Option<String>, token: Option<u64>, how: Finish) -> Result<Output> {
+    let applied = orc.apply(&FinishTask::new(ws, id, how, token, text)?)?;
+    let note = applied_note(&applied);
+    task_output(orc, &applied.output, note)
+}
+
+fn change(orc: &Orc, ws: Option<String>, id: String, how: Change, reason: Option<String>) -> Result<Output> {
+    let applied = orc.apply(&ChangeTask { workstream: ws, id, how, reason })?;
+    let note = applied_note(&applied);
+    task_output(orc, &applied.output, note)
+}
+
+fn show(orc: &Orc, id: &str) -> Result<Output> {
+    let snap = orc.snapshot()?;
+    if snap.commit.is_none() {
+        return Err(no_branch_yet());
+    }
+    let task = snap.find_task(id, None)?;
+    let terms = terms(&snap)?;
+    let blockers = crate::ops::task::blockers(&snap, &task, &Default::default())?;
+    let facts = TaskFacts { holder_seen: snap.last_seen(task.claimed_by.as_deref()), blocked_by: Some(&blockers) };
+    Ok(Output::new(task_json(&task, &terms, &facts), task_detail(&task, &terms, &facts)))
+}
+
+fn no_branch_yet() -> Error {
+    Error::input("not_found", "there is no orc branch yet, so no tasks")
+        .with_hint("orc init, then orc ws create <ws> and orc t add <ws> <title>")
+}
+
+fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
+    let status = match &args.status {
+        None => None,
+        Some(text) => Some(Status::parse(text).ok_or_else(|| {
+            Error::input("invalid_input", format!("unknown status {text:?}"))
+                .with_hint("use one of open, claimed, done, failed, cancelled")
+        })?),
+    };
+    let snap = orc.snapshot()?;
+    if let Some(ws) = &args.workstream {
+        check_workstream_name(ws)?;
+        if snap.commit.is_some() {
+            snap.require_workstream(ws)?;
+        }
+    }
+    let board = Board::load(&snap, args.workstream.as_deref())?;
+    let terms = terms(&snap)?;
+    let mut tasks: Vec<&Task> = board
+        .tasks
+        .iter()
+        .filter(|t| status.is_none_or(|s| t.status == s))
+        .filter(|t| args.holder.as_deref().is_none_or(|h| t.claimed_by.as_deref() == Some(h) && t.status == Status::Claimed))
+        .collect();
+    tasks.sort_by(|a, b| (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order())));
+    let mut json = Vec::new();
+    let mut human = String::new();
+    for task in &tasks {
+        let blockers = board.blockers(&snap, task)?;
+        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blockers) };
+        json.push(task_json(task, &terms, &facts));
+        human += &task_line(task, &terms, &facts);
+        human.push('\n');
+    }
+    let mut output = Output::new(Value::Array(json), human).warn_broken(&board.broken);
+    if snap.commit.is_none() {
+        output.warnings.push("no orc branch yet; `orc init` creates it, and so does the first write".into());
+    } else if tasks.is_empty() {
+        output.warnings.push("no tasks match".into());
+    }
+    Ok(output)
+}
+
+pub fn ready(orc: &Orc, args: &ReadyArgs) -> Result<Output> {
+    let snap = orc.snapshot()?;
+    if let Some(ws) = &args.workstream {
+        check_workstream_name(ws)?;
+        if snap.commit.is_some() {
+            snap.require_workstream(ws)?;
+        }
+    }
+    let board = Board::load(&snap, args.workstream.as_deref())?;
+    let terms = terms(&snap)?;
+    let ready = board.ready(&snap, &terms)?;
+    let mut json = Vec::new();
+    let mut human = String::new();
+    for task in &ready {
+        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&[]) };
+        json.push(task_json(task, &terms, &facts));
+        human += &task_line(task, &terms, &facts);
+        human.push('\n');
+    }
+    let mut output = Output::new(Value::Array(json), human).warn_broken(&board.broken);
+    if snap.commit.is_none() {
+        output.warnings.push("no orc branch yet; `orc init` creates it, and so does the first write".into());
+    } else if ready.is_empty() {
+        output.warnings.push("nothing is ready".into());
+    }
+    Ok(output)
+}
+
+pub fn top_claim(orc: &Orc, args: &TopClaimArgs) -> Result<Output> {
+    match &args.id {
+        Some(id) => claim(orc, None, id.clone(), None),
+        None => next(orc, None, None),
+    }
+}
+
+pub fn top_next(orc: &Orc, args: &TopNextArgs) -> Result<Output> {
+    next(orc, args.workstream.clone(), None)
+}
+
+pub fn top_finish(orc: &Orc, args: &TopFinishArgs, how: Finish) -> Result<Output> {
+    finish(orc, None, args.id.clone(), args.text.clone(), args.token, how)
+}
+
+pub fn wait(orc: &Orc, args: &WaitArgs) -> Result<Output> {
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| Error::input("invalid_input", format!("--timeout: {e}"))))
+        .transpose()?;
+    let started = Instant::now();
+    let snap = orc.snapshot()?;
+    if snap.commit.is_none() {
+        return Err(no_branch_yet());
+    }
+    let id = snap.find_task(&args.id, None)?.id;
+    drop(snap);
+    let mut last_tip = None;
+    loop {
+        let tip = orc.store.tip()?;
+        if tip != last_tip {
+            last_tip = tip;
+            let snap = orc.snapshot()?;
+            let task = snap.task_by_id(&id)?.ok_or_else(|| Error::input("not_found", format!("{id} no longer exists")))?;
+            match task.status {
+                Status::Done => return task_output(orc, &task, ""),
+                Status::Failed => {
+                    return Err(Error::refused(
+                        "task_failed",
+                        format!("{id} failed: {}", task.result.as_deref().unwrap_or("no reason given")),
+                    )
+                    .with("task", &id))
+                }
+                Status::Cancelled => {
+                    return Err(Error::refused("terminal", format!("{id} was cancelled")).with("task", &id))
+                }
+                Status::Open | Status::Claimed => {}
+            }
+        }
+        if let Some(limit) = timeout {
+            if started.elapsed() >= limit.to_std().unwrap_or_default() {
+                return Err(Error::refused("timeout", format!("{id} is not finished after {}", args.timeout.as_deref().unwrap_or_default()))
+                    .with("task", &id));
+            }
+        }
+        // Reading the ref is one small file read; polling it is cheap.
+        std::thread::sleep(StdDuration::from_millis(200));
+    }
+}

@@ -1,0 +1,180 @@
+//! `orc ws create|list|show`.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::output::{bar, one_line, task_json, task_line, ts, Output, TaskFacts};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::model::names::{check_workstream_name, terminal_safe};
+use crate::model::task::{Status, Terms};
+use crate::model::workstream::Workstream;
+use crate::ops::task::Board;
+use crate::ops::workstream::CreateWorkstream;
+use crate::ops::Orc;
+
+#[derive(Subcommand, Debug)]
+pub enum WsCommand {
+    /// Create a workstream
+    ///
+    /// Example: orc ws create revenue "Revenue generation" 1
+    Create(CreateArgs),
+    /// List workstreams with their progress
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one workstream and its tasks
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Name: letters, digits, '.', '_' and '-', up to 64
+    pub name: String,
+    /// What it is for
+    pub description: Option<String>,
+    /// 1 (highest) to 9 (lowest); default 3
+    pub priority: Option<u8>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    pub name: String,
+}
+
+pub fn ws_json(ws: &Workstream, counts: &Counts) -> Value {
+    json!({
+        "name": ws.name,
+        "description": ws.description,
+        "priority": ws.priority,
+        "created_at": ts(Some(ws.created_at)),
+        "created_by": ws.created_by,
+        "tasks": counts.json(),
+    })
+}
+
+/// Tasks per status.
+#[derive(Default, Clone, Copy)]
+pub struct Counts {
+    pub by_status: [usize; 5],
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        self.by_status[status as usize] += 1;
+    }
+    pub fn get(&self, status: Status) -> usize {
+        self.by_status[status as usize]
+    }
+    pub fn total(&self) -> usize {
+        self.by_status.iter().sum()
+    }
+    pub fn json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for status in Status::ALL {
+            map.insert(status.as_str().into(), Value::from(self.get(status)));
+        }
+        map.insert("total".into(), Value::from(self.total()));
+        Value::Object(map)
+    }
+    /// `4/6 done` with a bar; cancelled tasks do not count toward the total.
+    pub fn progress(&self) -> String {
+        let total = self.total() - self.get(Status::Cancelled);
+        format!("{} {}/{} done", bar(self.get(Status::Done), total, 10), self.get(Status::Done), total)
+    }
+}
+
+pub fn run(orc: &Orc, cmd: &WsCommand) -> Result<Output> {
+    match cmd {
+        WsCommand::Create(args) => {
+            let op = CreateWorkstream::new(&args.name, args.description.as_deref(), args.priority)?;
+            let applied = orc.apply(&op)?;
+            let ws = applied.output;
+            let human = format!("created workstream {} (priority {})", ws.name, ws.priority);
+            Ok(Output::new(ws_json(&ws, &Counts::default()), human))
+        }
+        WsCommand::List => list(orc),
+        WsCommand::Show(args) => show(orc, &args.name),
+    }
+}
+
+fn list(orc: &Orc) -> Result<Output> {
+    let snap = orc.snapshot()?;
+    let names = snap.workstream_names()?;
+    let mut broken = names.broken;
+    let mut json = Vec::new();
+    let mut human = String::new();
+    let mut rows = Vec::new();
+    for name in names.items {
+        let ws = match snap.workstream(&name) {
+            Ok(Some(ws)) => ws,
+            Ok(None) => continue,
+            Err(e) => {
+                broken.push(e);
+                continue;
+            }
+        };
+        let tasks = snap.tasks(&name)?;
+        broken.extend(tasks.broken);
+        let mut counts = Counts::default();
+        tasks.items.iter().for_each(|t| counts.add(t.status));
+        rows.push((ws, counts));
+    }
+    rows.sort_by(|(a, _), (b, _)| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    for (ws, counts) in &rows {
+        json.push(ws_json(ws, counts));
+        human += &format!(
+            "{:<16} p{}  {}  {} open, {} claimed  {}\n",
+            ws.name,
+            ws.priority,
+            counts.progress(),
+            counts.get(Status::Open),
+            counts.get(Status::Claimed),
+            terminal_safe(&one_line(&ws.description))
+        );
+    }
+    let mut output = Output::new(Value::Array(json), human).warn_broken(&broken);
+    if snap.commit.is_none() {
+        output.warnings.push("no orc branch yet; create a workstream with `orc ws create <name>`".into());
+    } else if rows.is_empty() {
+        output.warnings.push("no workstreams yet; create one with `orc ws create <name>`".into());
+    }
+    Ok(output)
+}
+
+fn show(orc: &Orc, name: &str) -> Result<Output> {
+    check_workstream_name(name)?;
+    let snap = orc.snapshot()?;
+    let ws = snap.workstream(name)?.ok_or_else(|| {
+        Error::input("not_found", format!("no workstream named {name}")).with_hint("list them with `orc ws list`")
+    })?;
+    let board = Board::load(&snap, Some(name))?;
+    let (settings, _) = snap.settings();
+    let terms = Terms { now: clock::now()?, lease: settings.lease, grace: settings.clock_grace };
+    let mut counts = Counts::default();
+    let mut tasks: Vec<_> = board.tasks.iter().collect();
+    tasks.sort_by(|a, b| (a.status, a.next_order()).cmp(&(b.status, b.next_order())));
+    let mut task_values = Vec::new();
+    let mut human = format!(
+        "{}  p{}  {}\n{}\n",
+        ws.name,
+        ws.priority,
+        counts_line(&board),
+        terminal_safe(&ws.description)
+    );
+    for task in tasks {
+        counts.add(task.status);
+        let blockers = board.blockers(&snap, task)?;
+        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blockers) };
+        task_values.push(task_json(task, &terms, &facts));
+        human += &format!("  {}\n", task_line(task, &terms, &facts));
+    }
+    let mut json = ws_json(&ws, &counts);
+    json["task_list"] = Value::Array(task_values);
+    Ok(Output::new(json, human).warn_broken(&board.broken))
+}
+
+fn counts_line(board: &Board) -> String {
+    let mut counts = Counts::default();
+    board.tasks.iter().for_each(|t| counts.add(t.status));
+    counts.progress()
+}
