@@ -26,9 +26,13 @@ impl Class {
 }
 
 /// An error with a stable kind, a one-line message, an optional hint (a command
-/// that fixes it) and extra machine-readable fields for `--json`.
+/// that fixes it) and extra machine-readable fields for `--json`. Boxed, so
+/// `Result`s stay one pointer wide on the happy path.
 #[derive(Debug, Clone)]
-pub struct Error {
+pub struct Error(Box<ErrorData>);
+
+#[derive(Debug, Clone)]
+pub struct ErrorData {
     pub class: Class,
     pub kind: &'static str,
     pub message: String,
@@ -38,9 +42,22 @@ pub struct Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl std::ops::Deref for Error {
+    type Target = ErrorData;
+    fn deref(&self) -> &ErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorData {
+        &mut self.0
+    }
+}
+
 impl Error {
     pub fn new(class: Class, kind: &'static str, message: impl Into<String>) -> Self {
-        Self { class, kind, message: message.into(), hint: None, fields: Map::new() }
+        Self(Box::new(ErrorData { class, kind, message: message.into(), hint: None, fields: Map::new() }))
     }
 
     pub fn refused(kind: &'static str, message: impl Into<String>) -> Self {

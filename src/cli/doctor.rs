@@ -34,7 +34,18 @@ impl Problem {
 }
 
 /// Known top-level entries of the branch; anything else is reported.
-const KNOWN_TOP: &[&str] = &["orc.toml", "README.md", "docs", "workstreams", "agents", "locks", "events", "knowledge", "cycles", "idempotency"];
+const KNOWN_TOP: &[&str] = &[
+    "orc.toml",
+    "README.md",
+    "docs",
+    "workstreams",
+    "agents",
+    "locks",
+    "events",
+    "knowledge",
+    "cycles",
+    "idempotency",
+];
 
 pub fn doctor(orc: &Orc) -> Result<Output> {
     let mut problems = Vec::new();
@@ -56,8 +67,11 @@ pub fn doctor(orc: &Orc) -> Result<Output> {
     if let Some(remote) = orc.store.config_string("orc.remote") {
         if !orc.store.remote_names().contains(&remote) {
             problems.push(Problem::error(
-                &Error::environment("no_remote", format!("git config orc.remote names {remote:?}, which is not a remote"))
-                    .with_hint(format!("git remote add {remote} <url>   (or git config --unset orc.remote)")),
+                &Error::environment(
+                    "no_remote",
+                    format!("git config orc.remote names {remote:?}, which is not a remote"),
+                )
+                .with_hint(format!("git remote add {remote} <url>   (or git config --unset orc.remote)")),
             ));
         }
     }

@@ -22,7 +22,12 @@ use output::Output;
 /// State lives in the `orc` branch of this repository: every change is a
 /// commit, and claims are won by compare-and-swap on the branch.
 #[derive(Parser, Debug)]
-#[command(name = "orc", version, max_term_width = 100, after_help = "Start with `orc init`, then `orc ws create` and `orc t add`. Agents loop on `orc next` and `orc complete`.")]
+#[command(
+    name = "orc",
+    version,
+    max_term_width = 100,
+    after_help = "Start with `orc init`, then `orc ws create` and `orc t add`. Agents loop on `orc next` and `orc complete`."
+)]
 pub struct Cli {
     /// Print one JSON document on stdout (errors as {"error": {...}})
     #[arg(long, global = true)]
@@ -149,6 +154,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     for notice in orc.take_notices() {
         eprintln!("{notice}");
     }
+    if std::env::var_os("ORC_TRACE").is_some() {
+        eprintln!("trace: cas_retries={}", orc.cas_retries());
+    }
     result
 }
 
@@ -173,7 +181,12 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return 0;
             }
@@ -193,7 +206,10 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
                 eprintln!("warning: {warning}");
             }
             if cli.json {
-                print_stdout(&format!("{}\n", serde_json::to_string_pretty(&output.json).expect("JSON values serialise")));
+                print_stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&output.json).expect("JSON values serialise")
+                ));
             } else if !output.human.is_empty() {
                 let text = if output.human.ends_with('\n') { output.human } else { format!("{}\n", output.human) };
                 print_stdout(&text);

@@ -107,13 +107,25 @@ pub fn task_line(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String {
             state = format!("blocked by {}", ids.join(", "));
         }
     }
-    format!("{}  p{}  {:<9} {}  [{}]", task.id, task.priority, task.workstream, terminal_safe(&one_line(&task.title)), state)
+    format!(
+        "{}  p{}  {:<9} {}  [{}]",
+        task.id,
+        task.priority,
+        task.workstream,
+        terminal_safe(&one_line(&task.title)),
+        state
+    )
 }
 
 /// A task shown on its own (`t show`, and after an operation).
 pub fn task_detail(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String {
     let mut out = format!("{}  {}\n", task.id, terminal_safe(&one_line(&task.title)));
-    out += &format!("  workstream  {}\n  priority    {}\n  status      {}\n", task.workstream, task.priority, task.status.as_str());
+    out += &format!(
+        "  workstream  {}\n  priority    {}\n  status      {}\n",
+        task.workstream,
+        task.priority,
+        task.status.as_str()
+    );
     if let Some(holder) = &task.claimed_by {
         let lease = task
             .lease_end(facts.holder_seen, terms.lease)
@@ -139,7 +151,8 @@ pub fn task_detail(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String 
         let label = if task.status == Status::Done { "result" } else { "reason" };
         out += &format!("  {label:<11} {}\n", terminal_safe(result).replace('\n', "\n              "));
     }
-    out += &format!("  created     {} by {}\n", short_time(task.created_at, terms.now), terminal_safe(&task.created_by));
+    out +=
+        &format!("  created     {} by {}\n", short_time(task.created_at, terms.now), terminal_safe(&task.created_by));
     if let (Some(at), Some(by)) = (task.finished_at, &task.finished_by) {
         out += &format!("  finished    {} by {}\n", short_time(at, terms.now), terminal_safe(by));
     }
@@ -176,6 +189,6 @@ pub fn one_line(text: &str) -> String {
 
 /// A Markdown-free text progress bar: `███░░░░░░░`.
 pub fn bar(done: usize, total: usize, width: usize) -> String {
-    let filled = if total == 0 { 0 } else { (done * width + total / 2) / total };
+    let filled = (done * width + total / 2).checked_div(total).unwrap_or(0).min(width);
     format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
 }

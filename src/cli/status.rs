@@ -60,7 +60,8 @@ pub fn status(orc: &Orc) -> Result<Output> {
     let ready = board.ready(&snap, &terms)?;
     let as_of = orc.store.commit_time(tip).ok();
 
-    let facts_for = |task: &crate::model::task::Task| TaskFacts { holder_seen: board.holder_seen(task), blocked_by: None };
+    let facts_for =
+        |task: &crate::model::task::Task| TaskFacts { holder_seen: board.holder_seen(task), blocked_by: None };
     let json = json!({
         "branch": orc.store.branch(),
         "tip": tip.to_string(),
@@ -115,8 +116,11 @@ pub fn status(orc: &Orc) -> Result<Output> {
         out += "  none yet — orc a register <name> [role]\n";
     }
     for agent in &agents_sorted {
-        let holds: Vec<&str> =
-            claimed.iter().filter(|t| t.claimed_by.as_deref() == Some(agent.id.as_str())).map(|t| t.id.as_str()).collect();
+        let holds: Vec<&str> = claimed
+            .iter()
+            .filter(|t| t.claimed_by.as_deref() == Some(agent.id.as_str()))
+            .map(|t| t.id.as_str())
+            .collect();
         let holds = if holds.is_empty() { String::new() } else { format!("  holds {}", holds.join(", ")) };
         out += &format!("  {}{holds}\n", agent_line(agent, &settings, now));
     }

@@ -262,7 +262,8 @@ fn reject_extra(extra: Option<String>) -> Result<()> {
 }
 
 fn add(orc: &Orc, args: &AddArgs) -> Result<Output> {
-    let op = AddTask::new(&args.workstream, &args.title, args.description.as_deref(), args.priority, args.after.clone())?;
+    let op =
+        AddTask::new(&args.workstream, &args.title, args.description.as_deref(), args.priority, args.after.clone())?;
     let applied = orc.apply(&op)?;
     let snap = orc.snapshot()?;
     let terms = terms(&snap)?;
@@ -291,7 +292,14 @@ fn resolve_agent(orc: &Orc, positional: Option<&str>) -> Result<String> {
     orc.require_agent(positional)
 }
 
-fn finish(orc: &Orc, ws: Option<String>, id: String, text: Option<String>, token: Option<u64>, how: Finish) -> Result<Output> {
+fn finish(
+    orc: &Orc,
+    ws: Option<String>,
+    id: String,
+    text: Option<String>,
+    token: Option<u64>,
+    how: Finish,
+) -> Result<Output> {
     let applied = orc.apply(&FinishTask::new(ws, id, how, token, text)?)?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
@@ -341,9 +349,13 @@ fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
         .tasks
         .iter()
         .filter(|t| status.is_none_or(|s| t.status == s))
-        .filter(|t| args.holder.as_deref().is_none_or(|h| t.claimed_by.as_deref() == Some(h) && t.status == Status::Claimed))
+        .filter(|t| {
+            args.holder.as_deref().is_none_or(|h| t.claimed_by.as_deref() == Some(h) && t.status == Status::Claimed)
+        })
         .collect();
-    tasks.sort_by(|a, b| (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order())));
+    tasks.sort_by(|a, b| {
+        (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order()))
+    });
     let mut json = Vec::new();
     let mut human = String::new();
     for task in &tasks {
@@ -424,7 +436,8 @@ pub fn wait(orc: &Orc, args: &WaitArgs) -> Result<Output> {
         if tip != last_tip {
             last_tip = tip;
             let snap = orc.snapshot()?;
-            let task = snap.task_by_id(&id)?.ok_or_else(|| Error::input("not_found", format!("{id} no longer exists")))?;
+            let task =
+                snap.task_by_id(&id)?.ok_or_else(|| Error::input("not_found", format!("{id} no longer exists")))?;
             match task.status {
                 Status::Done => return task_output(orc, &task, ""),
                 Status::Failed => {
@@ -442,8 +455,11 @@ pub fn wait(orc: &Orc, args: &WaitArgs) -> Result<Output> {
         }
         if let Some(limit) = timeout {
             if started.elapsed() >= limit.to_std().unwrap_or_default() {
-                return Err(Error::refused("timeout", format!("{id} is not finished after {}", args.timeout.as_deref().unwrap_or_default()))
-                    .with("task", &id));
+                return Err(Error::refused(
+                    "timeout",
+                    format!("{id} is not finished after {}", args.timeout.as_deref().unwrap_or_default()),
+                )
+                .with("task", &id));
             }
         }
         // Reading the ref is one small file read; polling it is cheap.

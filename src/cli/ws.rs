@@ -154,13 +154,8 @@ fn show(orc: &Orc, name: &str) -> Result<Output> {
     let mut tasks: Vec<_> = board.tasks.iter().collect();
     tasks.sort_by(|a, b| (a.status, a.next_order()).cmp(&(b.status, b.next_order())));
     let mut task_values = Vec::new();
-    let mut human = format!(
-        "{}  p{}  {}\n{}\n",
-        ws.name,
-        ws.priority,
-        counts_line(&board),
-        terminal_safe(&ws.description)
-    );
+    let mut human =
+        format!("{}  p{}  {}\n{}\n", ws.name, ws.priority, counts_line(&board), terminal_safe(&ws.description));
     for task in tasks {
         counts.add(task.status);
         let blockers = board.blockers(&snap, task)?;

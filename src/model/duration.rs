@@ -7,9 +7,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let value: i64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write it like 30s, 5m, 2h or 1d"))?;
+    let value: i64 =
+        digits.parse().map_err(|_| format!("{text:?} is not a duration; write it like 30s, 5m, 2h or 1d"))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,

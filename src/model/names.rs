@@ -33,7 +33,7 @@ pub fn name_problem(name: &str) -> Option<String> {
         return Some(format!("it is {} characters long; the limit is {MAX_NAME_LEN}", name.chars().count()));
     }
     if let Some(bad) = name.chars().find(|c| c.is_control()) {
-        return Some(format!("it contains the control character {:?}", bad));
+        return Some(format!("it contains the control character {bad:?}"));
     }
     if name.contains('/') || name.contains('\\') {
         return Some("it contains a path separator".into());
@@ -55,12 +55,11 @@ pub fn name_problem(name: &str) -> Option<String> {
 pub fn check_name(kind: NameKind, name: &str) -> Result<()> {
     match name_problem(name) {
         None => Ok(()),
-        Some(problem) => Err(Error::input(
-            "invalid_name",
-            format!("invalid {} name {}: {problem}", kind.label(), printable(name)),
-        )
-        .with("name", name)
-        .with_hint("names match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, for example `api-v2`")),
+        Some(problem) => {
+            Err(Error::input("invalid_name", format!("invalid {} name {}: {problem}", kind.label(), printable(name)))
+                .with("name", name)
+                .with_hint("names match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, for example `api-v2`"))
+        }
     }
 }
 
@@ -71,7 +70,10 @@ pub fn check_workstream_name(name: &str) -> Result<()> {
     if name.to_ascii_lowercase().starts_with("t-") {
         return Err(Error::input(
             "invalid_name",
-            format!("invalid workstream name {}: names starting with \"t-\" are reserved for task ids", printable(name)),
+            format!(
+                "invalid workstream name {}: names starting with \"t-\" are reserved for task ids",
+                printable(name)
+            ),
         )
         .with("name", name)
         .with_hint("pick another name, for example `tasks-api`"));
@@ -106,7 +108,9 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        for bad in ["", "../x", "a/b", "a\\b", ".hidden", "-flag", "a b", "a\nb", "a\0b", &"x".repeat(65), "ü", ".", ".."] {
+        for bad in
+            ["", "../x", "a/b", "a\\b", ".hidden", "-flag", "a b", "a\nb", "a\0b", &"x".repeat(65), "ü", ".", ".."]
+        {
             assert!(name_problem(bad).is_some(), "{bad:?}");
         }
     }

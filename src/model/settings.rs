@@ -78,8 +78,9 @@ impl Settings {
         let field = |name: &str, value: Option<String>, default: Duration| -> Result<Duration> {
             match value {
                 None => Ok(default),
-                Some(text) => parse_duration(&text)
-                    .map_err(|e| Error::broken_file(SETTINGS_PATH, None, format!("{name}: {e}"))),
+                Some(text) => {
+                    parse_duration(&text).map_err(|e| Error::broken_file(SETTINGS_PATH, None, format!("{name}: {e}")))
+                }
             }
         };
         Ok(Self {

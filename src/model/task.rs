@@ -111,7 +111,9 @@ pub enum ClaimKind {
     /// The agent already held it; the lease was renewed.
     Renewed,
     /// The previous holder's lease had run out.
-    Reclaimed { from: String },
+    Reclaimed {
+        from: String,
+    },
 }
 
 /// A dependency that is not done yet.
@@ -209,12 +211,9 @@ impl Task {
     }
 
     fn refuse_terminal(&self, action: &str) -> Error {
-        Error::refused(
-            "terminal",
-            format!("cannot {action} {}: it is {} and stays so", self.id, self.status.as_str()),
-        )
-        .with("task", &self.id)
-        .with("status", self.status)
+        Error::refused("terminal", format!("cannot {action} {}: it is {} and stays so", self.id, self.status.as_str()))
+            .with("task", &self.id)
+            .with("status", self.status)
     }
 
     fn cleared_claim(mut self) -> Self {
@@ -262,10 +261,8 @@ impl Task {
             }
         };
         if !blockers.is_empty() {
-            let list: Vec<String> = blockers
-                .iter()
-                .map(|b| format!("{} ({})", b.id, b.status.map_or("missing", Status::as_str)))
-                .collect();
+            let list: Vec<String> =
+                blockers.iter().map(|b| format!("{} ({})", b.id, b.status.map_or("missing", Status::as_str))).collect();
             return Err(Error::refused(
                 "blocked",
                 format!("cannot claim {}: it waits for {}", self.id, list.join(", ")),
@@ -287,18 +284,22 @@ impl Task {
 
     /// An identified agent may finish only a claim it holds now, with the
     /// current token when it gives one; a person may finish any live task.
-    fn check_finisher(&self, action: &str, actor: &Actor, token: Option<u64>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<()> {
+    fn check_finisher(
+        &self,
+        action: &str,
+        actor: &Actor,
+        token: Option<u64>,
+        terms: &Terms,
+        holder_seen: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         if self.status.is_terminal() {
             return Err(self.refuse_terminal(action));
         }
         if self.status == Status::Failed {
-            return Err(Error::refused(
-                "wrong_state",
-                format!("cannot {action} {}: it already failed", self.id),
-            )
-            .with("task", &self.id)
-            .with("status", self.status)
-            .with_hint(format!("orc t retry {}", self.id)));
+            return Err(Error::refused("wrong_state", format!("cannot {action} {}: it already failed", self.id))
+                .with("task", &self.id)
+                .with("status", self.status)
+                .with_hint(format!("orc t retry {}", self.id)));
         }
         if let Some(token) = token {
             if self.status != Status::Claimed || token != self.claim_token {
@@ -357,12 +358,26 @@ impl Task {
         next
     }
 
-    pub fn complete(&self, actor: &Actor, token: Option<u64>, result: Option<String>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<Self> {
+    pub fn complete(
+        &self,
+        actor: &Actor,
+        token: Option<u64>,
+        result: Option<String>,
+        terms: &Terms,
+        holder_seen: Option<DateTime<Utc>>,
+    ) -> Result<Self> {
         self.check_finisher("complete", actor, token, terms, holder_seen)?;
         Ok(self.finish(Status::Done, actor, result, terms.now))
     }
 
-    pub fn fail(&self, actor: &Actor, token: Option<u64>, reason: Option<String>, terms: &Terms, holder_seen: Option<DateTime<Utc>>) -> Result<Self> {
+    pub fn fail(
+        &self,
+        actor: &Actor,
+        token: Option<u64>,
+        reason: Option<String>,
+        terms: &Terms,
+        holder_seen: Option<DateTime<Utc>>,
+    ) -> Result<Self> {
         self.check_finisher("fail", actor, token, terms, holder_seen)?;
         Ok(self.finish(Status::Failed, actor, reason, terms.now))
     }

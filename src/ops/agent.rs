@@ -41,10 +41,13 @@ impl Operation for RegisterAgent {
             Some(existing) => Agent { role: self.role.clone(), ..existing.seen(env.now) },
             None => Agent::new(&self.agent, &self.role, env.now),
         };
-        Ok(Plan::new(format!("register {} ({})", self.agent, if self.role.is_empty() { "no role" } else { &self.role }), agent.clone())
-            .write(agent_path(&self.agent), record::render(&agent))
-            .detail("agent", &self.agent)
-            .detail("role", &self.role))
+        Ok(Plan::new(
+            format!("register {} ({})", self.agent, if self.role.is_empty() { "no role" } else { &self.role }),
+            agent.clone(),
+        )
+        .write(agent_path(&self.agent), record::render(&agent))
+        .detail("agent", &self.agent)
+        .detail("role", &self.role))
     }
 }
 

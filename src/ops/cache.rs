@@ -45,7 +45,11 @@ fn read_shard(store: &Store, ws: &str, shard: &str, oid: ObjectId) -> Result<(Ve
             continue;
         }
         if name_problem(id).is_some() || task_shard(id) != shard {
-            broken.push(Error::broken_file(&path, None, "not a task file name for this folder (expected <shard>/t-<shard>….toml)"));
+            broken.push(Error::broken_file(
+                &path,
+                None,
+                "not a task file name for this folder (expected <shard>/t-<shard>….toml)",
+            ));
             continue;
         }
         match parse_task(&path, ws, id, &store.read_blob(entry.oid)?) {
@@ -77,12 +81,7 @@ pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loade
     let shards: Vec<(String, String)> = if whole_tree_unchanged {
         by_shard.iter().map(|(s, (o, _))| (s.to_string(), o.to_string())).collect()
     } else {
-        store
-            .list_tree(tasks_tree)?
-            .into_iter()
-            .filter(|e| e.is_tree)
-            .map(|e| (e.name, e.oid.to_string()))
-            .collect()
+        store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree).map(|e| (e.name, e.oid.to_string())).collect()
     };
     for (shard, oid) in shards {
         if let Some((cached_oid, json)) = by_shard.get(shard.as_str()) {
@@ -124,7 +123,11 @@ fn write_cache(path: &PathBuf, header: &str, lines: &[String]) {
     }
     let mut suffix = [0u8; 6];
     crate::clock::random_bytes(&mut suffix);
-    let tmp = dir.join(format!(".tmp-{}-{:x}", std::process::id(), u64::from_le_bytes([suffix[0], suffix[1], suffix[2], suffix[3], suffix[4], suffix[5], 0, 0])));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        u64::from_le_bytes([suffix[0], suffix[1], suffix[2], suffix[3], suffix[4], suffix[5], 0, 0])
+    ));
     let written = (|| -> std::io::Result<()> {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         writeln!(file, "{header}")?;

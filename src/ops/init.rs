@@ -24,10 +24,12 @@ pub fn adopt_remote_branch(orc: &Orc, queue: &WriteLock) -> Result<Option<Object
     for remote in remotes {
         let tracking = format!("refs/remotes/{remote}/{}", orc.store.branch());
         if let Some(target) = orc.store.resolve(&tracking)? {
-            if orc.store.create_ref(queue, target, &format!("orc: adopt {remote}/{}", orc.store.branch()))? == Swap::Done {
+            if orc.store.create_ref(queue, target, &format!("orc: adopt {remote}/{}", orc.store.branch()))?
+                == Swap::Done
+            {
                 orc.notice(format!("adopted {remote}/{} as the orc branch", orc.store.branch()));
             }
-            return Ok(orc.store.tip()?);
+            return orc.store.tip();
         }
     }
     Ok(None)
@@ -66,5 +68,10 @@ pub fn init(orc: &Orc) -> Result<InitOutcome> {
             }
         }
     };
-    Ok(InitOutcome { branch: orc.store.branch().into(), state: state.into(), tip: tip.to_string(), remote: remote_name(orc) })
+    Ok(InitOutcome {
+        branch: orc.store.branch().into(),
+        state: state.into(),
+        tip: tip.to_string(),
+        remote: remote_name(orc),
+    })
 }

@@ -47,6 +47,7 @@ pub struct Orc {
     person: String,
     idempotency_key: Option<String>,
     notices: RefCell<Vec<String>>,
+    retries: std::cell::Cell<u32>,
 }
 
 /// What `plan` sees besides the branch.
@@ -130,10 +131,8 @@ struct KeyRecord {
 
 /// A person's name turned into a file name for their event file.
 fn person_file_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
-        .collect();
+    let mut out: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' }).collect();
     out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(64).collect();
     if name_problem(&out).is_some() {
         "person".into()
@@ -168,7 +167,14 @@ impl Orc {
             (None, Some(email)) => email,
             (None, None) => std::env::var("USER").unwrap_or_else(|_| "person".into()),
         };
-        Ok(Self { store, agent, person, idempotency_key, notices: RefCell::new(Vec::new()) })
+        Ok(Self {
+            store,
+            agent,
+            person,
+            idempotency_key,
+            notices: RefCell::new(Vec::new()),
+            retries: std::cell::Cell::new(0),
+        })
     }
 
     pub fn agent(&self) -> Option<&str> {
@@ -200,6 +206,12 @@ impl Orc {
     /// Messages for stderr gathered while working ("created branch orc").
     pub fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut self.notices.borrow_mut())
+    }
+
+    /// Compare-and-swap retries of all operations applied through this
+    /// handle (the write queue should keep this at zero on one machine).
+    pub fn cas_retries(&self) -> u32 {
+        self.retries.get()
     }
 
     pub fn notice(&self, text: String) {
@@ -257,9 +269,17 @@ impl Orc {
                 }
                 Swap::Moved => {
                     retries += 1;
-                    let moved_to = self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch was deleted"))?;
+                    self.retries.set(self.retries.get() + 1);
+                    let moved_to =
+                        self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch was deleted"))?;
                     if self.contains_op(moved_to, tip, &op_id)? {
-                        return Ok(Applied { output: plan.output, op_id, commit: Some(moved_to), replayed: false, retries });
+                        return Ok(Applied {
+                            output: plan.output,
+                            op_id,
+                            commit: Some(moved_to),
+                            replayed: false,
+                            retries,
+                        });
                     }
                     tip = moved_to;
                 }
@@ -296,7 +316,13 @@ impl Orc {
     /// Writes the plan's files plus the bookkeeping every operation carries
     /// (its event, the agent's last sign of life, the idempotency record) and
     /// commits them on `tip`. Returns the durable commit, not yet on the ref.
-    fn commit_plan<O: Operation>(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>, plan: &Plan<O::Output>, tip: ObjectId) -> Result<ObjectId> {
+    fn commit_plan<O: Operation>(
+        &self,
+        snap: &Snapshot<'_>,
+        env: &OpEnv<'_>,
+        plan: &Plan<O::Output>,
+        tip: ObjectId,
+    ) -> Result<ObjectId> {
         let mut changes = plan.changes.clone();
         let writer = match env.actor {
             Actor::Agent(name) => name.clone(),
@@ -322,8 +348,7 @@ impl Orc {
         changes.insert(events_file, Some(log));
 
         if let Actor::Agent(agent) = env.actor {
-            let path = agent_path(agent);
-            if !changes.contains_key(&path) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = changes.entry(agent_path(agent)) {
                 // A broken agent file is left alone for a person to fix.
                 let record = match snap.agent(agent) {
                     Ok(Some(existing)) => Some(existing.seen(env.now)),
@@ -331,14 +356,21 @@ impl Orc {
                     Err(_) => None,
                 };
                 if let Some(record) = record {
-                    changes.insert(path, Some(record::render(&record)));
+                    slot.insert(Some(record::render(&record)));
                 }
             }
         }
         self.finish_commit::<O>(env, plan, changes, snap, tip)
     }
 
-    fn finish_commit<O: Operation>(&self, env: &OpEnv<'_>, plan: &Plan<O::Output>, mut changes: Changes, snap: &Snapshot<'_>, tip: ObjectId) -> Result<ObjectId> {
+    fn finish_commit<O: Operation>(
+        &self,
+        env: &OpEnv<'_>,
+        plan: &Plan<O::Output>,
+        mut changes: Changes,
+        snap: &Snapshot<'_>,
+        tip: ObjectId,
+    ) -> Result<ObjectId> {
         let mut trailer = Map::new();
         trailer.insert("v".into(), Value::from(1));
         trailer.insert("id".into(), Value::from(env.op_id));

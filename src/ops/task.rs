@@ -12,7 +12,9 @@ use crate::clock::new_task_id;
 use crate::error::{Error, Result};
 use crate::model::names::check_workstream_name;
 use crate::model::record;
-use crate::model::task::{check_priority, check_text, check_title, Actor, Blocker, ClaimKind, Status, Task, Terms, DEFAULT_PRIORITY};
+use crate::model::task::{
+    check_priority, check_text, check_title, Actor, Blocker, ClaimKind, Status, Task, Terms, DEFAULT_PRIORITY,
+};
 use crate::model::workstream::task_path;
 
 /// Dependencies of `task` that are not done. `known` holds statuses already
@@ -77,8 +79,11 @@ impl Board {
             out.push(task);
         }
         out.sort_by(|a, b| {
-            (ws_priority[a.workstream.as_str()], a.workstream.as_str(), a.next_order())
-                .cmp(&(ws_priority[b.workstream.as_str()], b.workstream.as_str(), b.next_order()))
+            (ws_priority[a.workstream.as_str()], a.workstream.as_str(), a.next_order()).cmp(&(
+                ws_priority[b.workstream.as_str()],
+                b.workstream.as_str(),
+                b.next_order(),
+            ))
         });
         Ok(out)
     }
@@ -95,7 +100,13 @@ pub struct AddTask {
 }
 
 impl AddTask {
-    pub fn new(ws: &str, title: &str, description: Option<&str>, priority: Option<u8>, after: Vec<String>) -> Result<Self> {
+    pub fn new(
+        ws: &str,
+        title: &str,
+        description: Option<&str>,
+        priority: Option<u8>,
+        after: Vec<String>,
+    ) -> Result<Self> {
         check_workstream_name(ws)?;
         check_title(title)?;
         let description = description.unwrap_or_default().to_string();
@@ -242,7 +253,11 @@ impl Operation for NextTask {
 fn nothing_ready(board: &Board, ws: Option<&str>, terms: &Terms) -> Error {
     let count = |status: Status| board.tasks.iter().filter(|t| t.status == status).count();
     let open = count(Status::Open);
-    let claimed = board.tasks.iter().filter(|t| t.status == Status::Claimed && !t.lease_expired(terms, board.holder_seen(t))).count();
+    let claimed = board
+        .tasks
+        .iter()
+        .filter(|t| t.status == Status::Claimed && !t.lease_expired(terms, board.holder_seen(t)))
+        .count();
     let scope = ws.map_or("any workstream".to_string(), |w| format!("workstream {w}"));
     let mut message = format!("nothing ready in {scope}");
     let mut parts = Vec::new();
@@ -280,7 +295,13 @@ pub struct FinishTask {
 }
 
 impl FinishTask {
-    pub fn new(workstream: Option<String>, id: String, how: Finish, token: Option<u64>, text: Option<String>) -> Result<Self> {
+    pub fn new(
+        workstream: Option<String>,
+        id: String,
+        how: Finish,
+        token: Option<u64>,
+        text: Option<String>,
+    ) -> Result<Self> {
         if let Some(text) = &text {
             check_text(if how == Finish::Complete { "result" } else { "reason" }, text)?;
         }
@@ -297,15 +318,22 @@ impl Operation for FinishTask {
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
         let terms = env.terms();
         let (next, verb, event) = match self.how {
-            Finish::Complete => (task.complete(env.actor, self.token, self.text.clone(), &terms, holder_seen)?, "complete", "task.complete"),
-            Finish::Fail => (task.fail(env.actor, self.token, self.text.clone(), &terms, holder_seen)?, "fail", "task.fail"),
+            Finish::Complete => (
+                task.complete(env.actor, self.token, self.text.clone(), &terms, holder_seen)?,
+                "complete",
+                "task.complete",
+            ),
+            Finish::Fail => {
+                (task.fail(env.actor, self.token, self.text.clone(), &terms, holder_seen)?, "fail", "task.fail")
+            }
         };
-        let mut plan = Plan::new(format!("{verb} {} ({}) by {}", next.id, next.workstream, env.actor.name()), next.clone())
-            .write(task_path(&next.workstream, &next.id), record::render(&next))
-            .detail("task", &next.id)
-            .detail("workstream", &next.workstream)
-            .detail("token", task.claim_token)
-            .detail(if self.how == Finish::Complete { "result" } else { "reason" }, &self.text);
+        let mut plan =
+            Plan::new(format!("{verb} {} ({}) by {}", next.id, next.workstream, env.actor.name()), next.clone())
+                .write(task_path(&next.workstream, &next.id), record::render(&next))
+                .detail("task", &next.id)
+                .detail("workstream", &next.workstream)
+                .detail("token", task.claim_token)
+                .detail(if self.how == Finish::Complete { "result" } else { "reason" }, &self.text);
         plan.event_type = Some(event.into());
         Ok(plan)
     }
@@ -341,10 +369,11 @@ impl Operation for ChangeTask {
             Change::Cancel => (task.cancel(env.actor, self.reason.clone(), env.now)?, "cancel"),
             Change::Retry => (task.retry(env.now)?, "retry"),
         };
-        let mut plan = Plan::new(format!("{verb} {} ({}) by {}", next.id, next.workstream, env.actor.name()), next.clone())
-            .write(task_path(&next.workstream, &next.id), record::render(&next))
-            .detail("task", &next.id)
-            .detail("workstream", &next.workstream);
+        let mut plan =
+            Plan::new(format!("{verb} {} ({}) by {}", next.id, next.workstream, env.actor.name()), next.clone())
+                .write(task_path(&next.workstream, &next.id), record::render(&next))
+                .detail("task", &next.id)
+                .detail("workstream", &next.workstream);
         if let Some(holder) = &task.claimed_by {
             plan = plan.detail("holder", holder);
         }

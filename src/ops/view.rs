@@ -241,8 +241,7 @@ impl<'s> Snapshot<'s> {
                 .with_hint(format!("leave the workstream out, or use {task_ws}")));
             }
         }
-        self.task(&task_ws, &id)?
-            .ok_or_else(|| Error::environment("git", format!("{id} vanished while being read")))
+        self.task(&task_ws, &id)?.ok_or_else(|| Error::environment("git", format!("{id} vanished while being read")))
     }
 
     pub fn agent(&self, id: &str) -> Result<Option<Agent>> {

@@ -29,10 +29,8 @@ fn sync_all_parallel(paths: Vec<PathBuf>) -> Result<()> {
     }
     let chunk = paths.len().div_ceil(THREADS);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|group| scope.spawn(move || group.iter().try_for_each(|p| sync_path(p))))
-            .collect();
+        let handles: Vec<_> =
+            paths.chunks(chunk).map(|group| scope.spawn(move || group.iter().try_for_each(|p| sync_path(p)))).collect();
         handles.into_iter().try_for_each(|h| h.join().expect("an fsync thread does not panic"))
     })
 }

@@ -33,6 +33,9 @@ pub struct Entry {
 /// A change to one file: new contents, or None to delete it.
 pub type Changes = BTreeMap<String, Option<Vec<u8>>>;
 
+/// Changes below one folder: (path relative to it, new contents).
+type RelativeChanges<'c> = Vec<(&'c str, Option<&'c [u8]>)>;
+
 /// What a compare-and-swap did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Swap {
@@ -63,20 +66,24 @@ fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
 impl Store {
     /// Opens the repository containing `dir`, honouring GIT_DIR and friends.
     pub fn discover(dir: &Path) -> Result<Self> {
-        let repo = Repository::open_ext(dir, RepositoryOpenFlags::FROM_ENV, std::iter::empty::<&Path>()).map_err(|e| {
-            if e.code() == ErrorCode::NotFound {
-                Error::environment("not_a_repository", format!("{} is not inside a git repository", dir.display()))
-                    .with_hint("run orc inside your project's repository, or create one with `git init`")
-            } else {
-                Error::git("cannot open the repository", &e)
-            }
-        })?;
+        let repo =
+            Repository::open_ext(dir, RepositoryOpenFlags::FROM_ENV, std::iter::empty::<&Path>()).map_err(|e| {
+                if e.code() == ErrorCode::NotFound {
+                    Error::environment("not_a_repository", format!("{} is not inside a git repository", dir.display()))
+                        .with_hint("run orc inside your project's repository, or create one with `git init`")
+                } else {
+                    Error::git("cannot open the repository", &e)
+                }
+            })?;
         let config = repo.config().and_then(|mut c| c.snapshot()).map_err(git_err("cannot read git config"))?;
         let branch = config.get_string("orc.branch").unwrap_or_else(|_| "orc".to_string());
         let refname = format!("refs/heads/{branch}");
         if !git2::Reference::is_valid_name(&refname) {
-            return Err(Error::input("invalid_name", format!("git config orc.branch = {branch:?} is not a valid branch name"))
-                .with_hint("git config orc.branch orc"));
+            return Err(Error::input(
+                "invalid_name",
+                format!("git config orc.branch = {branch:?} is not a valid branch name"),
+            )
+            .with_hint("git config orc.branch orc"));
         }
         let common_dir = repo.commondir().to_path_buf();
         let work_dir = repo.workdir().map(Path::to_path_buf);
@@ -134,10 +141,7 @@ impl Store {
     }
 
     pub fn tree_of(&self, commit: Oid) -> Result<Tree<'_>> {
-        self.repo
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(git_err("cannot read the orc branch's commit"))
+        self.repo.find_commit(commit).and_then(|c| c.tree()).map_err(git_err("cannot read the orc branch's commit"))
     }
 
     pub fn find_tree(&self, oid: Oid) -> Result<Tree<'_>> {
@@ -164,10 +168,7 @@ impl Store {
     }
 
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
-        self.repo
-            .find_blob(oid)
-            .map(|b| b.content().to_vec())
-            .map_err(git_err("cannot read a file of the orc branch"))
+        self.repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(git_err("cannot read a file of the orc branch"))
     }
 
     /// The entries of the folder at `path` ("" for the root), or empty.
@@ -195,17 +196,23 @@ impl Store {
         match oid {
             Some(oid) => Ok(oid),
             None => {
-                let empty = self.repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
+                let empty =
+                    self.repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
                 written.push(empty);
                 Ok(empty)
             }
         }
     }
 
-    fn build_tree(&self, base: Option<&Tree<'_>>, changes: &[(&str, Option<&[u8]>)], written: &mut Vec<Oid>) -> Result<Option<Oid>> {
+    fn build_tree(
+        &self,
+        base: Option<&Tree<'_>>,
+        changes: &[(&str, Option<&[u8]>)],
+        written: &mut Vec<Oid>,
+    ) -> Result<Option<Oid>> {
         let context = "cannot write a tree";
         let mut builder = self.repo.treebuilder(base).map_err(git_err(context))?;
-        let mut nested: BTreeMap<&str, Vec<(&str, Option<&[u8]>)>> = BTreeMap::new();
+        let mut nested: BTreeMap<&str, RelativeChanges<'_>> = BTreeMap::new();
         for (path, content) in changes {
             match path.split_once('/') {
                 Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
@@ -248,9 +255,17 @@ impl Store {
     }
 
     /// Writes a commit without moving any ref.
-    pub fn commit(&self, tree: Oid, parent: Option<Oid>, message: &str, author: &Signature<'_>, written: &mut Vec<Oid>) -> Result<Oid> {
+    pub fn commit(
+        &self,
+        tree: Oid,
+        parent: Option<Oid>,
+        message: &str,
+        author: &Signature<'_>,
+        written: &mut Vec<Oid>,
+    ) -> Result<Oid> {
         let tree = self.find_tree(tree)?;
-        let parent = parent.map(|p| self.repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
+        let parent =
+            parent.map(|p| self.repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let oid = self
             .repo
@@ -318,11 +333,12 @@ impl Store {
                 }
             }
         }
-        Err(Error::environment(
-            "git",
-            format!("cannot update {}: its lock file stays in place", self.refname),
-        )
-        .with_hint(format!("check that no other program is writing {} and remove {}", self.refname, self.ref_lock_path().display())))
+        Err(Error::environment("git", format!("cannot update {}: its lock file stays in place", self.refname))
+            .with_hint(format!(
+                "check that no other program is writing {} and remove {}",
+                self.refname,
+                self.ref_lock_path().display()
+            )))
     }
 
     fn ref_lock_path(&self) -> PathBuf {
@@ -382,7 +398,9 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
     let is_tree = match entry.kind() {
         Some(ObjectType::Tree) => true,
         // Symlinks (0o120000) and submodules are not records.
-        Some(ObjectType::Blob) if mode == i32::from(FileMode::Blob) || mode == i32::from(FileMode::BlobExecutable) => false,
+        Some(ObjectType::Blob) if mode == i32::from(FileMode::Blob) || mode == i32::from(FileMode::BlobExecutable) => {
+            false
+        }
         _ => return None,
     };
     Some(Entry { name, oid: entry.id(), is_tree })

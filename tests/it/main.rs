@@ -1,1 +1,10 @@
-fn main(){}
+//! The single integration-test binary: real git repositories in temp dirs,
+//! real `orc` processes. One module per area.
+
+mod common;
+
+mod errors;
+mod init;
+mod races;
+mod tasks;
+mod untouched;

@@ -1,0 +1,181 @@
+//! `TestEnv`: a temp dir with a code repository (one commit on `main`) and a
+//! hermetic environment for running `orc` and `git` in it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const ORC: &str = env!("CARGO_BIN_EXE_orc");
+
+pub struct TestEnv {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub repo: PathBuf,
+    home: PathBuf,
+}
+
+/// What one command printed, and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}--- stderr ---\n{}[exit status: {}]", self.stdout, self.stderr, self.code)
+    }
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(self.code, 0, "command failed:\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Self {
+        assert_eq!(self.code, expected, "unexpected exit status:\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+
+    /// The `kind` of a `--json` error.
+    #[track_caller]
+    pub fn error_kind(&self) -> String {
+        self.json()["error"]["kind"].as_str().unwrap_or_else(|| panic!("no error kind:\n{self}")).to_string()
+    }
+}
+
+/// The environment every child process gets: no user or system git config,
+/// a private HOME, a fixed time zone.
+pub fn hermetic(cmd: &mut Command, home: &Path) {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C");
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        let home = root.join("home");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let env = Self { _dir: dir, root, repo, home };
+        env.git(&["init", "-q", "-b", "main"]);
+        env.git(&["config", "user.name", "Test Person"]);
+        env.git(&["config", "user.email", "person@example.com"]);
+        std::fs::write(env.repo.join("README"), "code\n").unwrap();
+        env.git(&["add", "README"]);
+        env.git(&["commit", "-q", "-m", "initial"]);
+        env
+    }
+
+    pub fn command(&self, program: &str, dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        hermetic(&mut cmd, &self.home);
+        cmd.current_dir(dir);
+        cmd
+    }
+
+    pub fn orc_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(ORC, &self.repo);
+        cmd.args(args);
+        cmd
+    }
+
+    #[must_use = "check the exit status with .success() or .code(n)"]
+    pub fn orc(&self, args: &[&str]) -> Run {
+        Run::from(self.orc_command(args).output().expect("run orc"))
+    }
+
+    #[must_use = "check the exit status with .success() or .code(n)"]
+    pub fn orc_with(&self, envs: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.orc_command(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run orc"))
+    }
+
+    #[must_use = "check the exit status with .success() or .code(n)"]
+    pub fn orc_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.command(ORC, dir);
+        cmd.args(args);
+        Run::from(cmd.output().expect("run orc"))
+    }
+
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    #[track_caller]
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.command("git", dir).args(args).output().expect("run git");
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// The orc branch's tip, or "" before it exists.
+    pub fn tip(&self) -> String {
+        let out =
+            self.command("git", &self.repo).args(["rev-parse", "--verify", "-q", "refs/heads/orc"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A file of the orc branch.
+    pub fn show(&self, path: &str) -> String {
+        self.git(&["show", &format!("orc:{path}")])
+    }
+
+    /// Adds a task and returns its id.
+    #[track_caller]
+    pub fn add_task(&self, ws: &str, title: &str, extra: &[&str]) -> String {
+        let mut args = vec!["t", "add", ws, title];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        self.orc(&args).success().json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// Replaces one file on the orc branch by hand, as a person editing it on
+    /// the host would (plumbing only: HEAD and the index stay untouched).
+    pub fn edit_branch_file(&self, path: &str, contents: &str) {
+        let index = self.root.join("edit-index");
+        let with_index = |args: &[&str]| -> String {
+            let out = self.command("git", &self.repo).env("GIT_INDEX_FILE", &index).args(args).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        with_index(&["read-tree", "orc"]);
+        let blob_file = self.root.join("edit-blob");
+        std::fs::write(&blob_file, contents).unwrap();
+        let blob = with_index(&["hash-object", "-w", blob_file.to_str().unwrap()]);
+        with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},{path}")]);
+        let tree = with_index(&["write-tree"]);
+        let commit = with_index(&["commit-tree", &tree, "-p", "orc", "-m", "hand edit"]);
+        with_index(&["update-ref", "refs/heads/orc", &commit]);
+        std::fs::remove_file(index).unwrap();
+    }
+}
