@@ -4,11 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::output::{agent_json, agent_line, one_line, task_json, task_line, ts, Output, TaskFacts};
-use super::ws::{ws_json, Counts};
+use super::output::{agent_json, agent_line, task_json, task_line, ts, Output, TaskFacts};
+use super::ws::{ws_json, ws_line, Counts};
 use crate::clock;
 use crate::error::Result;
-use crate::model::names::terminal_safe;
 use crate::model::task::{Status, Terms};
 use crate::ops::task::Board;
 use crate::ops::Orc;
@@ -100,16 +99,7 @@ pub fn status(orc: &Orc) -> Result<Output> {
         out += "  none yet — orc ws create <name> [description] [priority]\n";
     }
     for (ws, counts) in &workstreams {
-        out += &format!(
-            "  {:<16} p{}  {}  {} open · {} claimed · {} failed  {}\n",
-            ws.name,
-            ws.priority,
-            counts.progress(),
-            counts.get(Status::Open),
-            counts.get(Status::Claimed),
-            counts.get(Status::Failed),
-            terminal_safe(&one_line(&ws.description))
-        );
+        out += &format!("  {}\n", ws_line(ws, counts));
     }
     out += &format!("\nAgents ({}, {} stale)\n", agents_sorted.len(), stale);
     if agents_sorted.is_empty() {

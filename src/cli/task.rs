@@ -328,6 +328,17 @@ fn no_branch_yet() -> Error {
         .with_hint("orc init, then orc ws create <ws> and orc t add <ws> <title>")
 }
 
+/// The board of one workstream (checked to exist once the branch does) or of all.
+fn load_board(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
+    if let Some(ws) = ws {
+        check_workstream_name(ws)?;
+        if snap.commit.is_some() {
+            snap.require_workstream(ws)?;
+        }
+    }
+    Board::load(snap, ws)
+}
+
 fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
     let status = match &args.status {
         None => None,
@@ -337,13 +348,7 @@ fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
         })?),
     };
     let snap = orc.snapshot()?;
-    if let Some(ws) = &args.workstream {
-        check_workstream_name(ws)?;
-        if snap.commit.is_some() {
-            snap.require_workstream(ws)?;
-        }
-    }
-    let board = Board::load(&snap, args.workstream.as_deref())?;
+    let board = load_board(&snap, args.workstream.as_deref())?;
     let terms = terms(&snap)?;
     let mut tasks: Vec<&Task> = board
         .tasks
@@ -356,50 +361,36 @@ fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
     tasks.sort_by(|a, b| {
         (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order()))
     });
+    listing(&snap, &board, &tasks, &terms, "no tasks match")
+}
+
+/// Renders tasks as a list, with what blocks each, and the warnings a
+/// listing owes its reader (skipped broken files, an empty result).
+fn listing(snap: &Snapshot<'_>, board: &Board, tasks: &[&Task], terms: &Terms, empty_note: &str) -> Result<Output> {
     let mut json = Vec::new();
     let mut human = String::new();
-    for task in &tasks {
-        let blockers = board.blockers(&snap, task)?;
+    for task in tasks {
+        let blockers = board.blockers(snap, task)?;
         let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blockers) };
-        json.push(task_json(task, &terms, &facts));
-        human += &task_line(task, &terms, &facts);
+        json.push(task_json(task, terms, &facts));
+        human += &task_line(task, terms, &facts);
         human.push('\n');
     }
     let mut output = Output::new(Value::Array(json), human).warn_broken(&board.broken);
     if snap.commit.is_none() {
         output.warnings.push("no orc branch yet; `orc init` creates it, and so does the first write".into());
     } else if tasks.is_empty() {
-        output.warnings.push("no tasks match".into());
+        output.warnings.push(empty_note.into());
     }
     Ok(output)
 }
 
 pub fn ready(orc: &Orc, args: &ReadyArgs) -> Result<Output> {
     let snap = orc.snapshot()?;
-    if let Some(ws) = &args.workstream {
-        check_workstream_name(ws)?;
-        if snap.commit.is_some() {
-            snap.require_workstream(ws)?;
-        }
-    }
-    let board = Board::load(&snap, args.workstream.as_deref())?;
+    let board = load_board(&snap, args.workstream.as_deref())?;
     let terms = terms(&snap)?;
     let ready = board.ready(&snap, &terms)?;
-    let mut json = Vec::new();
-    let mut human = String::new();
-    for task in &ready {
-        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&[]) };
-        json.push(task_json(task, &terms, &facts));
-        human += &task_line(task, &terms, &facts);
-        human.push('\n');
-    }
-    let mut output = Output::new(Value::Array(json), human).warn_broken(&board.broken);
-    if snap.commit.is_none() {
-        output.warnings.push("no orc branch yet; `orc init` creates it, and so does the first write".into());
-    } else if ready.is_empty() {
-        output.warnings.push("nothing is ready".into());
-    }
-    Ok(output)
+    listing(&snap, &board, &ready, &terms, "nothing is ready")
 }
 
 pub fn top_claim(orc: &Orc, args: &TopClaimArgs) -> Result<Output> {

@@ -52,6 +52,20 @@ pub fn ws_json(ws: &Workstream, counts: &Counts) -> Value {
     })
 }
 
+/// One line for a workstream: name, priority, progress, what is left.
+pub fn ws_line(ws: &Workstream, counts: &Counts) -> String {
+    format!(
+        "{:<16} p{}  {}  {} open · {} claimed · {} failed  {}",
+        ws.name,
+        ws.priority,
+        counts.progress(),
+        counts.get(Status::Open),
+        counts.get(Status::Claimed),
+        counts.get(Status::Failed),
+        terminal_safe(&one_line(&ws.description))
+    )
+}
+
 /// Tasks per status.
 #[derive(Default, Clone, Copy)]
 pub struct Counts {
@@ -122,15 +136,7 @@ fn list(orc: &Orc) -> Result<Output> {
     rows.sort_by(|(a, _), (b, _)| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
     for (ws, counts) in &rows {
         json.push(ws_json(ws, counts));
-        human += &format!(
-            "{:<16} p{}  {}  {} open, {} claimed  {}\n",
-            ws.name,
-            ws.priority,
-            counts.progress(),
-            counts.get(Status::Open),
-            counts.get(Status::Claimed),
-            terminal_safe(&one_line(&ws.description))
-        );
+        human += &format!("{}\n", ws_line(ws, counts));
     }
     let mut output = Output::new(Value::Array(json), human).warn_broken(&broken);
     if snap.commit.is_none() {

@@ -180,6 +180,39 @@ pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 impl Task {
+    /// A new open task.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        workstream: String,
+        title: String,
+        description: String,
+        priority: u8,
+        after: Vec<String>,
+        created_by: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            workstream,
+            title,
+            description,
+            priority,
+            status: Status::Open,
+            after,
+            created_at: now,
+            created_by,
+            claimed_by: None,
+            claimed_at: None,
+            lease_expires: None,
+            claim_token: 0,
+            result: None,
+            finished_at: None,
+            finished_by: None,
+            updated_at: now,
+        }
+    }
+
     /// When the claim lapses: its own lease, extended while the holder shows
     /// signs of life (a heartbeat or any operation), so a live agent keeps its
     /// work without rewriting task files. `holder_seen` is the holder's
@@ -451,25 +484,7 @@ mod tests {
     }
 
     fn task() -> Task {
-        Task {
-            id: "t-abc".into(),
-            workstream: "ws".into(),
-            title: "x".into(),
-            description: String::new(),
-            priority: 3,
-            status: Status::Open,
-            after: vec![],
-            created_at: t0(),
-            created_by: "me".into(),
-            claimed_by: None,
-            claimed_at: None,
-            lease_expires: None,
-            claim_token: 0,
-            result: None,
-            finished_at: None,
-            finished_by: None,
-            updated_at: t0(),
-        }
+        Task::new("t-abc".into(), "ws".into(), "x".into(), String::new(), 3, vec![], "me".into(), t0())
     }
 
     const LEASE: Duration = Duration::minutes(30);

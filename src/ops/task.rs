@@ -138,25 +138,16 @@ impl Operation for AddTask {
                 break id;
             }
         };
-        let task = Task {
-            id: id.clone(),
-            workstream: self.workstream.clone(),
-            title: self.title.clone(),
-            description: self.description.clone(),
-            priority: self.priority,
-            status: Status::Open,
-            after: after.clone(),
-            created_at: env.now,
-            created_by: env.actor.name().into(),
-            claimed_by: None,
-            claimed_at: None,
-            lease_expires: None,
-            claim_token: 0,
-            result: None,
-            finished_at: None,
-            finished_by: None,
-            updated_at: env.now,
-        };
+        let task = Task::new(
+            id.clone(),
+            self.workstream.clone(),
+            self.title.clone(),
+            self.description.clone(),
+            self.priority,
+            after.clone(),
+            env.actor.name().into(),
+            env.now,
+        );
         Ok(Plan::new(format!("add {id} ({}) {}", self.workstream, clip(&self.title)), task.clone())
             .write(task_path(&self.workstream, &id), record::render(&task))
             .detail("task", &id)
