@@ -531,6 +531,19 @@ mod tests {
     }
 
     #[test]
+    fn a_live_holder_keeps_its_claim_past_the_lease() {
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        let later = t0() + Duration::minutes(50);
+        let seen_recently = Some(t0() + Duration::minutes(40));
+        assert_eq!(claimed.lease_end(seen_recently, LEASE), Some(t0() + Duration::minutes(70)));
+        assert!(!claimed.lease_expired(&at(later), seen_recently));
+        assert_eq!(claimed.claim("a2", &at(later), seen_recently, &[]).unwrap_err().kind, "already_claimed");
+        assert!(claimed.complete(&agent("a1"), Some(1), None, &at(later), seen_recently).is_ok());
+        // Without that sign of life the same moment is past lease and grace.
+        assert!(claimed.lease_expired(&at(later), Some(t0())));
+    }
+
+    #[test]
     fn holder_cannot_finish_after_its_lease_ran_out() {
         let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
         let late = t0() + LEASE + GRACE + Duration::seconds(1);

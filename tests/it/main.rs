@@ -3,6 +3,7 @@
 
 mod common;
 
+mod engine;
 mod errors;
 mod init;
 mod races;
