@@ -4,10 +4,10 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::output::{agent_json, agent_line, Output};
+use super::Ctx;
 use crate::clock;
 use crate::error::Result;
 use crate::ops::agent::{Heartbeat, RegisterAgent};
-use crate::ops::Orc;
 
 #[derive(Subcommand, Debug)]
 pub enum AgentCommand {
@@ -41,7 +41,7 @@ pub struct HeartbeatArgs {
     pub status: Option<String>,
 }
 
-pub fn run(orc: &Orc, cmd: &AgentCommand) -> Result<Output> {
+pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
     match cmd {
         AgentCommand::Register(args) => {
             let applied = orc.apply(&RegisterAgent::new(&args.id, args.role.as_deref())?)?;

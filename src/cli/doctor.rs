@@ -5,13 +5,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::output::Output;
+use super::Ctx;
 use crate::error::{Error, Result};
 use crate::model::event::Event;
 use crate::model::names::name_problem;
 use crate::model::task::Status;
 use crate::ops::task::Board;
 use crate::ops::view::Snapshot;
-use crate::ops::Orc;
 
 #[derive(Serialize)]
 struct Problem {
@@ -47,7 +47,7 @@ const KNOWN_TOP: &[&str] = &[
     "idempotency",
 ];
 
-pub fn doctor(orc: &Orc) -> Result<Output> {
+pub fn doctor(orc: &Ctx) -> Result<Output> {
     let mut problems = Vec::new();
     let snap = orc.snapshot()?;
     if snap.commit.is_none() {

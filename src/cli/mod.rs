@@ -86,6 +86,20 @@ pub struct InitArgs {
     pub remote: Option<String>,
 }
 
+/// An opened repository plus how the result will be shown, so commands
+/// build only the rendering that is printed.
+pub struct Ctx {
+    pub orc: Orc,
+    pub json: bool,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Orc;
+    fn deref(&self) -> &Orc {
+        &self.orc
+    }
+}
+
 /// Resolves the agent identity from the flag, then ORC_AGENT.
 fn agent_from_flags(cli: &Cli) -> Option<String> {
     cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty()))
@@ -136,7 +150,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Init(args) = command {
         return init(cli, args);
     }
-    let orc = open(cli)?;
+    let orc = Ctx { orc: open(cli)?, json: cli.json };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),
@@ -206,10 +220,11 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
                 eprintln!("warning: {warning}");
             }
             if cli.json {
-                print_stdout(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&output.json).expect("JSON values serialise")
-                ));
+                let text = match output.json_text {
+                    Some(text) => text,
+                    None => serde_json::to_string_pretty(&output.json).expect("JSON values serialise"),
+                };
+                print_stdout(&format!("{text}\n"));
             } else if !output.human.is_empty() {
                 let text = if output.human.ends_with('\n') { output.human } else { format!("{}\n", output.human) };
                 print_stdout(&text);

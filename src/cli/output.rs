@@ -3,6 +3,7 @@
 //! JSON document.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::Error;
@@ -15,6 +16,8 @@ use crate::model::task::{short_time, Blocker, Status, Task, Terms};
 /// What a command produced.
 pub struct Output {
     pub json: Value,
+    /// Pre-rendered JSON, printed instead of `json` (long listings).
+    pub json_text: Option<String>,
     pub human: String,
     pub warnings: Vec<String>,
     /// Non-zero when the command reports a problem it did not fail on
@@ -24,7 +27,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(json: Value, human: impl Into<String>) -> Self {
-        Self { json, human: human.into(), warnings: Vec::new(), exit_code: 0 }
+        Self { json, human: human.into(), warnings: Vec::new(), exit_code: 0, json_text: None }
     }
 
     /// Adds a warning for every broken file a listing skipped.
@@ -54,33 +57,58 @@ pub fn ts(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
 }
 
-/// The task object of DESIGN §5 (every field present, null when unset).
-pub fn task_json(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> Value {
-    let lease_end = task.lease_end(facts.holder_seen, terms.lease);
-    let mut value = json!({
-        "id": task.id,
-        "workstream": task.workstream,
-        "title": task.title,
-        "description": task.description,
-        "priority": task.priority,
-        "status": task.status,
-        "claimed_by": task.claimed_by,
-        "claimed_at": ts(task.claimed_at),
-        "lease_expires": ts(lease_end),
-        "lease_expired": task.lease_expired(terms, facts.holder_seen),
-        "claim_token": task.claim_token,
-        "after": task.after,
-        "result": task.result,
-        "created_at": ts(Some(task.created_at)),
-        "created_by": task.created_by,
-        "finished_at": ts(task.finished_at),
-        "finished_by": task.finished_by,
-        "updated_at": ts(Some(task.updated_at)),
-    });
-    if let Some(blocked_by) = facts.blocked_by {
-        value["blocked_by"] = json!(blocked_by);
+/// The task object of DESIGN §5 (every field present, null when unset),
+/// borrowed so long listings serialise without building a `Value` each.
+#[derive(Serialize)]
+pub struct TaskOut<'a> {
+    id: &'a str,
+    workstream: &'a str,
+    title: &'a str,
+    description: &'a str,
+    priority: u8,
+    status: Status,
+    claimed_by: Option<&'a str>,
+    claimed_at: Value,
+    lease_expires: Value,
+    lease_expired: bool,
+    claim_token: u64,
+    after: &'a [String],
+    result: Option<&'a str>,
+    created_at: Value,
+    created_by: &'a str,
+    finished_at: Value,
+    finished_by: Option<&'a str>,
+    updated_at: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_by: Option<&'a [Blocker]>,
+}
+
+pub fn task_out<'a>(task: &'a Task, terms: &Terms, facts: &TaskFacts<'a>) -> TaskOut<'a> {
+    TaskOut {
+        id: &task.id,
+        workstream: &task.workstream,
+        title: &task.title,
+        description: &task.description,
+        priority: task.priority,
+        status: task.status,
+        claimed_by: task.claimed_by.as_deref(),
+        claimed_at: ts(task.claimed_at),
+        lease_expires: ts(task.lease_end(facts.holder_seen, terms.lease)),
+        lease_expired: task.lease_expired(terms, facts.holder_seen),
+        claim_token: task.claim_token,
+        after: &task.after,
+        result: task.result.as_deref(),
+        created_at: ts(Some(task.created_at)),
+        created_by: &task.created_by,
+        finished_at: ts(task.finished_at),
+        finished_by: task.finished_by.as_deref(),
+        updated_at: ts(Some(task.updated_at)),
+        blocked_by: facts.blocked_by,
     }
-    value
+}
+
+pub fn task_json(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> Value {
+    serde_json::to_value(task_out(task, terms, facts)).expect("task output serialises")
 }
 
 /// One line for a task in a listing.
@@ -107,14 +135,7 @@ pub fn task_line(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String {
             state = format!("blocked by {}", ids.join(", "));
         }
     }
-    format!(
-        "{}  p{}  {:<9} {}  [{}]",
-        task.id,
-        task.priority,
-        task.workstream,
-        terminal_safe(&one_line(&task.title)),
-        state
-    )
+    format!("{}  p{}  {:<9} {}  [{}]", task.id, task.priority, task.workstream, display_line(&task.title), state)
 }
 
 /// A task shown on its own (`t show`, and after an operation).
@@ -185,6 +206,21 @@ pub fn agent_line(agent: &Agent, settings: &Settings, now: DateTime<Utc>) -> Str
 
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Branch text for one line of a listing: whitespace collapsed, control
+/// characters replaced. Borrows in the common case where nothing changes,
+/// which matters when listing 10k tasks.
+pub fn display_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let clean = !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !text.contains("  ")
+        && !text.chars().any(|c| c.is_control() || (c.is_whitespace() && c != ' '));
+    if clean {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(terminal_safe(&one_line(text)))
+    }
 }
 
 /// A Markdown-free text progress bar: `███░░░░░░░`.

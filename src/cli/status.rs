@@ -6,15 +6,15 @@ use serde_json::json;
 
 use super::output::{agent_json, agent_line, task_json, task_line, ts, Output, TaskFacts};
 use super::ws::{ws_json, ws_line, Counts};
+use super::Ctx;
 use crate::clock;
 use crate::error::Result;
 use crate::model::task::{Status, Terms};
 use crate::ops::task::Board;
-use crate::ops::Orc;
 
 const READY_SHOWN: usize = 10;
 
-pub fn status(orc: &Orc) -> Result<Output> {
+pub fn status(orc: &Ctx) -> Result<Output> {
     let snap = orc.snapshot()?;
     let Some(tip) = snap.commit else {
         let json = json!({"branch": orc.store.branch(), "tip": null, "workstreams": [], "agents": [], "tasks": Counts::default().json()});

@@ -6,15 +6,16 @@ use std::time::{Duration as StdDuration, Instant};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::output::{task_detail, task_json, task_line, Output, TaskFacts};
+use super::output::{task_detail, task_json, task_line, task_out, Output, TaskFacts, TaskOut};
+use super::Ctx;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::model::duration::parse_duration;
 use crate::model::names::check_workstream_name;
-use crate::model::task::{Status, Task, Terms};
+use crate::model::task::{Blocker, Status, Task, Terms};
 use crate::ops::task::{AddTask, Board, Change, ChangeTask, ClaimTask, Finish, FinishTask, NextTask};
 use crate::ops::view::Snapshot;
-use crate::ops::{Applied, Orc};
+use crate::ops::Applied;
 
 #[derive(Subcommand, Debug)]
 pub enum TaskCommand {
@@ -178,7 +179,7 @@ fn terms(snap: &Snapshot<'_>) -> Result<Terms> {
 }
 
 /// Renders a task that an operation returned, judged against the branch after it.
-fn task_output(orc: &Orc, task: &Task, human_prefix: &str) -> Result<Output> {
+fn task_output(orc: &Ctx, task: &Task, human_prefix: &str) -> Result<Output> {
     let snap = orc.snapshot()?;
     let terms = terms(&snap)?;
     let holder_seen = snap.last_seen(task.claimed_by.as_deref());
@@ -200,12 +201,12 @@ fn applied_note(applied: &Applied<Task>) -> &'static str {
     }
 }
 
-fn claim_output(orc: &Orc, applied: Applied<Task>) -> Result<Output> {
+fn claim_output(orc: &Ctx, applied: Applied<Task>) -> Result<Output> {
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }
 
-pub fn run(orc: &Orc, cmd: &TaskCommand) -> Result<Output> {
+pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
     match cmd {
         TaskCommand::Add(args) => add(orc, args),
         TaskCommand::List(args) => list(orc, args),
@@ -261,7 +262,7 @@ fn reject_extra(extra: Option<String>) -> Result<()> {
     }
 }
 
-fn add(orc: &Orc, args: &AddArgs) -> Result<Output> {
+fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
     let op =
         AddTask::new(&args.workstream, &args.title, args.description.as_deref(), args.priority, args.after.clone())?;
     let applied = orc.apply(&op)?;
@@ -271,13 +272,13 @@ fn add(orc: &Orc, args: &AddArgs) -> Result<Output> {
     Ok(Output::new(json, applied.output.id.clone()))
 }
 
-fn claim(orc: &Orc, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
+fn claim(orc: &Ctx, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
     let agent = resolve_agent(orc, agent)?;
     let applied = orc.apply(&ClaimTask { workstream: ws, id, agent })?;
     claim_output(orc, applied)
 }
 
-fn next(orc: &Orc, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
+fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
     if let Some(ws) = &ws {
         check_workstream_name(ws)?;
     }
@@ -288,12 +289,12 @@ fn next(orc: &Orc, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
 
 /// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`
 /// and git config, as it names the agent explicitly for this one command.
-fn resolve_agent(orc: &Orc, positional: Option<&str>) -> Result<String> {
+fn resolve_agent(orc: &Ctx, positional: Option<&str>) -> Result<String> {
     orc.require_agent(positional)
 }
 
 fn finish(
-    orc: &Orc,
+    orc: &Ctx,
     ws: Option<String>,
     id: String,
     text: Option<String>,
@@ -305,13 +306,13 @@ fn finish(
     task_output(orc, &applied.output, note)
 }
 
-fn change(orc: &Orc, ws: Option<String>, id: String, how: Change, reason: Option<String>) -> Result<Output> {
+fn change(orc: &Ctx, ws: Option<String>, id: String, how: Change, reason: Option<String>) -> Result<Output> {
     let applied = orc.apply(&ChangeTask { workstream: ws, id, how, reason })?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }
 
-fn show(orc: &Orc, id: &str) -> Result<Output> {
+fn show(orc: &Ctx, id: &str) -> Result<Output> {
     let snap = orc.snapshot()?;
     if snap.commit.is_none() {
         return Err(no_branch_yet());
@@ -339,7 +340,7 @@ fn load_board(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
     Board::load(snap, ws)
 }
 
-fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
+fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     let status = match &args.status {
         None => None,
         Some(text) => Some(Status::parse(text).ok_or_else(|| {
@@ -361,22 +362,35 @@ fn list(orc: &Orc, args: &ListArgs) -> Result<Output> {
     tasks.sort_by(|a, b| {
         (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order()))
     });
-    listing(&snap, &board, &tasks, &terms, "no tasks match")
+    listing(orc.json, &snap, &board, &tasks, &terms, "no tasks match")
 }
 
 /// Renders tasks as a list, with what blocks each, and the warnings a
 /// listing owes its reader (skipped broken files, an empty result).
-fn listing(snap: &Snapshot<'_>, board: &Board, tasks: &[&Task], terms: &Terms, empty_note: &str) -> Result<Output> {
-    let mut json = Vec::new();
-    let mut human = String::new();
-    for task in tasks {
-        let blockers = board.blockers(snap, task)?;
-        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blockers) };
-        json.push(task_json(task, terms, &facts));
-        human += &task_line(task, terms, &facts);
-        human.push('\n');
+fn listing(
+    as_json: bool,
+    snap: &Snapshot<'_>,
+    board: &Board,
+    tasks: &[&Task],
+    terms: &Terms,
+    empty_note: &str,
+) -> Result<Output> {
+    let blockers: Vec<Vec<Blocker>> = tasks.iter().map(|t| board.blockers(snap, t)).collect::<Result<_>>()?;
+    let facts = |i: usize| TaskFacts { holder_seen: board.holder_seen(tasks[i]), blocked_by: Some(&blockers[i]) };
+    let mut output = if as_json {
+        let outs: Vec<TaskOut<'_>> = (0..tasks.len()).map(|i| task_out(tasks[i], terms, &facts(i))).collect();
+        let mut output = Output::new(Value::Null, "");
+        output.json_text = Some(serde_json::to_string_pretty(&outs).expect("task output serialises"));
+        output
+    } else {
+        let mut human = String::with_capacity(tasks.len() * 80);
+        for i in 0..tasks.len() {
+            human += &task_line(tasks[i], terms, &facts(i));
+            human.push('\n');
+        }
+        Output::new(Value::Null, human)
     }
-    let mut output = Output::new(Value::Array(json), human).warn_broken(&board.broken);
+    .warn_broken(&board.broken);
     if snap.commit.is_none() {
         output.warnings.push("no orc branch yet; `orc init` creates it, and so does the first write".into());
     } else if tasks.is_empty() {
@@ -385,30 +399,30 @@ fn listing(snap: &Snapshot<'_>, board: &Board, tasks: &[&Task], terms: &Terms, e
     Ok(output)
 }
 
-pub fn ready(orc: &Orc, args: &ReadyArgs) -> Result<Output> {
+pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
     let snap = orc.snapshot()?;
     let board = load_board(&snap, args.workstream.as_deref())?;
     let terms = terms(&snap)?;
     let ready = board.ready(&snap, &terms)?;
-    listing(&snap, &board, &ready, &terms, "nothing is ready")
+    listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready")
 }
 
-pub fn top_claim(orc: &Orc, args: &TopClaimArgs) -> Result<Output> {
+pub fn top_claim(orc: &Ctx, args: &TopClaimArgs) -> Result<Output> {
     match &args.id {
         Some(id) => claim(orc, None, id.clone(), None),
         None => next(orc, None, None),
     }
 }
 
-pub fn top_next(orc: &Orc, args: &TopNextArgs) -> Result<Output> {
+pub fn top_next(orc: &Ctx, args: &TopNextArgs) -> Result<Output> {
     next(orc, args.workstream.clone(), None)
 }
 
-pub fn top_finish(orc: &Orc, args: &TopFinishArgs, how: Finish) -> Result<Output> {
+pub fn top_finish(orc: &Ctx, args: &TopFinishArgs, how: Finish) -> Result<Output> {
     finish(orc, None, args.id.clone(), args.text.clone(), args.token, how)
 }
 
-pub fn wait(orc: &Orc, args: &WaitArgs) -> Result<Output> {
+pub fn wait(orc: &Ctx, args: &WaitArgs) -> Result<Output> {
     let timeout = args
         .timeout
         .as_deref()

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::output::{bar, one_line, task_json, task_line, ts, Output, TaskFacts};
+use super::Ctx;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::model::names::{check_workstream_name, terminal_safe};
@@ -11,7 +12,6 @@ use crate::model::task::{Status, Terms};
 use crate::model::workstream::Workstream;
 use crate::ops::task::Board;
 use crate::ops::workstream::CreateWorkstream;
-use crate::ops::Orc;
 
 #[derive(Subcommand, Debug)]
 pub enum WsCommand {
@@ -97,7 +97,7 @@ impl Counts {
     }
 }
 
-pub fn run(orc: &Orc, cmd: &WsCommand) -> Result<Output> {
+pub fn run(orc: &Ctx, cmd: &WsCommand) -> Result<Output> {
     match cmd {
         WsCommand::Create(args) => {
             let op = CreateWorkstream::new(&args.name, args.description.as_deref(), args.priority)?;
@@ -111,7 +111,7 @@ pub fn run(orc: &Orc, cmd: &WsCommand) -> Result<Output> {
     }
 }
 
-fn list(orc: &Orc) -> Result<Output> {
+fn list(orc: &Ctx) -> Result<Output> {
     let snap = orc.snapshot()?;
     let names = snap.workstream_names()?;
     let mut broken = names.broken;
@@ -147,7 +147,7 @@ fn list(orc: &Orc) -> Result<Output> {
     Ok(output)
 }
 
-fn show(orc: &Orc, name: &str) -> Result<Output> {
+fn show(orc: &Ctx, name: &str) -> Result<Output> {
     check_workstream_name(name)?;
     let snap = orc.snapshot()?;
     let ws = snap.workstream(name)?.ok_or_else(|| {

@@ -5,19 +5,23 @@
 //! 10k tasks reads one file instead of 10k blobs. The cache is only ever a
 //! copy: deleting it is always safe, and a damaged one is ignored.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::view::Loaded;
 use crate::error::{Error, Result};
 use crate::model::names::name_problem;
 use crate::model::record;
-use crate::model::task::Task;
+use crate::model::task::{Status, Task};
 use crate::model::workstream::{task_shard, tasks_dir};
 use crate::store::{ObjectId, Store};
 
-const HEADER: &str = "orc-task-cache 1";
+const HEADER: &str = "orc-task-cache 2";
 
 /// Parses one task file and checks it against its path.
 pub fn parse_task(path: &str, ws: &str, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -60,6 +64,103 @@ fn read_shard(store: &Store, ws: &str, shard: &str, oid: ObjectId) -> Result<(Ve
     Ok((tasks, broken))
 }
 
+/// A task as the cache stores it: a JSON array (no key matching) with times
+/// as Unix seconds (no date parsing), which parses several times faster than
+/// the record itself.
+#[derive(Serialize, Deserialize)]
+struct CachedTask(
+    String,
+    String,
+    String,
+    u8,
+    Status,
+    Vec<String>,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    u64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+fn to_secs(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+}
+
+fn from_secs(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+}
+
+impl CachedTask {
+    fn from_task(t: &Task) -> Self {
+        Self(
+            t.id.clone(),
+            t.title.clone(),
+            t.description.clone(),
+            t.priority,
+            t.status,
+            t.after.clone(),
+            to_secs(t.created_at),
+            t.created_by.clone(),
+            t.claimed_by.clone(),
+            t.claimed_at.map(to_secs),
+            t.lease_expires.map(to_secs),
+            t.claim_token,
+            t.result.clone(),
+            t.finished_at.map(to_secs),
+            t.finished_by.clone(),
+            to_secs(t.updated_at),
+        )
+    }
+
+    fn into_task(self, ws: &str) -> Option<Task> {
+        Some(Task {
+            id: self.0,
+            workstream: ws.to_string(),
+            title: self.1,
+            description: self.2,
+            priority: self.3,
+            status: self.4,
+            after: self.5,
+            created_at: from_secs(self.6)?,
+            created_by: self.7,
+            claimed_by: self.8,
+            claimed_at: self.9.and_then(from_secs),
+            lease_expires: self.10.and_then(from_secs),
+            claim_token: self.11,
+            result: self.12,
+            finished_at: self.13.and_then(from_secs),
+            finished_by: self.14,
+            updated_at: from_secs(self.15)?,
+        })
+    }
+}
+
+/// Decodes one cached shard into `out`; false when the entry is damaged.
+fn decode_shard(json: &str, ws: &str, out: &mut Vec<Task>) -> bool {
+    let Ok(cached) = serde_json::from_str::<Vec<CachedTask>>(json) else { return false };
+    let before = out.len();
+    for entry in cached {
+        match entry.into_task(ws) {
+            Some(task) => out.push(task),
+            None => {
+                out.truncate(before);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn encode_shard(tasks: &[Task]) -> String {
+    let cached: Vec<CachedTask> = tasks.iter().map(CachedTask::from_task).collect();
+    serde_json::to_string(&cached).expect("cached tasks serialise to JSON")
+}
+
 /// Every task under `workstreams/<ws>/tasks` (folder id `tasks_tree`).
 pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loaded<Task>> {
     let path = cache_path(store, ws);
@@ -74,49 +175,48 @@ pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loade
         }
     }
 
-    let whole_tree_unchanged = header_tree == Some(tasks_tree.to_string().as_str());
+    // The header names the tasks folder only when every shard is cached.
+    let tree_hex = tasks_tree.to_string();
+    if header_tree == Some(tree_hex.as_str()) {
+        let mut items = Vec::new();
+        if by_shard.values().all(|(_, json)| decode_shard(json, ws, &mut items)) {
+            return Ok(Loaded { items, broken: Vec::new() });
+        }
+    }
+
     let mut out = Loaded::default();
-    let mut fresh_lines: Vec<String> = Vec::new();
-    let mut changed = !whole_tree_unchanged;
-    let shards: Vec<(String, String)> = if whole_tree_unchanged {
-        by_shard.iter().map(|(s, (o, _))| (s.to_string(), o.to_string())).collect()
-    } else {
-        store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree).map(|e| (e.name, e.oid.to_string())).collect()
-    };
-    for (shard, oid) in shards {
-        if let Some((cached_oid, json)) = by_shard.get(shard.as_str()) {
-            if *cached_oid == oid {
-                if let Ok(mut tasks) = serde_json::from_str::<Vec<Task>>(json) {
-                    for task in &mut tasks {
-                        task.workstream = ws.to_string();
-                    }
-                    out.items.extend(tasks);
-                    fresh_lines.push(format!("{shard} {oid} {json}"));
-                    continue;
-                }
+    let mut fresh: Vec<(String, String, Cow<'_, str>)> = Vec::new();
+    let mut reread = false;
+    for entry in store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree) {
+        let oid = entry.oid.to_string();
+        if let Some((cached_oid, json)) = by_shard.get(entry.name.as_str()) {
+            if *cached_oid == oid && decode_shard(json, ws, &mut out.items) {
+                fresh.push((entry.name, oid, Cow::Borrowed(*json)));
+                continue;
             }
         }
-        changed = true;
-        let shard_oid = <ObjectId as std::str::FromStr>::from_str(&oid).map_err(|e| Error::git("bad folder id", &e))?;
-        let (tasks, broken) = read_shard(store, ws, &shard, shard_oid)?;
+        reread = true;
+        let (tasks, broken) = read_shard(store, ws, &entry.name, entry.oid)?;
         // Shards with broken files are not cached, so the problem is
         // reported on every read until someone fixes the file.
         if broken.is_empty() {
-            let json = serde_json::to_string(&tasks).expect("tasks serialise to JSON");
-            fresh_lines.push(format!("{shard} {oid} {json}"));
+            fresh.push((entry.name, oid, Cow::Owned(encode_shard(&tasks))));
         }
         out.items.extend(tasks);
         out.broken.extend(broken);
     }
-    if changed {
-        fresh_lines.sort();
-        write_cache(&path, &format!("{HEADER} {tasks_tree}"), &fresh_lines);
+    let complete = out.broken.is_empty();
+    if !reread && !complete {
+        return Ok(out);
     }
+    let header = if complete { format!("{HEADER} {tree_hex}") } else { format!("{HEADER} -") };
+    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    write_cache(&path, &header, fresh.iter().map(|(shard, oid, json)| format!("{shard} {oid} {json}")));
     Ok(out)
 }
 
 /// Best effort: a cache that cannot be written only costs speed.
-fn write_cache(path: &PathBuf, header: &str, lines: &[String]) {
+fn write_cache(path: &PathBuf, header: &str, lines: impl Iterator<Item = String>) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;

@@ -231,9 +231,7 @@ impl Orc {
         if let Some(adopted) = init::adopt_remote_branch(self, queue)? {
             return Ok(adopted);
         }
-        let mut written = Vec::new();
-        let root = self.store.root_commit(&mut written)?;
-        self.store.sync_objects(&written)?;
+        let root = self.store.root_commit(queue)?;
         match self.store.compare_and_swap(queue, None, root, "orc: create branch")? {
             Swap::Done => self.notice(format!("created branch {} for orc's state", self.store.branch())),
             Swap::Moved => {}
@@ -262,7 +260,7 @@ impl Orc {
             if plan.changes.is_empty() {
                 return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
             }
-            let commit = self.commit_plan::<O>(&snap, &env, &plan, tip)?;
+            let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
                     return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries })
@@ -318,6 +316,7 @@ impl Orc {
     /// commits them on `tip`. Returns the durable commit, not yet on the ref.
     fn commit_plan<O: Operation>(
         &self,
+        queue: &crate::store::WriteLock,
         snap: &Snapshot<'_>,
         env: &OpEnv<'_>,
         plan: &Plan<O::Output>,
@@ -360,15 +359,15 @@ impl Orc {
                 }
             }
         }
-        self.finish_commit::<O>(env, plan, changes, snap, tip)
+        self.finish_commit::<O>(queue, env, plan, changes, tip)
     }
 
     fn finish_commit<O: Operation>(
         &self,
+        queue: &crate::store::WriteLock,
         env: &OpEnv<'_>,
         plan: &Plan<O::Output>,
         mut changes: Changes,
-        snap: &Snapshot<'_>,
         tip: ObjectId,
     ) -> Result<ObjectId> {
         let mut trailer = Map::new();
@@ -404,11 +403,7 @@ impl Orc {
             ),
         };
         let sig = self.store.signature(&name, &email, env.now.timestamp())?;
-        let mut written = Vec::new();
-        let tree = self.store.write_tree(snap.tree(), &changes, &mut written)?;
-        let commit = self.store.commit(tree, Some(tip), &message, &sig, &mut written)?;
-        self.store.sync_objects(&written)?;
-        Ok(commit)
+        self.store.write_commit(Some(queue), Some(tip), &changes, &message, &sig)
     }
 }
 

@@ -1,22 +1,18 @@
-//! Durability: orc reports success only after the objects of a commit and the
-//! ref that names it reached the disk. libgit2 does not fsync unless told
+//! Durability: orc reports success only after the pack holding a commit and
+//! the ref that names it reached the disk. libgit2 does not fsync unless told
 //! through a process-global option, so orc does it for the files it wrote.
 //!
 //! Each fsync on ext4 waits for a journal commit; issuing them from several
 //! threads at once lets the journal batch them into one or two commits.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-use git2::Oid;
 
 use crate::error::{Error, Result};
 
 fn sync_path(path: &Path) -> Result<()> {
     match File::open(path) {
         Ok(file) => file.sync_all().map_err(|e| Error::io(&format!("cannot fsync {}", path.display()), &e)),
-        // An object that already existed in a pack was not written again.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(&format!("cannot open {}", path.display()), &e)),
     }
@@ -35,18 +31,9 @@ fn sync_all_parallel(paths: Vec<PathBuf>) -> Result<()> {
     })
 }
 
-/// Fsyncs the loose files of `oids` and the folders that hold them.
-pub fn sync_loose_objects(objects_dir: &Path, oids: &[Oid]) -> Result<()> {
-    let mut files = Vec::with_capacity(oids.len());
-    let mut dirs = BTreeSet::new();
-    for oid in oids {
-        let hex = oid.to_string();
-        let dir = objects_dir.join(&hex[..2]);
-        files.push(dir.join(&hex[2..]));
-        dirs.insert(dir);
-    }
-    sync_all_parallel(files)?;
-    sync_all_parallel(dirs.into_iter().collect())
+/// Fsyncs files (or folders), several at once.
+pub fn sync_files(paths: Vec<PathBuf>) -> Result<()> {
+    sync_all_parallel(paths)
 }
 
 /// Fsyncs a loose ref and its folder after it was moved.

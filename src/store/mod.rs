@@ -4,6 +4,7 @@
 //! HEAD, the index or the working tree, and libgit2 runs no hooks.
 
 mod fsync;
+mod pack;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -187,97 +188,47 @@ impl Store {
         Ok(tree.iter().filter_map(|e| plain_entry(&e)).collect())
     }
 
-    /// Writes the new tree: `base` with `changes` applied. Only folders on a
-    /// changed path are rewritten; `written` collects every new object so it
-    /// can be made durable.
-    pub fn write_tree(&self, base: Option<&Tree<'_>>, changes: &Changes, written: &mut Vec<Oid>) -> Result<Oid> {
-        let items: Vec<(&str, Option<&[u8]>)> = changes.iter().map(|(p, c)| (p.as_str(), c.as_deref())).collect();
-        let oid = self.build_tree(base, &items, written)?;
-        match oid {
-            Some(oid) => Ok(oid),
-            None => {
-                let empty =
-                    self.repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
-                written.push(empty);
-                Ok(empty)
-            }
-        }
-    }
-
-    fn build_tree(
+    /// Writes a commit on `parent` whose tree is the parent's with `changes`
+    /// applied (only folders on a changed path are rewritten), as one durable
+    /// pack. With the write queue held the pack is recorded for roll-up.
+    pub fn write_commit(
         &self,
-        base: Option<&Tree<'_>>,
-        changes: &[(&str, Option<&[u8]>)],
-        written: &mut Vec<Oid>,
-    ) -> Result<Option<Oid>> {
-        let context = "cannot write a tree";
-        let mut builder = self.repo.treebuilder(base).map_err(git_err(context))?;
-        let mut nested: BTreeMap<&str, RelativeChanges<'_>> = BTreeMap::new();
-        for (path, content) in changes {
-            match path.split_once('/') {
-                Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
-                None => match content {
-                    Some(bytes) => {
-                        let oid = self.repo.blob(bytes).map_err(git_err("cannot write a file"))?;
-                        written.push(oid);
-                        builder.insert(path, oid, FileMode::Blob.into()).map_err(git_err(context))?;
-                    }
-                    None => {
-                        if builder.get(path).map_err(git_err(context))?.is_some() {
-                            builder.remove(path).map_err(git_err(context))?;
-                        }
-                    }
-                },
-            }
-        }
-        for (head, group) in nested {
-            let sub_base = match builder.get(head).map_err(git_err(context))? {
-                Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(self.find_tree(entry.id())?),
-                _ => None,
-            };
-            match self.build_tree(sub_base.as_ref(), &group, written)? {
-                Some(oid) => {
-                    builder.insert(head, oid, FileMode::Tree.into()).map_err(git_err(context))?;
-                }
-                None => {
-                    if builder.get(head).map_err(git_err(context))?.is_some() {
-                        builder.remove(head).map_err(git_err(context))?;
-                    }
-                }
-            }
-        }
-        if builder.is_empty() {
-            return Ok(None);
-        }
-        let oid = builder.write().map_err(git_err(context))?;
-        written.push(oid);
-        Ok(Some(oid))
-    }
-
-    /// Writes a commit without moving any ref.
-    pub fn commit(
-        &self,
-        tree: Oid,
+        queue: Option<&WriteLock>,
         parent: Option<Oid>,
+        changes: &Changes,
         message: &str,
         author: &Signature<'_>,
-        written: &mut Vec<Oid>,
     ) -> Result<Oid> {
-        let tree = self.find_tree(tree)?;
-        let parent =
-            parent.map(|p| self.repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let oid = self
-            .repo
-            .commit(None, author, author, message, &tree, &parents)
-            .map_err(git_err("cannot write a commit"))?;
-        written.push(oid);
-        Ok(oid)
+        let items: Vec<(&str, Option<&[u8]>)> = changes.iter().map(|(p, c)| (p.as_str(), c.as_deref())).collect();
+        let (commit, pack) = pack::write_as_pack(self.repo.path(), &self.pack_dir(), |repo, written| {
+            let parent =
+                parent.map(|p| repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
+            let base = parent.as_ref().map(|c| c.tree()).transpose().map_err(git_err("cannot read a tree"))?;
+            let tree = match build_tree(repo, base.as_ref(), &items, written)? {
+                Some(oid) => oid,
+                None => {
+                    let empty =
+                        repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
+                    written.push(empty);
+                    empty
+                }
+            };
+            let tree = repo.find_tree(tree).map_err(git_err("cannot read a tree"))?;
+            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+            let commit = repo
+                .commit(None, author, author, message, &tree, &parents)
+                .map_err(git_err("cannot write a commit"))?;
+            written.push(commit);
+            Ok(commit)
+        })?;
+        if let (Some(_), Some((name, count))) = (queue, pack) {
+            pack::record_pack(&self.repo, &self.private_dir().join("packs"), &self.pack_dir(), &name, count)?;
+        }
+        Ok(commit)
     }
 
-    /// Makes freshly written objects durable before a ref names them.
-    pub fn sync_objects(&self, oids: &[Oid]) -> Result<()> {
-        fsync::sync_loose_objects(&self.common_dir.join("objects"), oids)
+    fn pack_dir(&self) -> PathBuf {
+        self.common_dir.join("objects").join("pack")
     }
 
     /// Queues behind other local writers. Held while one commit is built and
@@ -372,13 +323,12 @@ impl Store {
     }
 
     /// The fixed root commit every machine derives identically.
-    pub fn root_commit(&self, written: &mut Vec<Oid>) -> Result<Oid> {
+    pub fn root_commit(&self, queue: &WriteLock) -> Result<Oid> {
         let mut changes = Changes::new();
         changes.insert(SETTINGS_PATH.to_string(), Some(ROOT_SETTINGS.as_bytes().to_vec()));
-        let tree = self.write_tree(None, &changes, written)?;
         let sig = Signature::new(ROOT_AUTHOR.0, ROOT_AUTHOR.1, &Time::new(ROOT_TIME, 0))
             .expect("the root signature is a valid constant");
-        self.commit(tree, None, ROOT_MESSAGE, &sig, written)
+        self.write_commit(Some(queue), None, &changes, ROOT_MESSAGE, &sig)
     }
 
     /// The signature for commits by `name` at `at` (seconds since the epoch).
@@ -390,6 +340,59 @@ impl Store {
     pub fn git_user(&self) -> (Option<String>, Option<String>) {
         (self.config_string("user.name"), self.config_string("user.email"))
     }
+}
+
+/// Writes the tree `base` + `changes`; None when it ends up empty.
+fn build_tree(
+    repo: &Repository,
+    base: Option<&Tree<'_>>,
+    changes: &[(&str, Option<&[u8]>)],
+    written: &mut Vec<Oid>,
+) -> Result<Option<Oid>> {
+    let context = "cannot write a tree";
+    let mut builder = repo.treebuilder(base).map_err(git_err(context))?;
+    let mut nested: BTreeMap<&str, RelativeChanges<'_>> = BTreeMap::new();
+    for (path, content) in changes {
+        match path.split_once('/') {
+            Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
+            None => match content {
+                Some(bytes) => {
+                    let oid = repo.blob(bytes).map_err(git_err("cannot write a file"))?;
+                    written.push(oid);
+                    builder.insert(path, oid, FileMode::Blob.into()).map_err(git_err(context))?;
+                }
+                None => {
+                    if builder.get(path).map_err(git_err(context))?.is_some() {
+                        builder.remove(path).map_err(git_err(context))?;
+                    }
+                }
+            },
+        }
+    }
+    for (head, group) in nested {
+        let sub_base = match builder.get(head).map_err(git_err(context))? {
+            Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                Some(repo.find_tree(entry.id()).map_err(git_err("cannot read a tree"))?)
+            }
+            _ => None,
+        };
+        match build_tree(repo, sub_base.as_ref(), &group, written)? {
+            Some(oid) => {
+                builder.insert(head, oid, FileMode::Tree.into()).map_err(git_err(context))?;
+            }
+            None => {
+                if builder.get(head).map_err(git_err(context))?.is_some() {
+                    builder.remove(head).map_err(git_err(context))?;
+                }
+            }
+        }
+    }
+    if builder.is_empty() {
+        return Ok(None);
+    }
+    let oid = builder.write().map_err(git_err(context))?;
+    written.push(oid);
+    Ok(Some(oid))
 }
 
 fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {

@@ -39,16 +39,13 @@ impl<O: Operation> Operation for Interfered<O> {
     }
 }
 
-/// Commits `changes` on top of the orc branch with plain git2, no queue.
+/// Commits `changes` on top of the orc branch, bypassing orc's queue.
 fn commit_behind_orcs_back(repo_dir: &std::path::Path, changes: Changes) {
     let repo = Repository::open(repo_dir).unwrap();
     let store = orc::store::Store::discover(repo_dir).unwrap();
     let tip = store.tip().unwrap().unwrap();
-    let base = store.tree_of(tip).unwrap();
-    let mut written = Vec::new();
-    let tree = store.write_tree(Some(&base), &changes, &mut written).unwrap();
     let sig = store.signature("rival", "rival@example.com", 1_795_000_000).unwrap();
-    let commit = store.commit(tree, Some(tip), "rival write", &sig, &mut written).unwrap();
+    let commit = store.write_commit(None, Some(tip), &changes, "rival write", &sig).unwrap();
     repo.reference("refs/heads/orc", commit, true, "rival").unwrap();
 }
 
