@@ -376,16 +376,18 @@ fn listing(
     empty_note: &str,
 ) -> Result<Output> {
     let blockers: Vec<Vec<Blocker>> = tasks.iter().map(|t| board.blockers(snap, t)).collect::<Result<_>>()?;
-    let facts = |i: usize| TaskFacts { holder_seen: board.holder_seen(tasks[i]), blocked_by: Some(&blockers[i]) };
+    let rows = tasks.iter().zip(&blockers).map(|(task, blocked_by)| {
+        (*task, TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(blocked_by) })
+    });
     let mut output = if as_json {
-        let outs: Vec<TaskOut<'_>> = (0..tasks.len()).map(|i| task_out(tasks[i], terms, &facts(i))).collect();
+        let outs: Vec<TaskOut<'_>> = rows.map(|(task, facts)| task_out(task, terms, &facts)).collect();
         let mut output = Output::new(Value::Null, "");
         output.json_text = Some(serde_json::to_string_pretty(&outs).expect("task output serialises"));
         output
     } else {
         let mut human = String::with_capacity(tasks.len() * 80);
-        for i in 0..tasks.len() {
-            human += &task_line(tasks[i], terms, &facts(i));
+        for (task, facts) in rows {
+            human += &task_line(task, terms, &facts);
             human.push('\n');
         }
         Output::new(Value::Null, human)
