@@ -7,5 +7,6 @@ mod engine;
 mod errors;
 mod init;
 mod races;
+mod storage;
 mod tasks;
 mod untouched;
