@@ -1,1 +1,1036 @@
-fn main(){}
+//! Performance benchmark for orc: `cargo bench --bench core`.
+//!
+//! Everything is measured as whole processes against real git repositories in
+//! temporary folders, and compared with floors measured in the same run:
+//!
+//! 1. floors: one durable git commit (blob + tree + commit + compare-and-swap
+//!    of a ref + fsync) in-process with git2, the same as a whole process (this
+//!    binary re-executed with `__floor`), and `git --version`;
+//! 2. `orc t claim`, `orc t next`, `orc ready`, `orc status` at 1k, 10k and
+//!    100k tasks in one workstream;
+//! 3. 1 agent against 16 concurrent agents running `orc t next` on a 1k-task
+//!    workstream: throughput, exactly-once claims and compare-and-swap retries.
+//!
+//! The machine is small and shared, so every number is a median (and p90)
+//! over repeated runs, and floors are re-sampled right before every measured
+//! command so ratios compare numbers taken at the same moment.
+//! `ORC_BENCH_QUICK=1` shrinks the run to a smoke test (under a minute).
+//! The orc binary is built with `cargo build --release --bin orc` first.
+//!
+//! Hidden modes of this binary: `__floor <repo> <n>` performs one floor op
+//! (used for 1b); `__seed <new-dir> <tasks>` leaves a seeded board behind for
+//! profiling by hand (`cargo bench --bench core -- __seed /tmp/b 10000`).
+//!
+//! See BENCHMARKS.md for a reading of the results.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository, Signature};
+use orc::model::record;
+use orc::model::task::{Status, Task, DEFAULT_PRIORITY};
+use orc::model::workstream::{task_path, workstream_path, Workstream};
+use orc::store::{Changes, Store, Swap};
+
+/// The workstream every benchmark board uses.
+const WS: &str = "bench";
+/// The ref the floor measurements move.
+const FLOOR_REF: &str = "refs/heads/floor";
+/// Context for readers: the tool orc replaces. Quoted, not measured.
+const NODE_CONTEXT: &str = "OpSpawn (Node.js) takes 85–160 ms per command (as reported in the issue)";
+
+/// Targets.
+const CLAIM_VS_FLOOR_MAX: f64 = 2.0;
+const CLAIM_FLAT_MAX: f64 = 1.25;
+const READ_AT_10K_MAX_MS: f64 = 20.0;
+const CONCURRENCY_RATIO_MIN: f64 = 0.80;
+
+/// How much to measure.
+struct Plan {
+    quick: bool,
+    sizes: Vec<usize>,
+    /// Rounds of floor samples at the start (one 1b and one 1c each).
+    floor_rounds: usize,
+    /// In-process floor ops per starting round.
+    floor_in_process_per_round: usize,
+    reads: usize,
+    claims: usize,
+    nexts: usize,
+    seq_claims: usize,
+    agents: usize,
+    per_agent: usize,
+    conc_tasks: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                sizes: vec![1_000, 10_000],
+                floor_rounds: 9,
+                floor_in_process_per_round: 3,
+                reads: 5,
+                claims: 7,
+                nexts: 5,
+                seq_claims: 16,
+                agents: 16,
+                per_agent: 2,
+                conc_tasks: 1_000,
+            }
+        } else {
+            Self {
+                quick,
+                sizes: vec![1_000, 10_000, 100_000],
+                floor_rounds: 41,
+                floor_in_process_per_round: 5,
+                reads: 25,
+                claims: 51,
+                nexts: 25,
+                seq_claims: 96,
+                agents: 16,
+                per_agent: 24,
+                conc_tasks: 1_000,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- statistics
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Median and p90 (nearest rank) of samples in milliseconds.
+#[derive(Clone, Copy)]
+struct Stats {
+    n: usize,
+    median: f64,
+    p90: f64,
+}
+
+fn stats(samples: &[f64]) -> Stats {
+    assert!(!samples.is_empty(), "no samples");
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    let rank = (0.9 * n as f64).ceil() as usize;
+    let p90 = s[rank.clamp(1, n) - 1];
+    Stats { n, median, p90 }
+}
+
+/// One whole-process run: wall time, and the CPU it used in user and system
+/// mode (None where /proc is unavailable).
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    cpu: Option<(f64, f64)>,
+}
+
+/// Wall-time statistics of a command plus its mean user and system CPU.
+#[derive(Clone, Copy)]
+struct CmdStats {
+    wall: Stats,
+    user: Option<f64>,
+    sys: Option<f64>,
+}
+
+fn cmd_stats(samples: &[Sample]) -> CmdStats {
+    let wall = stats(&samples.iter().map(|s| s.wall).collect::<Vec<_>>());
+    let cpu: Option<Vec<(f64, f64)>> = samples.iter().map(|s| s.cpu).collect();
+    let mean = |pick: fn(&(f64, f64)) -> f64| cpu.as_ref().map(|c| c.iter().map(pick).sum::<f64>() / c.len() as f64);
+    CmdStats { wall, user: mean(|c| c.0), sys: mean(|c| c.1) }
+}
+
+fn cmd_stats_of_walls(walls: &[f64]) -> CmdStats {
+    CmdStats { wall: stats(walls), user: None, sys: None }
+}
+
+/// A mean CPU time, or "n/a" (the in-process floor, or no /proc).
+fn fmt_cpu(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}"))
+}
+
+/// User and system CPU time, in ms, of every child this process has reaped:
+/// `cutime` and `cstime` of /proc/self/stat (Linux; 10 ms clock ticks, so
+/// single runs are coarse but means over many runs are fair).
+fn children_cpu() -> Option<(f64, f64)> {
+    const MS_PER_TICK: f64 = 10.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3 (state); cutime and cstime are fields 16 and 17.
+    let user: f64 = fields.get(13)?.parse().ok()?;
+    let sys: f64 = fields.get(14)?.parse().ok()?;
+    Some((user * MS_PER_TICK, sys * MS_PER_TICK))
+}
+
+/// Runs `cmd` to completion, timing it and the CPU it used.
+fn timed_output(cmd: &mut Command) -> (Sample, Output) {
+    let cpu_before = children_cpu();
+    let start = Instant::now();
+    let output = cmd.output().expect("the child process runs");
+    let wall = ms(start.elapsed());
+    let cpu = match (cpu_before, children_cpu()) {
+        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
+        _ => None,
+    };
+    (Sample { wall, cpu }, output)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+// --------------------------------------------------------------------- floor
+
+/// One durable commit on `FLOOR_REF`: blob + tree + commit, compare-and-swap
+/// of the ref, then fsync of the three loose objects and the ref file.
+fn floor_op(repo: &Repository, n: u64) -> Result<(), git2::Error> {
+    let tip = repo.refname_to_id(FLOOR_REF)?;
+    let parent = repo.find_commit(tip)?;
+    let blob = repo.blob(format!("floor op {n} by process {}\n", std::process::id()).as_bytes())?;
+    let mut builder = repo.treebuilder(None)?;
+    builder.insert("file", blob, 0o100_644)?;
+    let tree_id = builder.write()?;
+    let tree = repo.find_tree(tree_id)?;
+    let sig = Signature::now("bench", "bench@b")?;
+    let commit = repo.commit(None, &sig, &sig, "floor\n", &tree, &[&parent])?;
+    repo.reference_matching(FLOOR_REF, commit, true, tip, "floor")?;
+    let objects = repo.path().join("objects");
+    for oid in [blob, tree_id, commit] {
+        fsync(&object_path(&objects, oid));
+    }
+    fsync(&repo.path().join(FLOOR_REF));
+    Ok(())
+}
+
+/// Creates the 256 `objects/xx` folders. `git gc` removes them once their
+/// objects are packed, and until they exist again every new loose object also
+/// costs a mkdir (about as much as creating the object file on the reference
+/// machine). A repository that has been in use has them, so the floor and
+/// the boards both start in that steady state.
+fn create_fanout_dirs(repo: &Path) {
+    let objects = repo.join(".git").join("objects");
+    for i in 0..=255u8 {
+        std::fs::create_dir_all(objects.join(format!("{i:02x}"))).expect("an objects/xx folder");
+    }
+}
+
+fn object_path(objects: &Path, oid: Oid) -> PathBuf {
+    let hex = oid.to_string();
+    objects.join(&hex[..2]).join(&hex[2..])
+}
+
+fn fsync(path: &Path) {
+    let file = File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    file.sync_all().unwrap_or_else(|e| panic!("cannot fsync {}: {e}", path.display()));
+}
+
+// ----------------------------------------------------------------- processes
+
+struct Bench {
+    orc: PathBuf,
+    exe: PathBuf,
+    root: tempfile::TempDir,
+    home: PathBuf,
+    counter: AtomicU64,
+}
+
+/// What one orc process reported.
+struct Run {
+    sample: Sample,
+    output: Output,
+}
+
+impl Bench {
+    fn new(orc: PathBuf) -> Self {
+        let root = tempfile::Builder::new().prefix("orc-bench-").tempdir().expect("a temporary folder");
+        let home = root.path().join("home");
+        std::fs::create_dir_all(home.join(".config")).expect("a HOME folder");
+        let exe = std::env::current_exe().expect("the bench binary's path");
+        Self { orc, exe, root, home, counter: AtomicU64::new(0) }
+    }
+
+    fn next_n(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A child process with a clean git environment.
+    fn command(&self, program: &Path, dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"));
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_COMMON_DIR",
+            "GIT_INDEX_FILE",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG",
+            "ORC_AGENT",
+            "ORC_NOW",
+            "ORC_NOW_OFFSET",
+            "ORC_TRACE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) {
+        let out = self.command(Path::new("git"), dir).args(args).stdin(Stdio::null()).output().expect("git runs");
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Runs orc to completion (stdout captured only when asked) and checks
+    /// that it succeeded.
+    fn orc_run(&self, dir: &Path, args: &[&str], capture: bool, trace: bool) -> Run {
+        let mut cmd = self.command(&self.orc, dir);
+        cmd.args(args).stdin(Stdio::null()).stderr(Stdio::piped());
+        if !capture {
+            cmd.stdout(Stdio::null());
+        }
+        if trace {
+            cmd.env("ORC_TRACE", "1");
+        }
+        let (sample, output) = timed_output(&mut cmd);
+        assert!(
+            output.status.success(),
+            "orc {args:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Run { sample, output }
+    }
+
+    fn orc_time(&self, dir: &Path, args: &[&str]) -> Sample {
+        self.orc_run(dir, args, false, false).sample
+    }
+
+    /// A fresh repository with one empty commit and a git identity.
+    fn new_repo(&self, name: &str) -> PathBuf {
+        self.new_repo_at(self.root.path().join(name))
+    }
+
+    fn new_repo_at(&self, dir: PathBuf) -> PathBuf {
+        std::fs::create_dir_all(&dir).expect("a repository folder");
+        self.git(&dir, &["init", "-q"]);
+        self.git(&dir, &["config", "user.name", "b"]);
+        self.git(&dir, &["config", "user.email", "b@b"]);
+        self.git(&dir, &["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "--allow-empty", "-m", "init"]);
+        dir
+    }
+
+    fn floor_repo(&self) -> PathBuf {
+        let dir = self.new_repo("floor");
+        self.git(&dir, &["update-ref", FLOOR_REF, "HEAD"]);
+        create_fanout_dirs(&dir);
+        dir
+    }
+
+    /// 1b: one floor op as a whole process (this binary, `__floor`).
+    fn floor_process(&self, repo: &Path) -> Sample {
+        let n = self.next_n().to_string();
+        let mut cmd = self.command(&self.exe, repo);
+        cmd.arg("__floor").arg(repo).arg(&n).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let (sample, out) = timed_output(&mut cmd);
+        assert!(out.status.success(), "floor process failed: {}", String::from_utf8_lossy(&out.stderr));
+        sample
+    }
+
+    fn git_version(&self, repo: &Path) -> Sample {
+        let mut cmd = self.command(Path::new("git"), repo);
+        cmd.arg("--version").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let (sample, out) = timed_output(&mut cmd);
+        assert!(out.status.success(), "git --version failed");
+        sample
+    }
+
+    /// A repository whose orc branch holds `n` open tasks in workstream
+    /// `WS`, written in one commit through the library (`Store::write_commit`,
+    /// `lock_writers`, `compare_and_swap`), then packed by `git gc` and read
+    /// once by `orc status` to warm the task cache.
+    fn seeded_repo(&self, name: &str, n: usize) -> Seeded {
+        self.seeded_repo_at(self.root.path().join(name), n)
+    }
+
+    fn seeded_repo_at(&self, dir: PathBuf, n: usize) -> Seeded {
+        let dir = self.new_repo_at(dir);
+        self.orc_run(&dir, &["init"], false, false);
+
+        let start = Instant::now();
+        let store = Store::discover(&dir).expect("the repository opens");
+        let tip = store.tip().expect("the tip reads").expect("orc init created the branch");
+        let now = orc::clock::now().expect("the clock");
+        let mut changes = Changes::new();
+        let ws = Workstream {
+            name: WS.into(),
+            description: "benchmark board".into(),
+            priority: 3,
+            created_at: now,
+            created_by: "bench".into(),
+        };
+        changes.insert(workstream_path(WS), Some(record::render(&ws)));
+        let mut ids = Vec::with_capacity(n);
+        let mut seen = HashSet::with_capacity(n);
+        while ids.len() < n {
+            let id = orc::clock::new_task_id();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let task = Task {
+                id: id.clone(),
+                workstream: WS.into(),
+                title: format!("Benchmark task {}", ids.len()),
+                description: "Seeded by benches/core.rs".into(),
+                priority: DEFAULT_PRIORITY,
+                status: Status::Open,
+                after: Vec::new(),
+                created_at: now,
+                created_by: "bench".into(),
+                claimed_by: None,
+                claimed_at: None,
+                lease_expires: None,
+                claim_token: 0,
+                result: None,
+                finished_at: None,
+                finished_by: None,
+                updated_at: now,
+            };
+            changes.insert(task_path(WS, &id), Some(record::render(&task)));
+            ids.push(id);
+        }
+        let sig = store.signature("bench", "bench@b", now.timestamp()).expect("a signature");
+        let commit = store
+            .write_commit(None, Some(tip), &changes, &format!("orc: seed {n} benchmark tasks\n"), &sig)
+            .expect("the seed commit");
+        let queue = store.lock_writers().expect("the write queue");
+        let swapped = store.compare_and_swap(&queue, Some(tip), commit, "orc: bench seed").expect("the seed swap");
+        assert_eq!(swapped, Swap::Done, "nothing else writes the seed repository");
+        drop(queue);
+        drop(store);
+        let seed_s = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        self.git(&dir, &["gc", "--quiet"]);
+        let gc_s = start.elapsed().as_secs_f64();
+        create_fanout_dirs(&dir);
+
+        let warm_ms = self.orc_time(&dir, &["status"]).wall;
+        Seeded { dir, ids, seed_s, gc_s, warm_ms }
+    }
+}
+
+struct Seeded {
+    dir: PathBuf,
+    ids: Vec<String>,
+    seed_s: f64,
+    gc_s: f64,
+    /// The first `orc status`, which builds the task cache.
+    warm_ms: f64,
+}
+
+/// Builds the orc binary (cheap when up to date) and returns its path.
+fn build_orc() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bench: cargo build --release --bin orc");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bin", "orc", "--quiet"])
+        .current_dir(manifest_dir)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --release --bin orc failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest_dir.join("target"), PathBuf::from);
+    let orc = target.join("release").join(format!("orc{}", std::env::consts::EXE_SUFFIX));
+    assert!(orc.is_file(), "{} is missing after the build", orc.display());
+    orc
+}
+
+// ------------------------------------------------------------------ sections
+
+/// Samples of the three floors, in milliseconds.
+#[derive(Default)]
+struct FloorSamples {
+    in_process: Vec<f64>,
+    process: Vec<Sample>,
+    git: Vec<Sample>,
+}
+
+/// The floor repository, kept open for the in-process floor, and every floor
+/// sample taken during the run.
+struct Floors {
+    repo: Repository,
+    dir: PathBuf,
+    all: FloorSamples,
+    /// Context for reading the floors: creating one small file, and fsyncing it.
+    file_create: Vec<f64>,
+    file_fsync: Vec<f64>,
+}
+
+impl Floors {
+    fn new(bench: &Bench) -> Self {
+        let dir = bench.floor_repo();
+        let repo = Repository::open(&dir).expect("the floor repository opens");
+        Self { repo, dir, all: FloorSamples::default(), file_create: Vec::new(), file_fsync: Vec::new() }
+    }
+
+    fn in_process(&self, bench: &Bench) -> f64 {
+        let n = bench.next_n();
+        let start = Instant::now();
+        floor_op(&self.repo, n).expect("floor op");
+        ms(start.elapsed())
+    }
+
+    /// One sample of each floor (1a `in_process_ops` times), recorded in
+    /// `local` and in the run's pool.
+    fn round(&mut self, bench: &Bench, in_process_ops: usize, local: &mut FloorSamples) {
+        for _ in 0..in_process_ops {
+            let a = self.in_process(bench);
+            local.in_process.push(a);
+            self.all.in_process.push(a);
+        }
+        let b = bench.floor_process(&self.dir);
+        local.process.push(b);
+        self.all.process.push(b);
+        let c = bench.git_version(&self.dir);
+        local.git.push(c);
+        self.all.git.push(c);
+    }
+}
+
+/// Floors measured on their own at the start of the run. More floor samples
+/// are taken next to every orc command later (see `measure_sizes`).
+fn measure_floors(bench: &Bench, plan: &Plan) -> Floors {
+    let mut floors = Floors::new(bench);
+    // Unmeasured warm-up: page cache, the objects/ fan-out folders, the binaries.
+    for _ in 0..10 {
+        floors.in_process(bench);
+    }
+    bench.floor_process(&floors.dir);
+    bench.git_version(&floors.dir);
+    let mut start = FloorSamples::default();
+    let scratch = bench.root.path().join("files");
+    std::fs::create_dir_all(&scratch).expect("a scratch folder");
+    for round in 0..plan.floor_rounds {
+        floors.round(bench, plan.floor_in_process_per_round, &mut start);
+        // What a loose object costs the file system: create one small file
+        // (as libgit2 does, then it renames it), and fsync it.
+        for k in 0..plan.floor_in_process_per_round {
+            let path = scratch.join(format!("f{round}-{k}"));
+            let begin = Instant::now();
+            std::fs::write(&path, [b'x'; 200]).expect("a scratch file");
+            floors.file_create.push(ms(begin.elapsed()));
+            let begin = Instant::now();
+            fsync(&path);
+            floors.file_fsync.push(ms(begin.elapsed()));
+        }
+    }
+    floors
+}
+
+struct SizeResult {
+    tasks: usize,
+    seed_s: f64,
+    gc_s: f64,
+    warm_ms: f64,
+    claim: CmdStats,
+    next: CmdStats,
+    ready: CmdStats,
+    status: CmdStats,
+    /// Floors sampled right before each command on this board.
+    in_process: Stats,
+    process: CmdStats,
+    git: CmdStats,
+}
+
+/// One seeded board and the samples taken on it.
+struct Board {
+    seeded: Seeded,
+    floors: FloorSamples,
+    claim: Vec<Sample>,
+    next: Vec<Sample>,
+    ready: Vec<Sample>,
+    status: Vec<Sample>,
+}
+
+/// Seeds every board first, then measures them round-robin: each round runs
+/// the command once on every board, each run preceded by one sample of each
+/// floor. Drift on the shared machine then hits every size and the floors
+/// alike, so the ratios and the flatness check compare like with like.
+fn measure_sizes(bench: &Bench, plan: &Plan, floors: &mut Floors) -> Vec<SizeResult> {
+    let mut boards: Vec<Board> = plan
+        .sizes
+        .iter()
+        .map(|&tasks| {
+            eprintln!("bench: seeding {tasks} tasks");
+            let seeded = bench.seeded_repo(&format!("board-{tasks}"), tasks);
+            eprintln!(
+                "bench: seeded in {:.1}s, gc in {:.1}s, first status {:.0} ms",
+                seeded.seed_s, seeded.gc_s, seeded.warm_ms
+            );
+            Board {
+                seeded,
+                floors: FloorSamples::default(),
+                claim: Vec::new(),
+                next: Vec::new(),
+                ready: Vec::new(),
+                status: Vec::new(),
+            }
+        })
+        .collect();
+    eprintln!("bench: measuring commands");
+
+    for _ in 0..plan.reads {
+        for board in &mut boards {
+            floors.round(bench, 1, &mut board.floors);
+            board.ready.push(bench.orc_time(&board.seeded.dir, &["ready", WS]));
+            floors.round(bench, 1, &mut board.floors);
+            board.status.push(bench.orc_time(&board.seeded.dir, &["status"]));
+        }
+    }
+    // Claims by id: each of a different open task, by a different agent.
+    for i in 0..plan.claims {
+        for board in &mut boards {
+            let ids = &board.seeded.ids;
+            let id = &ids[(i * (ids.len() / plan.claims).max(1)) % ids.len()];
+            let agent = format!("bench-{i}");
+            floors.round(bench, 1, &mut board.floors);
+            board.claim.push(bench.orc_time(&board.seeded.dir, &["t", "claim", id, "--agent", &agent]));
+        }
+    }
+    for _ in 0..plan.nexts {
+        for board in &mut boards {
+            floors.round(bench, 1, &mut board.floors);
+            board.next.push(bench.orc_time(&board.seeded.dir, &["t", "next", WS, "bench-next"]));
+        }
+    }
+
+    boards
+        .into_iter()
+        .map(|board| {
+            // The 100k board is large on disk; free it before the next section.
+            let _ = std::fs::remove_dir_all(&board.seeded.dir);
+            SizeResult {
+                tasks: board.seeded.ids.len(),
+                seed_s: board.seeded.seed_s,
+                gc_s: board.seeded.gc_s,
+                warm_ms: board.seeded.warm_ms,
+                claim: cmd_stats(&board.claim),
+                next: cmd_stats(&board.next),
+                ready: cmd_stats(&board.ready),
+                status: cmd_stats(&board.status),
+                in_process: stats(&board.floors.in_process),
+                process: cmd_stats(&board.floors.process),
+                git: cmd_stats(&board.floors.git),
+            }
+        })
+        .collect()
+}
+
+struct Claimed {
+    agent: String,
+    id: String,
+    latency_ms: f64,
+    retries: u64,
+}
+
+/// `orc --json t next WS <agent>` with ORC_TRACE=1.
+fn traced_next(bench: &Bench, dir: &Path, agent: &str) -> Claimed {
+    let run = bench.orc_run(dir, &["--json", "t", "next", WS, agent], true, true);
+    let json: serde_json::Value = serde_json::from_slice(&run.output.stdout).expect("orc --json prints JSON");
+    let id = json["id"].as_str().unwrap_or_else(|| panic!("no task id in {json}")).to_string();
+    let latency_ms = run.sample.wall;
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    let retries = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("trace: cas_retries="))
+        .unwrap_or_else(|| panic!("ORC_TRACE=1 printed no cas_retries line: {stderr}"))
+        .trim()
+        .parse()
+        .expect("cas_retries is a number");
+    Claimed { agent: agent.to_string(), id, latency_ms, retries }
+}
+
+struct Concurrency {
+    seq_claims: usize,
+    seq_wall_s: f64,
+    seq_latency: Stats,
+    seq_retries: u64,
+    agents: usize,
+    conc_claims: usize,
+    conc_wall_s: f64,
+    conc_latency: Stats,
+    conc_retries: u64,
+    told: usize,
+    distinct: usize,
+    claimed_on_branch: usize,
+    mismatches: usize,
+}
+
+impl Concurrency {
+    fn seq_throughput(&self) -> f64 {
+        self.seq_claims as f64 / self.seq_wall_s
+    }
+    fn conc_throughput(&self) -> f64 {
+        self.conc_claims as f64 / self.conc_wall_s
+    }
+    fn ratio(&self) -> f64 {
+        self.conc_throughput() / self.seq_throughput()
+    }
+    fn exactly_once(&self) -> bool {
+        self.told == self.distinct && self.claimed_on_branch == self.told && self.mismatches == 0
+    }
+    fn retries(&self) -> u64 {
+        self.seq_retries + self.conc_retries
+    }
+}
+
+fn measure_concurrency(bench: &Bench, plan: &Plan) -> Concurrency {
+    eprintln!("bench: concurrency on {} tasks", plan.conc_tasks);
+    let seeded = bench.seeded_repo("concurrency", plan.conc_tasks);
+    let dir = seeded.dir.as_path();
+    assert!(plan.seq_claims + plan.agents * plan.per_agent <= plan.conc_tasks, "more claims than tasks");
+
+    let start = Instant::now();
+    let sequential: Vec<Claimed> = (0..plan.seq_claims).map(|_| traced_next(bench, dir, "agent-x")).collect();
+    let seq_wall_s = start.elapsed().as_secs_f64();
+
+    let barrier = Barrier::new(plan.agents);
+    let per_agent: Vec<(Instant, Instant, Vec<Claimed>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..plan.agents)
+            .map(|a| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let agent = format!("agent-{a}");
+                    barrier.wait();
+                    let start = Instant::now();
+                    let claims: Vec<Claimed> = (0..plan.per_agent).map(|_| traced_next(bench, dir, &agent)).collect();
+                    (start, Instant::now(), claims)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("an agent thread")).collect()
+    });
+    let first = per_agent.iter().map(|(s, _, _)| *s).min().expect("agents ran");
+    let last = per_agent.iter().map(|(_, e, _)| *e).max().expect("agents ran");
+    let concurrent: Vec<Claimed> = per_agent.into_iter().flat_map(|(_, _, c)| c).collect();
+
+    // Every claim the agents were told about must be on the branch, held by
+    // that agent, and no task may have been handed out twice.
+    let list = bench.orc_run(dir, &["--json", "t", "list", WS], true, false);
+    let tasks: serde_json::Value = serde_json::from_slice(&list.output.stdout).expect("orc t list --json prints JSON");
+    let tasks = tasks.as_array().expect("a JSON array of tasks");
+    let holder: HashMap<&str, Option<&str>> = tasks
+        .iter()
+        .filter(|t| t["status"] == "claimed")
+        .map(|t| (t["id"].as_str().unwrap_or_default(), t["claimed_by"].as_str()))
+        .collect();
+    let all: Vec<&Claimed> = sequential.iter().chain(concurrent.iter()).collect();
+    let distinct = all.iter().map(|c| c.id.as_str()).collect::<HashSet<_>>().len();
+    let mismatches =
+        all.iter().filter(|c| holder.get(c.id.as_str()).copied().flatten() != Some(c.agent.as_str())).count();
+
+    let result = Concurrency {
+        seq_claims: sequential.len(),
+        seq_wall_s,
+        seq_latency: stats(&sequential.iter().map(|c| c.latency_ms).collect::<Vec<_>>()),
+        seq_retries: sequential.iter().map(|c| c.retries).sum(),
+        agents: plan.agents,
+        conc_claims: concurrent.len(),
+        conc_wall_s: last.duration_since(first).as_secs_f64(),
+        conc_latency: stats(&concurrent.iter().map(|c| c.latency_ms).collect::<Vec<_>>()),
+        conc_retries: concurrent.iter().map(|c| c.retries).sum(),
+        told: all.len(),
+        distinct,
+        claimed_on_branch: holder.len(),
+        mismatches,
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    result
+}
+
+// -------------------------------------------------------------------- report
+
+/// A floor's name, its samples over the run, and its samples next to one board.
+type FloorRow = (&'static str, CmdStats, fn(&SizeResult) -> Stats);
+
+fn report(plan: &Plan, floors: &Floors, sizes: &[SizeResult], conc: &Concurrency, total: Duration) {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+
+    line(String::new());
+    line(format!("# orc benchmark{}", if plan.quick { " (ORC_BENCH_QUICK=1: reduced run)" } else { "" }));
+    line(String::new());
+    line(format!(
+        "Machine: {} cores, Linux {}. Wall-clock ms, median and p90 (nearest rank) over n runs.",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
+    ));
+    line(String::new());
+
+    line("## 1. Floors".into());
+    line(String::new());
+    line(
+        "One floor op = git2 writes a blob, a tree and a commit, compare-and-swaps a ref \
+         (`reference_matching`), then fsyncs the 3 loose object files and the ref file. \
+         Floors are sampled at the start and again right before every orc command measured below; \
+         the last columns are the medians of the samples taken next to each board size."
+            .into(),
+    );
+    line(String::new());
+    let mut header = "| floor | n | median ms | p90 ms | CPU user ms | CPU sys ms |".to_string();
+    let mut rule = "|---|---:|---:|---:|---:|---:|".to_string();
+    for s in sizes {
+        header += &format!(" median next to {} tasks |", s.tasks);
+        rule += "---:|";
+    }
+    line(header);
+    line(rule);
+    let floor_rows: [FloorRow; 3] = [
+        ("1a in-process git2 (one op)", cmd_stats_of_walls(&floors.all.in_process), |s| s.in_process),
+        ("1b the same op as a whole process (bench binary `__floor`)", cmd_stats(&floors.all.process), |s| {
+            s.process.wall
+        }),
+        ("1c `git --version` (process floor)", cmd_stats(&floors.all.git), |s| s.git.wall),
+    ];
+    for (name, st, per_size) in floor_rows {
+        let mut row = format!(
+            "| {name} | {} | {:.2} | {:.2} | {} | {} |",
+            st.wall.n,
+            st.wall.median,
+            st.wall.p90,
+            fmt_cpu(st.user),
+            fmt_cpu(st.sys)
+        );
+        for s in sizes {
+            row += &format!(" {:.2} |", per_size(s).median);
+        }
+        line(row);
+    }
+    for (name, samples) in [
+        ("context: create a 200-byte file (each loose object is one)", &floors.file_create),
+        ("context: fsync that file", &floors.file_fsync),
+    ] {
+        let st = stats(samples);
+        line(format!("| {name} | {} | {:.2} | {:.2} | | |{}", st.n, st.median, st.p90, " |".repeat(sizes.len())));
+    }
+    line(String::new());
+
+    line("## 2. orc commands, whole process, one workstream".into());
+    line(String::new());
+    line(
+        "Each board is seeded in one commit through the library (`Store::write_commit`, \
+         `compare_and_swap`), packed with `git gc --quiet` as a real repository would be, given back its \
+         256 `objects/xx` folders (as the floor repository), and read once by `orc status` to warm orc's \
+         task cache. The boards are then measured round-robin (one run per board per round), each run \
+         right after one sample of each floor; ratios divide by the floors sampled next to the same board. \
+         CPU columns are means per run (user and system time of the orc process, from /proc)."
+            .into(),
+    );
+    line(String::new());
+    for s in sizes {
+        line(format!(
+            "- {} tasks: seeded in {:.1} s, `git gc` {:.1} s, first `orc status` (builds the task cache) {:.0} ms",
+            s.tasks, s.seed_s, s.gc_s, s.warm_ms
+        ));
+    }
+    line(String::new());
+    line(
+        "| command | tasks | n | median ms | p90 ms | CPU user ms | CPU sys ms | × floor 1b | × git --version | target | result |"
+            .into(),
+    );
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|".into());
+    for s in sizes {
+        let at_10k = s.tasks == 10_000;
+        let read_target = format!("≤ {READ_AT_10K_MAX_MS} ms at 10k");
+        let rows = [
+            (
+                "`orc t claim <id> --agent bench-N`",
+                s.claim,
+                format!("≤ {CLAIM_VS_FLOOR_MAX}× 1b"),
+                verdict(s.claim.wall.median <= CLAIM_VS_FLOOR_MAX * s.process.wall.median),
+            ),
+            ("`orc t next bench bench-next`", s.next, "—".into(), "—"),
+            (
+                "`orc ready bench`",
+                s.ready,
+                if at_10k { read_target.clone() } else { "—".into() },
+                if at_10k { verdict(s.ready.wall.median <= READ_AT_10K_MAX_MS) } else { "—" },
+            ),
+            (
+                "`orc status`",
+                s.status,
+                if at_10k { read_target } else { "—".into() },
+                if at_10k { verdict(s.status.wall.median <= READ_AT_10K_MAX_MS) } else { "—" },
+            ),
+            ("(floor 1b next to these runs)", s.process, "—".into(), "—"),
+        ];
+        for (name, st, target, result) in rows {
+            line(format!(
+                "| {name} | {} | {} | {:.1} | {:.1} | {} | {} | {:.2} | {:.1} | {target} | {result} |",
+                s.tasks,
+                st.wall.n,
+                st.wall.median,
+                st.wall.p90,
+                fmt_cpu(st.user),
+                fmt_cpu(st.sys),
+                st.wall.median / s.process.wall.median,
+                st.wall.median / s.git.wall.median
+            ));
+        }
+    }
+    line(String::new());
+
+    line("## 3. Concurrency: `orc --json t next bench <agent>` with ORC_TRACE=1, 1k-task board".into());
+    line(String::new());
+    line("| run | agents | claims | wall s | claims/s | latency median ms | latency p90 ms | CAS retries |".into());
+    line("|---|---:|---:|---:|---:|---:|---:|---:|".into());
+    line(format!(
+        "| sequential | 1 | {} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
+        conc.seq_claims,
+        conc.seq_wall_s,
+        conc.seq_throughput(),
+        conc.seq_latency.median,
+        conc.seq_latency.p90,
+        conc.seq_retries
+    ));
+    line(format!(
+        "| concurrent | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
+        conc.agents,
+        conc.conc_claims,
+        conc.conc_wall_s,
+        conc.conc_throughput(),
+        conc.conc_latency.median,
+        conc.conc_latency.p90,
+        conc.conc_retries
+    ));
+    line(String::new());
+    line(format!(
+        "Exactly-once check: the agents were told {} claims naming {} distinct tasks; `orc t list --json` \
+         shows {} claimed tasks; {} claims are not held on the branch by the agent that was told.",
+        conc.told, conc.distinct, conc.claimed_on_branch, conc.mismatches
+    ));
+    line(String::new());
+
+    line("## Targets".into());
+    line(String::new());
+    line("| target | measured | result |".into());
+    line("|---|---|---|".into());
+    for s in sizes {
+        let ratio = s.claim.wall.median / s.process.wall.median;
+        line(format!(
+            "| claim ≤ {CLAIM_VS_FLOOR_MAX}× whole-process floor (1b) at {} tasks | {:.1} ms / {:.1} ms = {ratio:.2}× | {} |",
+            s.tasks,
+            s.claim.wall.median,
+            s.process.wall.median,
+            verdict(ratio <= CLAIM_VS_FLOOR_MAX)
+        ));
+    }
+    if let (Some(small), Some(large)) = (sizes.first(), sizes.last()) {
+        let flat = large.claim.wall.median / small.claim.wall.median;
+        let normalised = (large.claim.wall.median / large.process.wall.median)
+            / (small.claim.wall.median / small.process.wall.median);
+        let cpu = |c: &CmdStats| c.user.zip(c.sys).map(|(u, s)| u + s);
+        let cpu_note = match (cpu(&small.claim), cpu(&large.claim)) {
+            (Some(a), Some(b)) => format!("; CPU {a:.1} → {b:.1} ms"),
+            _ => String::new(),
+        };
+        line(format!(
+            "| claim flat from {} to {} tasks (median ratio ≤ {CLAIM_FLAT_MAX}) | {:.1} ms → {:.1} ms = {flat:.2}× ({normalised:.2}× in units of 1b{cpu_note}) | {} |",
+            small.tasks,
+            large.tasks,
+            small.claim.wall.median,
+            large.claim.wall.median,
+            verdict(flat <= CLAIM_FLAT_MAX)
+        ));
+    }
+    if let Some(s) = sizes.iter().find(|s| s.tasks == 10_000) {
+        for (name, st) in [("ready", s.ready.wall), ("status", s.status.wall)] {
+            line(format!(
+                "| `orc {name}` ≤ {READ_AT_10K_MAX_MS} ms at 10k tasks | {:.1} ms (p90 {:.1}) | {} |",
+                st.median,
+                st.p90,
+                verdict(st.median <= READ_AT_10K_MAX_MS)
+            ));
+        }
+    }
+    line(format!(
+        "| {} agents' total throughput ≥ {:.0}% of 1 agent's | {:.1} / {:.1} claims/s = {:.0}% | {} |",
+        conc.agents,
+        CONCURRENCY_RATIO_MIN * 100.0,
+        conc.conc_throughput(),
+        conc.seq_throughput(),
+        conc.ratio() * 100.0,
+        verdict(conc.ratio() >= CONCURRENCY_RATIO_MIN)
+    ));
+    line(format!(
+        "| every task claimed exactly once | {} claims, {} distinct, {} claimed on the branch, {} mismatches | {} |",
+        conc.told,
+        conc.distinct,
+        conc.claimed_on_branch,
+        conc.mismatches,
+        verdict(conc.exactly_once())
+    ));
+    line(format!(
+        "| CAS retries = 0 (sum of `trace: cas_retries=N` over all agent processes) | {} | {} |",
+        conc.retries(),
+        verdict(conc.retries() == 0)
+    ));
+    line(String::new());
+    line(format!("Context: {NODE_CONTEXT}."));
+    line(String::new());
+    line(format!("Total bench time: {:.0} s.", total.as_secs_f64()));
+    print!("{out}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__floor") {
+        let repo = args.get(2).expect("usage: __floor <repo> <n>");
+        let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let repo = Repository::open(repo).expect("the floor repository opens");
+        floor_op(&repo, n).expect("floor op");
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("__seed") {
+        // For profiling by hand: `cargo bench --bench core -- __seed <new-dir> <tasks>`
+        // leaves a seeded, packed, cache-warm board in <new-dir> (run orc
+        // there with HOME and GIT_CONFIG_NOSYSTEM as you like).
+        let dir = PathBuf::from(args.get(2).expect("usage: __seed <new-dir> <tasks>"));
+        let n = args.get(3).and_then(|n| n.parse().ok()).expect("usage: __seed <new-dir> <tasks>");
+        let bench = Bench::new(build_orc());
+        let seeded = bench.seeded_repo_at(std::path::absolute(&dir).expect("an absolute path"), n);
+        println!("seeded {n} tasks in workstream {WS} at {}", seeded.dir.display());
+        return;
+    }
+    // Any other arguments (cargo passes `--bench`) are ignored.
+    let quick = std::env::var("ORC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let plan = Plan::new(quick);
+    let started = Instant::now();
+    let orc = build_orc();
+    let bench = Bench::new(orc);
+
+    eprintln!("bench: floors");
+    let mut floors = measure_floors(&bench, &plan);
+    let sizes = measure_sizes(&bench, &plan, &mut floors);
+    let conc = measure_concurrency(&bench, &plan);
+    report(&plan, &floors, &sizes, &conc, started.elapsed());
+}
