@@ -21,7 +21,7 @@ use crate::model::task::{Status, Task};
 use crate::model::workstream::{task_shard, tasks_dir};
 use crate::store::{ObjectId, Store};
 
-const HEADER: &str = "orc-task-cache 2";
+const HEADER: &str = "orc-task-cache 3";
 
 /// Parses one task file and checks it against its path.
 pub fn parse_task(path: &str, ws: &str, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -52,7 +52,7 @@ fn read_shard(store: &Store, ws: &str, shard: &str, oid: ObjectId) -> Result<(Ve
             broken.push(Error::broken_file(
                 &path,
                 None,
-                "not a task file name for this folder (expected <shard>/t-<shard>….toml)",
+                "not a task file name for this folder (t-ab….toml belongs in a/b/)",
             ));
             continue;
         }
@@ -161,6 +161,17 @@ fn encode_shard(tasks: &[Task]) -> String {
     serde_json::to_string(&cached).expect("cached tasks serialise to JSON")
 }
 
+/// The shard folders (`a/b`) under a tasks folder, with their ids.
+fn shard_folders(store: &Store, tasks_tree: ObjectId) -> Result<Vec<(String, ObjectId)>> {
+    let mut out = Vec::new();
+    for outer in store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree) {
+        for inner in store.list_tree(outer.oid)?.into_iter().filter(|e| e.is_tree) {
+            out.push((format!("{}/{}", outer.name, inner.name), inner.oid));
+        }
+    }
+    Ok(out)
+}
+
 /// Every task under `workstreams/<ws>/tasks` (folder id `tasks_tree`).
 pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loaded<Task>> {
     let path = cache_path(store, ws);
@@ -187,20 +198,20 @@ pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loade
     let mut out = Loaded::default();
     let mut fresh: Vec<(String, String, Cow<'_, str>)> = Vec::new();
     let mut reread = false;
-    for entry in store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree) {
-        let oid = entry.oid.to_string();
-        if let Some((cached_oid, json)) = by_shard.get(entry.name.as_str()) {
+    for (shard, shard_oid) in shard_folders(store, tasks_tree)? {
+        let oid = shard_oid.to_string();
+        if let Some((cached_oid, json)) = by_shard.get(shard.as_str()) {
             if *cached_oid == oid && decode_shard(json, ws, &mut out.items) {
-                fresh.push((entry.name, oid, Cow::Borrowed(*json)));
+                fresh.push((shard, oid, Cow::Borrowed(*json)));
                 continue;
             }
         }
         reread = true;
-        let (tasks, broken) = read_shard(store, ws, &entry.name, entry.oid)?;
+        let (tasks, broken) = read_shard(store, ws, &shard, shard_oid)?;
         // Shards with broken files are not cached, so the problem is
         // reported on every read until someone fixes the file.
         if broken.is_empty() {
-            fresh.push((entry.name, oid, Cow::Owned(encode_shard(&tasks))));
+            fresh.push((shard, oid, Cow::Owned(encode_shard(&tasks))));
         }
         out.items.extend(tasks);
         out.broken.extend(broken);

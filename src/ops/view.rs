@@ -13,7 +13,7 @@ use crate::model::names::{name_problem, printable};
 use crate::model::record;
 use crate::model::settings::{Settings, SETTINGS_PATH};
 use crate::model::task::Task;
-use crate::model::workstream::{task_path, tasks_dir, workstream_dir, workstream_path, Workstream};
+use crate::model::workstream::{task_path, task_shard, tasks_dir, workstream_dir, workstream_path, Workstream};
 use crate::store::{Entry, ObjectId, Store};
 
 /// Records that parsed, and the files that did not.
@@ -180,14 +180,15 @@ impl<'s> Snapshot<'s> {
         let body = prefix.strip_prefix("t-").unwrap_or(prefix);
         let mut found = Vec::new();
         for ws in self.workstream_names()?.items {
-            let shards: Vec<String> = if body.len() >= 2 {
-                vec![body[..2].to_string()]
-            } else {
-                self.list(&tasks_dir(&ws))?
+            let shards: Vec<String> = match body.len() {
+                0 => Vec::new(),
+                1 => self
+                    .list(&format!("{}/{body}", tasks_dir(&ws)))?
                     .into_iter()
-                    .filter(|e| e.is_tree && e.name.starts_with(body))
-                    .map(|e| e.name)
-                    .collect()
+                    .filter(|e| e.is_tree)
+                    .map(|e| format!("{body}/{}", e.name))
+                    .collect(),
+                _ => vec![task_shard(body)],
             };
             for shard in shards {
                 for entry in self.list(&format!("{}/{shard}", tasks_dir(&ws)))? {

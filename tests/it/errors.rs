@@ -95,7 +95,7 @@ fn a_broken_task_file_is_named_and_only_blocks_what_needs_it() {
     env.orc(&["ws", "create", "w"]).success();
     let good = env.add_task("w", "good", &[]);
     let bad = env.add_task("w", "bad", &[]);
-    let bad_path = format!("workstreams/w/tasks/{}/{bad}.toml", &bad[2..4]);
+    let bad_path = format!("workstreams/w/tasks/{}/{}/{bad}.toml", &bad[2..3], &bad[3..4]);
     let original = env.show(&bad_path);
     let wrong_type = original.replace("priority = 3", "priority = \"high\"");
     env.edit_branch_file(&bad_path, &wrong_type);
