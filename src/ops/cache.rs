@@ -1,14 +1,15 @@
-//! A cache of parsed tasks per workstream in `<git-common-dir>/orc/cache/`,
-//! keyed by the id of each shard folder. Git ids are content hashes, so an
-//! entry is valid exactly as long as its shard is unchanged: after a claim
-//! only the one rewritten shard is read and parsed again, and `status` at
-//! 10k tasks reads one file instead of 10k blobs. The cache is only ever a
-//! copy: deleting it is always safe, and a damaged one is ignored.
+//! A cache of parsed tasks in `<git-common-dir>/orc/cache/tasks-<ws>/<a>`,
+//! one file per outer shard folder, keyed by the ids of the shard folders.
+//! Git ids are content hashes, so an entry is valid exactly as long as its
+//! folder is unchanged: after a claim one inner shard is parsed again and one
+//! small cache file rewritten, and `status` at 10k tasks reads 32 files
+//! instead of 10k blobs. The cache is only ever a copy: deleting it is always
+//! safe, and a damaged one is ignored.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use crate::model::task::{Status, Task};
 use crate::model::workstream::{task_shard, tasks_dir};
 use crate::store::{ObjectId, Store};
 
-const HEADER: &str = "orc-task-cache 3";
+const HEADER: &str = "orc-task-cache 4";
 
 /// Parses one task file and checks it against its path.
 pub fn parse_task(path: &str, ws: &str, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -33,7 +34,7 @@ pub fn parse_task(path: &str, ws: &str, id: &str, bytes: &[u8]) -> Result<Task> 
     Ok(task)
 }
 
-fn cache_path(store: &Store, ws: &str) -> PathBuf {
+fn cache_dir(store: &Store, ws: &str) -> PathBuf {
     store.private_dir().join("cache").join(format!("tasks-{ws}"))
 }
 
@@ -161,23 +162,40 @@ fn encode_shard(tasks: &[Task]) -> String {
     serde_json::to_string(&cached).expect("cached tasks serialise to JSON")
 }
 
-/// The shard folders (`a/b`) under a tasks folder, with their ids.
-fn shard_folders(store: &Store, tasks_tree: ObjectId) -> Result<Vec<(String, ObjectId)>> {
-    let mut out = Vec::new();
+/// Every task under `workstreams/<ws>/tasks` (folder id `tasks_tree`).
+pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loaded<Task>> {
+    let mut out = Loaded::default();
+    let dir = cache_dir(store, ws);
     for outer in store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree) {
-        for inner in store.list_tree(outer.oid)?.into_iter().filter(|e| e.is_tree) {
-            out.push((format!("{}/{}", outer.name, inner.name), inner.oid));
+        // Folder names come from the branch: only a one-character shard may
+        // become a cache file name.
+        if outer.name.len() != 1 || name_problem(&outer.name).is_some() {
+            out.broken.push(Error::broken_file(
+                &format!("{}/{}", tasks_dir(ws), outer.name.escape_debug()),
+                None,
+                "not a shard folder (tasks live in tasks/a/b/t-ab….toml)",
+            ));
+            continue;
         }
+        load_outer(store, ws, &dir.join(&outer.name), &outer.name, outer.oid, &mut out)?;
     }
     Ok(out)
 }
 
-/// Every task under `workstreams/<ws>/tasks` (folder id `tasks_tree`).
-pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loaded<Task>> {
-    let path = cache_path(store, ws);
-    let cached = std::fs::read_to_string(&path).unwrap_or_default();
+/// Loads one outer shard folder (`tasks/a/`) through its cache file, whose
+/// first line is the folder's id when every inner shard is cached; each
+/// following line is `<inner> <id> <tasks as JSON>`.
+fn load_outer(
+    store: &Store,
+    ws: &str,
+    cache_file: &Path,
+    outer: &str,
+    outer_oid: ObjectId,
+    out: &mut Loaded<Task>,
+) -> Result<()> {
+    let cached = std::fs::read_to_string(cache_file).unwrap_or_default();
     let mut lines = cached.lines();
-    let header_tree = lines.next().and_then(|h| h.strip_prefix(HEADER)).map(str::trim);
+    let header = lines.next().and_then(|h| h.strip_prefix(HEADER)).map(str::trim);
     let mut by_shard: HashMap<&str, (&str, &str)> = HashMap::new();
     for line in lines {
         let mut parts = line.splitn(3, ' ');
@@ -185,49 +203,44 @@ pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loade
             by_shard.insert(shard, (oid, json));
         }
     }
-
-    // The header names the tasks folder only when every shard is cached.
-    let tree_hex = tasks_tree.to_string();
-    if header_tree == Some(tree_hex.as_str()) {
-        let mut items = Vec::new();
-        if by_shard.values().all(|(_, json)| decode_shard(json, ws, &mut items)) {
-            return Ok(Loaded { items, broken: Vec::new() });
+    let outer_hex = outer_oid.to_string();
+    if header == Some(outer_hex.as_str()) {
+        let before = out.items.len();
+        if by_shard.values().all(|(_, json)| decode_shard(json, ws, &mut out.items)) {
+            return Ok(());
         }
+        out.items.truncate(before);
     }
 
-    let mut out = Loaded::default();
     let mut fresh: Vec<(String, String, Cow<'_, str>)> = Vec::new();
-    let mut reread = false;
-    for (shard, shard_oid) in shard_folders(store, tasks_tree)? {
-        let oid = shard_oid.to_string();
-        if let Some((cached_oid, json)) = by_shard.get(shard.as_str()) {
+    let mut complete = true;
+    for inner in store.list_tree(outer_oid)?.into_iter().filter(|e| e.is_tree) {
+        let oid = inner.oid.to_string();
+        if let Some((cached_oid, json)) = by_shard.get(inner.name.as_str()) {
             if *cached_oid == oid && decode_shard(json, ws, &mut out.items) {
-                fresh.push((shard, oid, Cow::Borrowed(*json)));
+                fresh.push((inner.name, oid, Cow::Borrowed(*json)));
                 continue;
             }
         }
-        reread = true;
-        let (tasks, broken) = read_shard(store, ws, &shard, shard_oid)?;
+        let shard = format!("{outer}/{}", inner.name);
+        let (tasks, broken) = read_shard(store, ws, &shard, inner.oid)?;
         // Shards with broken files are not cached, so the problem is
         // reported on every read until someone fixes the file.
-        if broken.is_empty() {
-            fresh.push((shard, oid, Cow::Owned(encode_shard(&tasks))));
+        if broken.is_empty() && !inner.name.contains(' ') {
+            fresh.push((inner.name, oid, Cow::Owned(encode_shard(&tasks))));
+        } else {
+            complete = false;
         }
         out.items.extend(tasks);
         out.broken.extend(broken);
     }
-    let complete = out.broken.is_empty();
-    if !reread && !complete {
-        return Ok(out);
-    }
-    let header = if complete { format!("{HEADER} {tree_hex}") } else { format!("{HEADER} -") };
-    fresh.sort_by(|a, b| a.0.cmp(&b.0));
-    write_cache(&path, &header, fresh.iter().map(|(shard, oid, json)| format!("{shard} {oid} {json}")));
-    Ok(out)
+    let header = if complete { format!("{HEADER} {outer_hex}") } else { format!("{HEADER} -") };
+    write_cache(cache_file, &header, fresh.iter().map(|(shard, oid, json)| format!("{shard} {oid} {json}")));
+    Ok(())
 }
 
 /// Best effort: a cache that cannot be written only costs speed.
-fn write_cache(path: &PathBuf, header: &str, lines: impl Iterator<Item = String>) {
+fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item = String>) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;
