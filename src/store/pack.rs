@@ -21,7 +21,7 @@ use git2::{Buf, Indexer, Oid, Repository};
 use super::fsync::sync_files;
 use crate::error::{Error, Result};
 
-const ROLL_UP_AT: usize = 24;
+const ROLL_UP_AT: usize = 8;
 
 fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
     move |e| Error::git(context, &e)
