@@ -57,7 +57,14 @@ fn read_shard(store: &Store, ws: &str, shard: &str, oid: ObjectId) -> Result<(Ve
             ));
             continue;
         }
-        match parse_task(&path, ws, id, &store.read_blob(entry.oid)?) {
+        let bytes = match store.read_blob_capped(entry.oid, &path, record::MAX_RECORD_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                broken.push(e);
+                continue;
+            }
+        };
+        match parse_task(&path, ws, id, &bytes) {
             Ok(task) => tasks.push(task),
             Err(e) => broken.push(e),
         }

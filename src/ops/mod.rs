@@ -336,10 +336,7 @@ impl Orc {
             data: Value::Object(plan.details.clone()),
         };
         let events_file = event_path(&writer, env.now);
-        let mut log = snap.file(&events_file)?.unwrap_or_default();
-        if log.len() > MAX_EVENT_FILE_BYTES {
-            return Err(Error::environment("log_full", format!("{events_file} is over {MAX_EVENT_FILE_BYTES} bytes")));
-        }
+        let mut log = snap.file_capped(&events_file, MAX_EVENT_FILE_BYTES)?.unwrap_or_default();
         if !log.is_empty() && !log.ends_with(b"\n") {
             log.push(b'\n');
         }

@@ -72,9 +72,17 @@ impl<'s> Snapshot<'s> {
         }
     }
 
+    /// The file at `path`, refused unread when it is larger than `cap`.
+    pub fn file_capped(&self, path: &str, cap: usize) -> Result<Option<Vec<u8>>> {
+        match self.entry(path)? {
+            Some(entry) if !entry.is_tree => self.store.read_blob_capped(entry.oid, path, cap).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Parses the TOML record at `path`, if the file exists.
     pub fn record<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
-        self.file(path)?.map(|bytes| record::parse(path, &bytes)).transpose()
+        self.file_capped(path, record::MAX_RECORD_BYTES)?.map(|bytes| record::parse(path, &bytes)).transpose()
     }
 
     /// orc.toml; a broken one falls back to the defaults and is returned as

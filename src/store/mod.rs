@@ -168,6 +168,18 @@ impl Store {
         }
     }
 
+    /// The contents of a file of the branch, refused unread when larger than
+    /// `cap`: branch content is untrusted, and a huge blob must not be loaded
+    /// into memory to find out it is too large.
+    pub fn read_blob_capped(&self, oid: Oid, path: &str, cap: usize) -> Result<Vec<u8>> {
+        let odb = self.repo.odb().map_err(git_err("cannot open the object database"))?;
+        let (size, _) = odb.read_header(oid).map_err(git_err("cannot read a file of the orc branch"))?;
+        if size > cap {
+            return Err(Error::broken_file(path, None, format!("{size} bytes is over the {cap}-byte limit")));
+        }
+        self.read_blob(oid)
+    }
+
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
         self.repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(git_err("cannot read a file of the orc branch"))
     }

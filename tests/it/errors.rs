@@ -175,3 +175,20 @@ fn outside_a_repository_is_an_environment_error() {
     assert_eq!(run.code, 3, "{run}");
     assert_eq!(run.error_kind(), "not_a_repository");
 }
+
+#[test]
+fn an_oversized_file_is_refused_unread() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "w"]).success();
+    let good = env.add_task("w", "good", &[]);
+    let huge = env.add_task("w", "huge", &[]);
+    let path = format!("workstreams/w/tasks/{}/{}/{huge}.toml", &huge[2..3], &huge[3..4]);
+    let padding = format!("# {}\n", "x".repeat(300 * 1024));
+    env.edit_branch_file(&path, &(env.show(&path) + &padding));
+    let shown = env.orc(&["t", "show", &huge, "--json"]).code(3);
+    assert_eq!(shown.error_kind(), "broken_file");
+    assert!(shown.json()["error"]["message"].as_str().unwrap().contains("limit"), "{shown}");
+    let listed = env.orc(&["t", "list", "--json"]).success();
+    assert_eq!(listed.json()[0]["id"], good.as_str());
+    assert!(listed.stderr.contains(&path), "{listed}");
+}
