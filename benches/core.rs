@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Signature};
 use orc::model::record;
-use orc::model::task::{Status, Task, DEFAULT_PRIORITY};
+use orc::model::task::{Task, DEFAULT_PRIORITY};
 use orc::model::workstream::{task_path, workstream_path, Workstream};
 use orc::store::{Changes, Store, Swap};
 
@@ -392,25 +392,16 @@ impl Bench {
             if !seen.insert(id.clone()) {
                 continue;
             }
-            let task = Task {
-                id: id.clone(),
-                workstream: WS.into(),
-                title: format!("Benchmark task {}", ids.len()),
-                description: "Seeded by benches/core.rs".into(),
-                priority: DEFAULT_PRIORITY,
-                status: Status::Open,
-                after: Vec::new(),
-                created_at: now,
-                created_by: "bench".into(),
-                claimed_by: None,
-                claimed_at: None,
-                lease_expires: None,
-                claim_token: 0,
-                result: None,
-                finished_at: None,
-                finished_by: None,
-                updated_at: now,
-            };
+            let task = Task::new(
+                id.clone(),
+                WS.into(),
+                format!("Benchmark task {}", ids.len()),
+                "Seeded by benches/core.rs".into(),
+                DEFAULT_PRIORITY,
+                Vec::new(),
+                "bench".into(),
+                now,
+            );
             changes.insert(task_path(WS, &id), Some(record::render(&task)));
             ids.push(id);
         }
