@@ -12,12 +12,19 @@ use crate::model::duration::parse_duration;
 /// The time an operation happens at, to the second: every record and event
 /// stores whole seconds so files stay readable and byte-stable.
 pub fn now() -> Result<DateTime<Utc>> {
+    precise_now().map(|t| t.trunc_subsecs(0))
+}
+
+/// "Now" to the millisecond, for operation ids: an agent's operations follow
+/// each other by more than a millisecond, so its ids sort in the order it
+/// made them. Honours `ORC_NOW` and `ORC_NOW_OFFSET` like [`now`].
+pub fn precise_now() -> Result<DateTime<Utc>> {
     if let Ok(fixed) = std::env::var("ORC_NOW") {
         return DateTime::parse_from_rfc3339(&fixed)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| Error::input("usage", format!("ORC_NOW={fixed:?} is not an RFC 3339 time: {e}")));
     }
-    let mut now = Utc::now().trunc_subsecs(0);
+    let mut now = Utc::now().trunc_subsecs(3);
     if let Ok(offset) = std::env::var("ORC_NOW_OFFSET") {
         let (negative, text) = match offset.strip_prefix('-') {
             Some(rest) => (true, rest),

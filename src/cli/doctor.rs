@@ -166,6 +166,10 @@ fn check_branch(snap: &Snapshot<'_>, problems: &mut Vec<Problem>) -> Result<()> 
             ));
         }
     }
+    let locks = crate::ops::lock::all_locks(snap)?;
+    locks.broken.iter().for_each(|e| problems.push(Problem::error(e)));
+    let topics = crate::ops::knowledge::list(snap)?;
+    topics.broken.iter().for_each(|e| problems.push(Problem::error(e)));
     check_events(snap, "events", problems)
 }
 

@@ -3,6 +3,9 @@
 
 mod agent;
 mod doctor;
+mod events;
+mod kb;
+mod lock;
 pub mod output;
 mod status;
 mod task;
@@ -74,6 +77,20 @@ pub enum Command {
     Fail(task::TopFinishArgs),
     /// Block until a task is done or failed
     Wait(task::WaitArgs),
+    /// Locks on shared resources: acquire, release, list, run
+    #[command(subcommand)]
+    Lock(lock::LockCommand),
+    /// Log an event of your own
+    ///
+    /// Example: orc log deployed --data '{"service":"api","version":"2.0"}'
+    Log(events::LogArgs),
+    /// Show events, newest last; --follow to keep watching
+    ///
+    /// Example: orc events --type task.claim --since 1h
+    Events(events::EventsArgs),
+    /// Knowledge base: write, append, read, list, rm
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +108,10 @@ pub struct InitArgs {
 pub struct Ctx {
     pub orc: Orc,
     pub json: bool,
+    /// Where orc was started, for helpers that open their own handle.
+    pub dir: PathBuf,
+    /// `--agent` as given on the command line (`orc events` filters by it).
+    pub agent_flag: Option<String>,
 }
 
 impl std::ops::Deref for Ctx {
@@ -105,12 +126,15 @@ fn agent_from_flags(cli: &Cli) -> Option<String> {
     cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty()))
 }
 
+fn start_dir(cli: &Cli) -> Result<PathBuf> {
+    match &cli.dir {
+        Some(dir) => Ok(dir.clone()),
+        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", &e)),
+    }
+}
+
 fn open(cli: &Cli) -> Result<Orc> {
-    let dir = match &cli.dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", &e))?,
-    };
-    Orc::open(&dir, agent_from_flags(cli), cli.idempotency_key.clone())
+    Orc::open(&start_dir(cli)?, agent_from_flags(cli), cli.idempotency_key.clone())
 }
 
 fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
@@ -150,7 +174,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Init(args) = command {
         return init(cli, args);
     }
-    let orc = Ctx { orc: open(cli)?, json: cli.json };
+    let orc = Ctx { orc: open(cli)?, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone() };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),
@@ -164,6 +188,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Complete(args) => task::top_finish(&orc, args, crate::ops::task::Finish::Complete),
         Command::Fail(args) => task::top_finish(&orc, args, crate::ops::task::Finish::Fail),
         Command::Wait(args) => task::wait(&orc, args),
+        Command::Lock(cmd) => lock::run(&orc, cmd),
+        Command::Log(args) => events::log(&orc, args),
+        Command::Events(args) => events::events(&orc, args),
+        Command::Kb(cmd) => kb::run(&orc, cmd),
     };
     for notice in orc.take_notices() {
         eprintln!("{notice}");

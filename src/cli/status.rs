@@ -4,15 +4,18 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::lock::{judged_locks, lock_json, lock_line};
 use super::output::{agent_json, agent_line, task_json, task_line, ts, Output, TaskFacts};
 use super::ws::{ws_json, ws_line, Counts};
 use super::Ctx;
 use crate::clock;
 use crate::error::Result;
 use crate::model::task::{Status, Terms};
+use crate::ops::events::{query, EventQuery};
 use crate::ops::task::Board;
 
 const READY_SHOWN: usize = 10;
+const RECENT_EVENTS: usize = 8;
 
 pub fn status(orc: &Ctx) -> Result<Output> {
     let snap = orc.snapshot()?;
@@ -59,6 +62,11 @@ pub fn status(orc: &Ctx) -> Result<Output> {
     let ready = board.ready(&snap, &terms)?;
     let as_of = orc.store.commit_time(tip).ok();
 
+    let (locks, lock_problems) = judged_locks(orc, false)?;
+    broken.extend(lock_problems);
+    let events = query(&snap, &EventQuery { last: Some(RECENT_EVENTS), ..Default::default() })?;
+    broken.extend(events.broken.iter().cloned());
+
     let facts_for =
         |task: &crate::model::task::Task| TaskFacts { holder_seen: board.holder_seen(task), blocked_by: None };
     let json = json!({
@@ -76,6 +84,8 @@ pub fn status(orc: &Ctx) -> Result<Output> {
         "claimed": claimed.iter().map(|t| task_json(t, &terms, &facts_for(t))).collect::<Vec<_>>(),
         "ready": ready.iter().take(READY_SHOWN).map(|t| task_json(t, &terms, &facts_for(t))).collect::<Vec<_>>(),
         "ready_count": ready.len(),
+        "locks": locks.iter().map(|(l, expired)| lock_json(l, *expired)).collect::<Vec<_>>(),
+        "events": events.items.iter().map(|e| serde_json::to_value(e).expect("events serialise")).collect::<Vec<_>>(),
     });
 
     let mut out = format!(
@@ -114,6 +124,12 @@ pub fn status(orc: &Ctx) -> Result<Output> {
         let holds = if holds.is_empty() { String::new() } else { format!("  holds {}", holds.join(", ")) };
         out += &format!("  {}{holds}\n", agent_line(agent, &settings, now));
     }
+    if !locks.is_empty() {
+        out += &format!("\nLocks ({})\n", locks.len());
+        for (lock, expired) in &locks {
+            out += &format!("  {}\n", lock_line(lock, *expired, now));
+        }
+    }
     if !claimed.is_empty() {
         out += &format!("\nClaimed ({})\n", claimed.len());
         for task in &claimed {
@@ -129,6 +145,17 @@ pub fn status(orc: &Ctx) -> Result<Output> {
     }
     if ready.len() > READY_SHOWN {
         out += &format!("  … {} more: orc ready\n", ready.len() - READY_SHOWN);
+    }
+    if !events.items.is_empty() {
+        out += "\nRecent events\n";
+        for event in &events.items {
+            out += &format!(
+                "  {}  {:<16} {}\n",
+                event.ts.format("%H:%M:%S"),
+                event.agent,
+                crate::cli::output::display_line(&event.kind)
+            );
+        }
     }
     Ok(Output::new(json, out).warn_broken(&broken))
 }

@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod duration;
 pub mod event;
+pub mod knowledge;
+pub mod lock;
 pub mod names;
 pub mod record;
 pub mod settings;

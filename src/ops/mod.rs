@@ -10,7 +10,10 @@
 
 pub mod agent;
 pub mod cache;
+pub mod events;
 pub mod init;
+pub mod knowledge;
+pub mod lock;
 pub mod task;
 pub mod view;
 pub mod workstream;
@@ -243,7 +246,7 @@ impl Orc {
     pub fn apply<O: Operation>(&self, op: &O) -> Result<Applied<O::Output>> {
         let actor = op.actor(self)?;
         let now = clock::now()?;
-        let op_id = clock::new_ulid(now);
+        let op_id = clock::new_ulid(clock::precise_now()?);
         let queue = self.store.lock_writers()?;
         let mut tip = self.ensure_branch_locked(&queue)?;
         let mut retries = 0;
@@ -257,9 +260,6 @@ impl Orc {
             let (settings, _) = snap.settings();
             let env = OpEnv { now, actor: &actor, settings: &settings, op_id: &op_id };
             let plan = op.plan(&snap, &env)?;
-            if plan.changes.is_empty() {
-                return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
-            }
             let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {

@@ -172,12 +172,17 @@ impl Store {
     /// `cap`: branch content is untrusted, and a huge blob must not be loaded
     /// into memory to find out it is too large.
     pub fn read_blob_capped(&self, oid: Oid, path: &str, cap: usize) -> Result<Vec<u8>> {
-        let odb = self.repo.odb().map_err(git_err("cannot open the object database"))?;
-        let (size, _) = odb.read_header(oid).map_err(git_err("cannot read a file of the orc branch"))?;
+        let size = self.blob_size(oid)?;
         if size > cap {
             return Err(Error::broken_file(path, None, format!("{size} bytes is over the {cap}-byte limit")));
         }
         self.read_blob(oid)
+    }
+
+    /// The size of a file of the branch, without reading it.
+    pub fn blob_size(&self, oid: Oid) -> Result<usize> {
+        let odb = self.repo.odb().map_err(git_err("cannot open the object database"))?;
+        odb.read_header(oid).map(|(size, _)| size).map_err(git_err("cannot read a file of the orc branch"))
     }
 
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
@@ -369,6 +374,10 @@ fn build_tree(
             Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
             None => match content {
                 Some(bytes) => {
+                    if builder.get(path).map_err(git_err(context))?.is_some_and(|e| e.kind() == Some(ObjectType::Tree))
+                    {
+                        return Err(path_conflict(path, "a folder"));
+                    }
                     let oid = repo.blob(bytes).map_err(git_err("cannot write a file"))?;
                     written.push(oid);
                     builder.insert(path, oid, FileMode::Blob.into()).map_err(git_err(context))?;
@@ -386,6 +395,8 @@ fn build_tree(
             Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
                 Some(repo.find_tree(entry.id()).map_err(git_err("cannot read a tree"))?)
             }
+            // Replacing a file by a folder would silently delete the file.
+            Some(_) if group.iter().any(|(_, content)| content.is_some()) => return Err(path_conflict(head, "a file")),
             _ => None,
         };
         match build_tree(repo, sub_base.as_ref(), &group, written)? {
@@ -405,6 +416,11 @@ fn build_tree(
     let oid = builder.write().map_err(git_err(context))?;
     written.push(oid);
     Ok(Some(oid))
+}
+
+fn path_conflict(name: &str, what: &str) -> Error {
+    Error::input("path_conflict", format!("cannot write below {name:?}: {what} of that name is in the way"))
+        .with_hint("choose a name that is not already a file or folder on the orc branch")
 }
 
 fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {

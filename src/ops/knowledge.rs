@@ -1,0 +1,177 @@
+//! `kb write`, `kb append`, `kb rm`, and reading topics. The newest write
+//! wins; earlier text stays in git history.
+
+use serde::{Deserialize, Serialize};
+
+use super::view::{Loaded, Snapshot};
+use super::{OpEnv, Operation, Plan};
+use crate::error::{Error, Result};
+use crate::model::knowledge::{check_text, check_topic, meta_path, topic_path, TopicMeta, MAX_KB_BYTES};
+use crate::model::names::name_problem;
+use crate::model::record;
+use crate::store::ObjectId;
+
+/// A topic as reported: its metadata, and its text when read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Topic {
+    pub topic: String,
+    pub size: usize,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_by: Option<String>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl Topic {
+    fn from_meta(topic: &str, meta: Option<TopicMeta>, size: usize) -> Self {
+        Self {
+            topic: topic.into(),
+            size,
+            created_at: meta.as_ref().map(|m| m.created_at),
+            created_by: meta.as_ref().map(|m| m.created_by.clone()),
+            updated_at: meta.as_ref().map(|m| m.updated_at),
+            updated_by: meta.map(|m| m.updated_by),
+            text: None,
+        }
+    }
+}
+
+fn not_found(topic: &str) -> Error {
+    Error::input("not_found", format!("no knowledge topic {topic:?}"))
+        .with("topic", topic)
+        .with_hint("list topics with `orc kb list`")
+}
+
+/// Reads one topic with its text.
+pub fn read(snap: &Snapshot<'_>, topic: &str) -> Result<Topic> {
+    check_topic(topic)?;
+    let path = topic_path(topic);
+    let bytes = snap.file_capped(&path, MAX_KB_BYTES)?.ok_or_else(|| not_found(topic))?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::broken_file(&path, None, "not valid UTF-8"))?;
+    // Metadata is a convenience: a broken one does not hide the text.
+    let meta: Option<TopicMeta> = snap.record(&meta_path(topic)).ok().flatten();
+    let mut out = Topic::from_meta(topic, meta, text.len());
+    out.text = Some(text);
+    Ok(out)
+}
+
+/// Every topic, sorted, without text.
+pub fn list(snap: &Snapshot<'_>) -> Result<Loaded<Topic>> {
+    let mut out = Loaded::default();
+    if let Some(entry) = snap.entry("knowledge")? {
+        if entry.is_tree {
+            walk(snap, entry.oid, "", &mut out)?;
+        }
+    }
+    out.items.sort_by(|a, b| a.topic.cmp(&b.topic));
+    Ok(out)
+}
+
+fn walk(snap: &Snapshot<'_>, tree: ObjectId, prefix: &str, out: &mut Loaded<Topic>) -> Result<()> {
+    for entry in snap.store.list_tree(tree)? {
+        if entry.is_tree {
+            if name_problem(&entry.name).is_none() && prefix.matches('/').count() < 8 {
+                walk(snap, entry.oid, &format!("{prefix}{}/", entry.name), out)?;
+            }
+            continue;
+        }
+        let Some(name) = entry.name.strip_suffix(".md") else { continue };
+        if name_problem(name).is_some() {
+            continue;
+        }
+        let topic = format!("{prefix}{name}");
+        let meta: Option<TopicMeta> = match snap.record(&meta_path(&topic)) {
+            Ok(meta) => meta,
+            Err(e) => {
+                out.broken.push(e);
+                None
+            }
+        };
+        let size = match &meta {
+            Some(meta) => meta.size,
+            None => snap.store.blob_size(entry.oid)?,
+        };
+        out.items.push(Topic::from_meta(&topic, meta, size));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteTopic {
+    pub topic: String,
+    pub text: String,
+    /// Add to the end instead of replacing.
+    pub append: bool,
+}
+
+impl WriteTopic {
+    pub fn new(topic: &str, text: String, append: bool) -> Result<Self> {
+        check_topic(topic)?;
+        check_text(&text)?;
+        Ok(Self { topic: topic.into(), text, append })
+    }
+}
+
+impl Operation for WriteTopic {
+    type Output = Topic;
+    const NAME: &'static str = "kb.write";
+
+    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Topic>> {
+        let path = topic_path(&self.topic);
+        let existing = snap.file_capped(&path, MAX_KB_BYTES)?;
+        let text = match (&existing, self.append) {
+            (Some(old), true) => {
+                let mut joined = String::from_utf8_lossy(old).into_owned();
+                if !joined.is_empty() && !joined.ends_with('\n') {
+                    joined.push('\n');
+                }
+                joined.push_str(&self.text);
+                joined
+            }
+            _ => self.text.clone(),
+        };
+        check_text(&text)?;
+        let old_meta: Option<TopicMeta> = snap.record(&meta_path(&self.topic)).ok().flatten();
+        let by = env.actor.name().to_string();
+        let meta = TopicMeta {
+            created_at: old_meta.as_ref().filter(|_| existing.is_some()).map_or(env.now, |m| m.created_at),
+            created_by: old_meta.filter(|_| existing.is_some()).map_or(by.clone(), |m| m.created_by),
+            updated_at: env.now,
+            updated_by: by,
+            size: text.len(),
+        };
+        let verb = if self.append { "append to" } else { "write" };
+        let output = Topic::from_meta(&self.topic, Some(meta.clone()), text.len());
+        Ok(Plan::new(format!("{verb} knowledge {} ({} bytes)", self.topic, text.len()), output)
+            .write(path, text.into_bytes())
+            .write(meta_path(&self.topic), record::render(&meta))
+            .detail("topic", &self.topic)
+            .detail("size", meta.size)
+            .detail("append", self.append))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoveTopic {
+    pub topic: String,
+}
+
+impl Operation for RemoveTopic {
+    type Output = Topic;
+    const NAME: &'static str = "kb.rm";
+
+    fn plan(&self, snap: &Snapshot<'_>, _env: &OpEnv<'_>) -> Result<Plan<Topic>> {
+        check_topic(&self.topic)?;
+        let path = topic_path(&self.topic);
+        let Some(entry) = snap.entry(&path)?.filter(|e| !e.is_tree) else { return Err(not_found(&self.topic)) };
+        let meta: Option<TopicMeta> = snap.record(&meta_path(&self.topic)).ok().flatten();
+        let size = snap.store.blob_size(entry.oid)?;
+        let mut plan = Plan::new(format!("remove knowledge {}", self.topic), Topic::from_meta(&self.topic, meta, size))
+            .detail("topic", &self.topic);
+        plan.changes.insert(path, None);
+        plan.changes.insert(meta_path(&self.topic), None);
+        Ok(plan)
+    }
+}
