@@ -6,6 +6,7 @@ mod common;
 mod engine;
 mod errors;
 mod init;
+mod locks;
 mod races;
 mod storage;
 mod tasks;
