@@ -9,7 +9,9 @@
 //! 2. `orc t claim`, `orc t next`, `orc ready`, `orc status` at 1k, 10k and
 //!    100k tasks in one workstream;
 //! 3. 1 agent against 16 concurrent agents running `orc t next` on a 1k-task
-//!    workstream: throughput, exactly-once claims and compare-and-swap retries.
+//!    workstream: throughput, exactly-once claims and compare-and-swap retries;
+//! 4. `orc log` and `orc lock acquire` on the 1k-task board (in the same
+//!    rounds as its claims), and `orc events` on a branch holding 1M events.
 //!
 //! The machine is small and shared, so every number is a median (and p90)
 //! over repeated runs, and floors are re-sampled right before every measured
@@ -19,7 +21,9 @@
 //!
 //! Hidden modes of this binary: `__floor <repo> <n>` performs one floor op
 //! (used for 1b); `__seed <new-dir> <tasks>` leaves a seeded board behind for
-//! profiling by hand (`cargo bench --bench core -- __seed /tmp/b 10000`).
+//! profiling by hand (`cargo bench --bench core -- __seed /tmp/b 10000`), and
+//! `__seed-events <new-dir> <days> <agents> <per-agent-day>` an event log
+//! (`cargo bench --bench core -- __seed-events /tmp/e 100 10 1000`).
 //!
 //! See BENCHMARKS.md for a reading of the results.
 
@@ -31,7 +35,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use chrono::SubsecRound;
 use git2::{Oid, Repository, Signature};
+use orc::model::event::{event_path, Event};
 use orc::model::record;
 use orc::model::task::{Task, DEFAULT_PRIORITY};
 use orc::model::workstream::{task_path, workstream_path, Workstream};
@@ -49,6 +55,16 @@ const CLAIM_VS_FLOOR_MAX: f64 = 2.0;
 const CLAIM_FLAT_MAX: f64 = 1.25;
 const READ_AT_10K_MAX_MS: f64 = 20.0;
 const CONCURRENCY_RATIO_MIN: f64 = 0.80;
+/// `orc log` whole process against the claim median of the same run.
+const LOG_VS_CLAIM_MAX: f64 = 2.0;
+/// `orc events --last 20` with the event log of `Plan::event_days` days.
+const EVENTS_LAST_MAX_MS: f64 = 20.0;
+/// `orc lock acquire` gets the claim budget.
+const LOCK_VS_FLOOR_MAX: f64 = CLAIM_VS_FLOOR_MAX;
+/// The type of the rare events of the seeded log (one per agent-day's worth of events).
+const RARE_EVENT: &str = "incident.opened";
+/// The types of all the other seeded events, in turn.
+const COMMON_EVENTS: [&str; 4] = ["build.done", "tests.passed", "deployed", "review.requested"];
 
 /// How much to measure.
 struct Plan {
@@ -65,6 +81,12 @@ struct Plan {
     agents: usize,
     per_agent: usize,
     conc_tasks: usize,
+    /// The seeded event log: whole UTC days (ending today) × agents × events per agent a day.
+    event_days: usize,
+    event_agents: usize,
+    events_per_agent_day: usize,
+    /// Runs of each `orc events` query.
+    event_reads: usize,
 }
 
 impl Plan {
@@ -82,6 +104,10 @@ impl Plan {
                 agents: 16,
                 per_agent: 2,
                 conc_tasks: 1_000,
+                event_days: 100,
+                event_agents: 10,
+                events_per_agent_day: 100,
+                event_reads: 5,
             }
         } else {
             Self {
@@ -96,6 +122,10 @@ impl Plan {
                 agents: 16,
                 per_agent: 24,
                 conc_tasks: 1_000,
+                event_days: 100,
+                event_agents: 10,
+                events_per_agent_day: 1_000,
+                event_reads: 25,
             }
         }
     }
@@ -424,6 +454,165 @@ impl Bench {
         let warm_ms = self.orc_time(&dir, &["status"]).wall;
         Seeded { dir, ids, seed_s, gc_s, warm_ms }
     }
+
+    /// A repository whose orc branch holds an event log of `days` whole UTC
+    /// days ending with today: `agents` writers, `per` events per writer a
+    /// day, evenly spaced over each day. Today's folder is full whatever the
+    /// hour (its later events are dated later today), so `--last 20` always
+    /// reads a busy day's files, the worst case of a day, and results do not
+    /// depend on when the bench runs. One file per agent and day
+    /// (`events/<yyyy>/<mm>/<dd>/<agent>.jsonl`, lines in time order), each
+    /// line `Event::to_line` with an id from `clock::new_ulid` at the event's
+    /// own time. Written in one commit through the library like the task
+    /// boards, then packed by `git gc`, and read once by `orc events`.
+    fn seeded_events_at(&self, dir: PathBuf, days: usize, agents: usize, per: usize) -> EventBoard {
+        let dir = self.new_repo_at(dir);
+        self.orc_run(&dir, &["init"], false, false);
+
+        let start = Instant::now();
+        let store = Store::discover(&dir).expect("the repository opens");
+        let tip = store.tip().expect("the tip reads").expect("orc init created the branch");
+        let now = orc::clock::precise_now().expect("the clock");
+        let first_day = now.date_naive() - chrono::Days::new(days as u64 - 1);
+        let log_start = first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        let total = days * agents * per;
+        let step_ms = (days as i64 * 86_400_000) / total as i64;
+        let agent_names: Vec<String> = (0..agents).map(|a| format!("agent-{a:02}")).collect();
+        // One rare event per day's worth of events, in the middle of each
+        // day, so `--since 1d` finds one or two of them.
+        let period = agents * per;
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut rare = 0;
+        let mut newest_file = String::new();
+        // Oldest first, so every file's lines are in time order; j counts
+        // back from the newest event (j = 0, at the end of today).
+        for j in (0..total).rev() {
+            let at = log_start + chrono::Duration::milliseconds((total - 1 - j) as i64 * step_ms);
+            let agent = &agent_names[j % agents];
+            let kind = if j % period == period / 2 {
+                rare += 1;
+                RARE_EVENT
+            } else {
+                COMMON_EVENTS[(j / agents) % COMMON_EVENTS.len()]
+            };
+            let event = Event {
+                id: orc::clock::new_ulid(at),
+                // Events store whole seconds, ids the millisecond (as orc does).
+                ts: at.trunc_subsecs(0),
+                agent: agent.clone(),
+                kind: kind.into(),
+                data: serde_json::json!({ "i": j }),
+            };
+            let path = event_path(agent, event.ts);
+            if j == 0 {
+                newest_file.clone_from(&path);
+            }
+            files.entry(path).or_default().extend_from_slice(event.to_line().as_bytes());
+        }
+        let newest_file_lines = files[&newest_file].iter().filter(|b| **b == b'\n').count();
+        let file_count = files.len();
+        let bytes: usize = files.values().map(Vec::len).sum();
+        let day_count =
+            files.keys().filter_map(|p| p.rsplit_once('/')).map(|(day, _)| day).collect::<HashSet<_>>().len();
+        let changes: Changes = files.into_iter().map(|(path, content)| (path, Some(content))).collect();
+        let build_s = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let sig = store.signature("bench", "bench@b", now.timestamp()).expect("a signature");
+        let commit = store
+            .write_commit(None, Some(tip), &changes, &format!("orc: seed {total} benchmark events\n"), &sig)
+            .expect("the seed commit");
+        drop(changes);
+        let queue = store.lock_writers().expect("the write queue");
+        let swapped = store.compare_and_swap(&queue, Some(tip), commit, "orc: bench seed").expect("the seed swap");
+        assert_eq!(swapped, Swap::Done, "nothing else writes the seed repository");
+        drop(queue);
+        drop(store);
+        let write_s = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        self.git(&dir, &["gc", "--quiet"]);
+        let gc_s = start.elapsed().as_secs_f64();
+        create_fanout_dirs(&dir);
+        let pack_bytes = dir_size(&dir.join(".git").join("objects").join("pack"));
+
+        let warm_ms = self.orc_time(&dir, &["events", "--last", "20"]).wall;
+        EventBoard {
+            dir,
+            events: total,
+            days,
+            agents,
+            per,
+            day_folders: day_count,
+            files: file_count,
+            bytes,
+            rare,
+            newest_agent: agent_names[0].clone(),
+            newest_file_lines,
+            build_s,
+            write_s,
+            gc_s,
+            pack_bytes,
+            warm_ms,
+        }
+    }
+}
+
+impl EventBoard {
+    fn describe(&self) -> String {
+        format!(
+            "{} events ({} days × {} agents × {} a day, whole UTC days ending today) in {} files under {} day folders, {:.0} MB; \
+             generated in {:.1} s, written as one pack and swapped in {:.1} s, `git gc` {:.1} s \
+             (objects/pack {:.0} MB), first `orc events --last 20` {:.0} ms",
+            self.events,
+            self.days,
+            self.agents,
+            self.per,
+            self.files,
+            self.day_folders,
+            self.bytes as f64 / 1e6,
+            self.build_s,
+            self.write_s,
+            self.gc_s,
+            self.pack_bytes as f64 / 1e6,
+            self.warm_ms
+        )
+    }
+}
+
+/// The bytes of the files directly in `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// A repository holding a seeded event log (see `Bench::seeded_events_at`).
+struct EventBoard {
+    dir: PathBuf,
+    events: usize,
+    days: usize,
+    agents: usize,
+    per: usize,
+    /// Day folders written.
+    day_folders: usize,
+    files: usize,
+    /// Total size of the event files.
+    bytes: usize,
+    /// Events of type `RARE_EVENT`.
+    rare: usize,
+    /// The writer of the newest event, and the lines of its file of today.
+    newest_agent: String,
+    newest_file_lines: usize,
+    /// Generating the events in memory.
+    build_s: f64,
+    /// `write_commit` (one pack) plus the compare-and-swap.
+    write_s: f64,
+    gc_s: f64,
+    /// The size of objects/pack after `git gc`.
+    pack_bytes: u64,
+    /// The first `orc events --last 20`.
+    warm_ms: f64,
 }
 
 struct Seeded {
@@ -543,6 +732,9 @@ struct SizeResult {
     next: CmdStats,
     ready: CmdStats,
     status: CmdStats,
+    /// `orc log` and `orc lock acquire`, measured on the smallest board only.
+    log: Option<CmdStats>,
+    lock: Option<CmdStats>,
     /// Floors sampled right before each command on this board.
     in_process: Stats,
     process: CmdStats,
@@ -557,6 +749,8 @@ struct Board {
     next: Vec<Sample>,
     ready: Vec<Sample>,
     status: Vec<Sample>,
+    log: Vec<Sample>,
+    lock: Vec<Sample>,
 }
 
 /// Seeds every board first, then measures them round-robin: each round runs
@@ -581,6 +775,8 @@ fn measure_sizes(bench: &Bench, plan: &Plan, floors: &mut Floors) -> Vec<SizeRes
                 next: Vec::new(),
                 ready: Vec::new(),
                 status: Vec::new(),
+                log: Vec::new(),
+                lock: Vec::new(),
             }
         })
         .collect();
@@ -594,14 +790,25 @@ fn measure_sizes(bench: &Bench, plan: &Plan, floors: &mut Floors) -> Vec<SizeRes
             board.status.push(bench.orc_time(&board.seeded.dir, &["status"]));
         }
     }
-    // Claims by id: each of a different open task, by a different agent.
+    // Claims by id: each of a different open task, by a different agent. On
+    // the smallest board, each claim is followed by an `orc log` and an
+    // `orc lock acquire` of a new resource, so the three share their rounds
+    // and floors ("the claim floor" of section 4 is this claim median).
     for i in 0..plan.claims {
-        for board in &mut boards {
+        for (b, board) in boards.iter_mut().enumerate() {
             let ids = &board.seeded.ids;
             let id = &ids[(i * (ids.len() / plan.claims).max(1)) % ids.len()];
             let agent = format!("bench-{i}");
             floors.round(bench, 1, &mut board.floors);
             board.claim.push(bench.orc_time(&board.seeded.dir, &["t", "claim", id, "--agent", &agent]));
+            if b == 0 {
+                let data = format!("{{\"i\":{i}}}");
+                floors.round(bench, 1, &mut board.floors);
+                board.log.push(bench.orc_time(&board.seeded.dir, &log_args(&data)));
+                let resource = format!("res-{i}");
+                floors.round(bench, 1, &mut board.floors);
+                board.lock.push(bench.orc_time(&board.seeded.dir, &lock_args(&resource)));
+            }
         }
     }
     for _ in 0..plan.nexts {
@@ -609,6 +816,11 @@ fn measure_sizes(bench: &Bench, plan: &Plan, floors: &mut Floors) -> Vec<SizeRes
             floors.round(bench, 1, &mut board.floors);
             board.next.push(bench.orc_time(&board.seeded.dir, &["t", "next", WS, "bench-next"]));
         }
+    }
+
+    // The log and the locks are on the branch as the commands said.
+    if let Some(board) = boards.first() {
+        check_log_and_locks(bench, &board.seeded.dir, plan.claims);
     }
 
     boards
@@ -625,12 +837,127 @@ fn measure_sizes(bench: &Bench, plan: &Plan, floors: &mut Floors) -> Vec<SizeRes
                 next: cmd_stats(&board.next),
                 ready: cmd_stats(&board.ready),
                 status: cmd_stats(&board.status),
+                log: (!board.log.is_empty()).then(|| cmd_stats(&board.log)),
+                lock: (!board.lock.is_empty()).then(|| cmd_stats(&board.lock)),
                 in_process: stats(&board.floors.in_process),
                 process: cmd_stats(&board.floors.process),
                 git: cmd_stats(&board.floors.git),
             }
         })
         .collect()
+}
+
+/// `orc log tick --data <data> --agent bench-log`.
+fn log_args(data: &str) -> [&str; 6] {
+    ["log", "tick", "--data", data, "--agent", "bench-log"]
+}
+
+/// `orc lock acquire <resource> --ttl 60s --agent bench-lock`.
+fn lock_args(resource: &str) -> [&str; 7] {
+    ["lock", "acquire", resource, "--ttl", "60s", "--agent", "bench-lock"]
+}
+
+/// Checks that the `orc log` and `orc lock acquire` runs of `measure_sizes`
+/// left what they said on the branch: `runs` tick events by bench-log (the
+/// newest with the last data), and `runs` locks held by bench-lock.
+fn check_log_and_locks(bench: &Bench, dir: &Path, runs: usize) {
+    let run = bench.orc_run(
+        dir,
+        &["--json", "events", "--type", "tick", "--agent", "bench-log", "--since", "1d"],
+        true,
+        false,
+    );
+    let events: serde_json::Value = serde_json::from_slice(&run.output.stdout).expect("orc events --json prints JSON");
+    let events = events.as_array().expect("a JSON array of events");
+    assert_eq!(events.len(), runs, "orc log wrote one event per run");
+    assert_eq!(
+        events.last().map(|e| &e["data"]["i"]),
+        Some(&serde_json::json!(runs - 1)),
+        "the newest tick is the last"
+    );
+    let run = bench.orc_run(dir, &["--json", "lock", "list"], true, false);
+    let locks: serde_json::Value =
+        serde_json::from_slice(&run.output.stdout).expect("orc lock list --json prints JSON");
+    let held = locks.as_array().expect("a JSON array of locks").iter().filter(|l| l["holder"] == "bench-lock").count();
+    assert_eq!(held, runs, "every orc lock acquire left a lock held by bench-lock");
+}
+
+/// `orc events` on the seeded event log.
+struct EventsResult {
+    board: EventBoard,
+    last: CmdStats,
+    last_json: CmdStats,
+    rare: CmdStats,
+    /// `orc log` by the writer of the newest event: an append to its file of today.
+    log: CmdStats,
+    /// How many events the rare-type query returned.
+    rare_found: usize,
+    process: CmdStats,
+    git: CmdStats,
+}
+
+const EVENTS_LAST: [&str; 3] = ["events", "--last", "20"];
+const EVENTS_LAST_JSON: [&str; 4] = ["--json", "events", "--last", "20"];
+const EVENTS_RARE: [&str; 5] = ["events", "--type", RARE_EVENT, "--since", "1d"];
+
+/// Seeds the event log, checks what the queries return, then runs them
+/// round-robin, each right after one sample of each floor.
+fn measure_events(bench: &Bench, plan: &Plan, floors: &mut Floors) -> EventsResult {
+    let total = plan.event_days * plan.event_agents * plan.events_per_agent_day;
+    eprintln!("bench: seeding {total} events");
+    let board = bench.seeded_events_at(
+        bench.root.path().join("events"),
+        plan.event_days,
+        plan.event_agents,
+        plan.events_per_agent_day,
+    );
+    eprintln!("bench: {}", board.describe());
+    let dir = board.dir.clone();
+
+    // The newest 20 are the seeded log's newest 20, oldest first.
+    let run = bench.orc_run(&dir, &EVENTS_LAST_JSON, true, false);
+    let json: serde_json::Value = serde_json::from_slice(&run.output.stdout).expect("orc events --json prints JSON");
+    let numbers: Vec<u64> = json
+        .as_array()
+        .expect("a JSON array of events")
+        .iter()
+        .map(|e| e["data"]["i"].as_u64().expect("seeded events carry i"))
+        .collect();
+    assert_eq!(numbers, (0..20).rev().collect::<Vec<u64>>(), "orc events --last 20 returns the newest 20");
+    let run = bench.orc_run(&dir, &EVENTS_LAST, true, false);
+    assert_eq!(String::from_utf8_lossy(&run.output.stdout).lines().count(), 20, "20 lines of human output");
+    let run = bench.orc_run(&dir, &["--json", "events", "--type", RARE_EVENT, "--since", "1d"], true, false);
+    let json: serde_json::Value = serde_json::from_slice(&run.output.stdout).expect("orc events --json prints JSON");
+    let rare_found = json.as_array().expect("a JSON array of events").len();
+    assert!(rare_found >= 1, "--since 1d finds the rare event of the last day");
+
+    let mut local = FloorSamples::default();
+    let (mut last, mut last_json, mut rare, mut log) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..plan.event_reads {
+        floors.round(bench, 1, &mut local);
+        last.push(bench.orc_time(&dir, &EVENTS_LAST));
+        floors.round(bench, 1, &mut local);
+        last_json.push(bench.orc_time(&dir, &EVENTS_LAST_JSON));
+        floors.round(bench, 1, &mut local);
+        rare.push(bench.orc_time(&dir, &EVENTS_RARE));
+        // Context: an append to a file that already holds a full day's
+        // events (dated up to the end of today, so the appended tick sorts
+        // before them; only the cost matters here).
+        let data = format!("{{\"i\":{i}}}");
+        floors.round(bench, 1, &mut local);
+        log.push(bench.orc_time(&dir, &["log", "tick", "--data", &data, "--agent", &board.newest_agent]));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    EventsResult {
+        board,
+        last: cmd_stats(&last),
+        last_json: cmd_stats(&last_json),
+        rare: cmd_stats(&rare),
+        log: cmd_stats(&log),
+        rare_found,
+        process: cmd_stats(&local.process),
+        git: cmd_stats(&local.git),
+    }
 }
 
 struct Claimed {
@@ -760,7 +1087,14 @@ fn measure_concurrency(bench: &Bench, plan: &Plan) -> Concurrency {
 /// A floor's name, its samples over the run, and its samples next to one board.
 type FloorRow = (&'static str, CmdStats, fn(&SizeResult) -> Stats);
 
-fn report(plan: &Plan, floors: &Floors, sizes: &[SizeResult], conc: &Concurrency, total: Duration) {
+fn report(
+    plan: &Plan,
+    floors: &Floors,
+    sizes: &[SizeResult],
+    events: &EventsResult,
+    conc: &Concurrency,
+    total: Duration,
+) {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -921,6 +1255,123 @@ fn report(plan: &Plan, floors: &Floors, sizes: &[SizeResult], conc: &Concurrency
     ));
     line(String::new());
 
+    line("## 4. Events and locks, whole process".into());
+    line(String::new());
+    let small = sizes.first().expect("at least one board");
+    let (claim, process, git) = (small.claim.wall.median, small.process.wall.median, small.git.wall.median);
+    line(format!(
+        "`orc log` and `orc lock acquire` run on the {}-task board of section 2, in the same rounds as its \
+         claims: each claim is followed by one `orc log` and one `orc lock acquire` of a new resource, each \
+         right after one sample of each floor. \"× claim\" divides by that board's `orc t claim` median \
+         (the claim floor, {claim:.1} ms); \"× floor 1b\" and \"× git --version\" by the floors sampled next \
+         to that board. `orc events` runs on a separate board, seeded in one commit through the library and \
+         packed like the task boards; its ratios divide by the floors sampled next to it.",
+        small.tasks
+    ));
+    line(String::new());
+    line(format!("- Event log: {}.", events.board.describe()));
+    line(format!(
+        "- `--type {RARE_EVENT} --since 1d` returned {} of the log's {} `{RARE_EVENT}` events.",
+        events.rare_found, events.board.rare
+    ));
+    line(String::new());
+    line(
+        "| command | board | n | median ms | p90 ms | CPU user ms | CPU sys ms | × claim | × floor 1b | × git --version | target | result |"
+            .into(),
+    );
+    line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|".into());
+    let task_board = format!("{} tasks", small.tasks);
+    let event_board = format!("{} events", events.board.events);
+    let mut rows: Vec<(String, &str, CmdStats, f64, f64, String, &str)> = Vec::new();
+    if let Some(log) = small.log {
+        rows.push((
+            "`orc log tick --data '{\"i\":N}' --agent bench-log`".into(),
+            &task_board,
+            log,
+            process,
+            git,
+            format!("≤ {LOG_VS_CLAIM_MAX}× claim"),
+            verdict(log.wall.median <= LOG_VS_CLAIM_MAX * claim),
+        ));
+    }
+    if let Some(lock) = small.lock {
+        rows.push((
+            "`orc lock acquire res-N --ttl 60s --agent bench-lock`".into(),
+            &task_board,
+            lock,
+            process,
+            git,
+            format!("≤ {LOCK_VS_FLOOR_MAX}× 1b"),
+            verdict(lock.wall.median <= LOCK_VS_FLOOR_MAX * process),
+        ));
+    }
+    rows.push((
+        "`orc t claim <id> --agent bench-N` (the claim floor)".into(),
+        &task_board,
+        small.claim,
+        process,
+        git,
+        "—".into(),
+        "—",
+    ));
+    rows.push(("(floor 1b next to these runs)".into(), &task_board, small.process, process, git, "—".into(), "—"));
+    let (ev_process, ev_git) = (events.process.wall.median, events.git.wall.median);
+    for (args, st) in [(EVENTS_LAST.as_slice(), events.last), (EVENTS_LAST_JSON.as_slice(), events.last_json)] {
+        rows.push((
+            format!("`orc {}`", args.join(" ")),
+            &event_board,
+            st,
+            ev_process,
+            ev_git,
+            format!("≤ {EVENTS_LAST_MAX_MS} ms"),
+            verdict(st.wall.median <= EVENTS_LAST_MAX_MS),
+        ));
+    }
+    rows.push((
+        format!("`orc {}`", EVENTS_RARE.join(" ")),
+        &event_board,
+        events.rare,
+        ev_process,
+        ev_git,
+        "—".into(),
+        "—",
+    ));
+    rows.push((
+        format!(
+            "`orc log tick --data '{{\"i\":N}}' --agent {}` (appends to its full file of today: {} lines, then one more a run)",
+            events.board.newest_agent, events.board.newest_file_lines
+        ),
+        &event_board,
+        events.log,
+        ev_process,
+        ev_git,
+        "—".into(),
+        "—",
+    ));
+    rows.push((
+        "(floor 1b next to these runs)".into(),
+        &event_board,
+        events.process,
+        ev_process,
+        ev_git,
+        "—".into(),
+        "—",
+    ));
+    for (name, board, st, floor, git, target, result) in rows {
+        line(format!(
+            "| {name} | {board} | {} | {:.1} | {:.1} | {} | {} | {:.2} | {:.2} | {:.1} | {target} | {result} |",
+            st.wall.n,
+            st.wall.median,
+            st.wall.p90,
+            fmt_cpu(st.user),
+            fmt_cpu(st.sys),
+            st.wall.median / claim,
+            st.wall.median / floor,
+            st.wall.median / git
+        ));
+    }
+    line(String::new());
+
     line("## Targets".into());
     line(String::new());
     line("| target | measured | result |".into());
@@ -962,6 +1413,36 @@ fn report(plan: &Plan, floors: &Floors, sizes: &[SizeResult], conc: &Concurrency
                 verdict(st.median <= READ_AT_10K_MAX_MS)
             ));
         }
+    }
+    if let Some(log) = small.log {
+        let m = log.wall.median;
+        line(format!(
+            "| `orc log` ≤ {LOG_VS_CLAIM_MAX}× the claim median at {} tasks | {m:.1} ms / {claim:.1} ms = {:.2}× (× floor 1b: {m:.1} / {process:.1} = {:.2}×) | {} |",
+            small.tasks,
+            m / claim,
+            m / process,
+            verdict(m <= LOG_VS_CLAIM_MAX * claim)
+        ));
+    }
+    if let Some(lock) = small.lock {
+        let m = lock.wall.median;
+        line(format!(
+            "| `orc lock acquire` ≤ {LOCK_VS_FLOOR_MAX}× whole-process floor (1b) at {} tasks | {m:.1} ms / {process:.1} ms = {:.2}× | {} |",
+            small.tasks,
+            m / process,
+            verdict(m <= LOCK_VS_FLOOR_MAX * process)
+        ));
+    }
+    for (name, st) in
+        [("orc events --last 20", events.last.wall), ("orc --json events --last 20", events.last_json.wall)]
+    {
+        line(format!(
+            "| `{name}` ≤ {EVENTS_LAST_MAX_MS} ms with {} events | {:.1} ms (p90 {:.1}) | {} |",
+            events.board.events,
+            st.median,
+            st.p90,
+            verdict(st.median <= EVENTS_LAST_MAX_MS)
+        ));
     }
     line(format!(
         "| {} agents' total throughput ≥ {:.0}% of 1 agent's | {:.1} / {:.1} claims/s = {:.0}% | {} |",
@@ -1012,6 +1493,22 @@ fn main() {
         println!("seeded {n} tasks in workstream {WS} at {}", seeded.dir.display());
         return;
     }
+    if args.get(1).map(String::as_str) == Some("__seed-events") {
+        // `cargo bench --bench core -- __seed-events <new-dir> <days> <agents> <per-agent-day>`
+        // leaves a packed event log in <new-dir> and prints how long each step took.
+        let usage = "usage: __seed-events <new-dir> <days> <agents> <per-agent-day>";
+        let dir = PathBuf::from(args.get(2).expect(usage));
+        let number = |i: usize| args.get(i).and_then(|n| n.parse().ok()).expect(usage);
+        let bench = Bench::new(build_orc());
+        let board = bench.seeded_events_at(
+            std::path::absolute(&dir).expect("an absolute path"),
+            number(3),
+            number(4),
+            number(5),
+        );
+        println!("{}", board.describe());
+        return;
+    }
     // Any other arguments (cargo passes `--bench`) are ignored.
     let quick = std::env::var("ORC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let plan = Plan::new(quick);
@@ -1022,6 +1519,7 @@ fn main() {
     eprintln!("bench: floors");
     let mut floors = measure_floors(&bench, &plan);
     let sizes = measure_sizes(&bench, &plan, &mut floors);
+    let events = measure_events(&bench, &plan, &mut floors);
     let conc = measure_concurrency(&bench, &plan);
-    report(&plan, &floors, &sizes, &conc, started.elapsed());
+    report(&plan, &floors, &sizes, &events, &conc, started.elapsed());
 }

@@ -66,6 +66,25 @@ pub fn new_ulid(at: DateTime<Utc>) -> String {
     base32(value, 26).to_ascii_uppercase()
 }
 
+/// `id`, or the smallest ULID after `previous` when `id` does not sort after
+/// it (a clock that stepped back, or two ids in one millisecond).
+pub fn ulid_after(id: String, previous: Option<&str>) -> String {
+    let Some(previous) = previous.filter(|p| p.len() == 26 && id.as_str() <= *p) else { return id };
+    let upper: Vec<u8> = CROCKFORD.iter().map(u8::to_ascii_uppercase).collect();
+    let mut digits: Vec<usize> = previous.bytes().filter_map(|b| upper.iter().position(|u| *u == b)).collect();
+    if digits.len() != 26 {
+        return id;
+    }
+    for digit in digits.iter_mut().rev() {
+        if *digit < 31 {
+            *digit += 1;
+            break;
+        }
+        *digit = 0;
+    }
+    digits.iter().map(|d| upper[*d] as char).collect()
+}
+
 /// Length of the random part of a task id: 50 bits, so agents creating tasks
 /// offline on different machines do not collide in practice (one chance in
 /// 10^6 at 35k tasks), while people type a unique prefix of 4 or so.
@@ -112,6 +131,21 @@ mod tests {
         let late = new_ulid(DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().into());
         assert_eq!(early.len(), 26);
         assert!(early < late);
+    }
+
+    #[test]
+    fn ids_made_after_a_previous_one_sort_after_it() {
+        let at: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().into();
+        let previous = new_ulid(at + chrono::Duration::seconds(5));
+        let stepped_back = ulid_after(new_ulid(at), Some(&previous));
+        assert!(stepped_back > previous);
+        assert_eq!(stepped_back.len(), 26);
+        assert_eq!(
+            ulid_after("01ZZZZZZZZZZZZZZZZZZZZZZZ0".into(), Some("01ZZZZZZZZZZZZZZZZZZZZZZZZ")),
+            "020000000000000000000000000"[..26]
+        );
+        let fresh = new_ulid(at + chrono::Duration::seconds(9));
+        assert_eq!(ulid_after(fresh.clone(), Some(&previous)), fresh);
     }
 
     #[test]

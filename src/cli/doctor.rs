@@ -186,7 +186,7 @@ fn check_events(snap: &Snapshot<'_>, dir: &str, problems: &mut Vec<Problem>) -> 
         }
         let bytes = snap.store.read_blob(entry.oid)?;
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             if let Err(e) = serde_json::from_slice::<Event>(line) {

@@ -73,10 +73,18 @@ fn event_line(event: &Event) -> String {
 
 fn build_query(orc: &Ctx, args: &EventsArgs) -> Result<EventQuery> {
     // Only an explicit --agent filters; ORC_AGENT names who runs the command.
-    let by = orc.agent_flag.clone();
-    if let Some(agent) = &by {
-        check_name(NameKind::Agent, agent)?;
-    }
+    // A person's events are filed under their name made file-safe.
+    let by = match orc.agent_flag.as_deref() {
+        None => None,
+        Some(agent) => match check_name(NameKind::Agent, agent) {
+            Ok(()) => Some(agent.to_string()),
+            // A person's name ("Jane Doe"), never a path.
+            Err(_) if !agent.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '.')) => {
+                Some(crate::ops::person_file_name(agent))
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let since = args.since.as_deref().map(|s| parse_since(s, clock::now()?)).transpose()?;
     if let Some(after) = &args.after {
         if after.len() != 26 || !after.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -103,11 +111,12 @@ fn build_query(orc: &Ctx, args: &EventsArgs) -> Result<EventQuery> {
 
 pub fn events(orc: &Ctx, args: &EventsArgs) -> Result<Output> {
     let q = build_query(orc, args)?;
-    let snap = orc.snapshot()?;
+    let tip = orc.store.tip()?;
+    let snap = crate::ops::view::Snapshot::at(&orc.store, tip)?;
     let found = query(&snap, &q)?;
     drop(snap);
     if args.follow {
-        return follow(orc, q, found.items, &found.broken);
+        return follow(orc, q, tip, found.items, &found.broken);
     }
     let json: Vec<Value> = found.items.iter().map(|e| serde_json::to_value(e).expect("events serialise")).collect();
     let human: String = found.items.iter().map(|e| event_line(e) + "\n").collect();
@@ -119,7 +128,13 @@ pub fn events(orc: &Ctx, args: &EventsArgs) -> Result<Output> {
 }
 
 /// Prints what matched, then every new matching event as the branch moves.
-fn follow(orc: &Ctx, mut q: EventQuery, first: Vec<Event>, broken: &[Error]) -> Result<Output> {
+fn follow(
+    orc: &Ctx,
+    mut q: EventQuery,
+    mut tip: Option<crate::store::ObjectId>,
+    first: Vec<Event>,
+    broken: &[Error],
+) -> Result<Output> {
     for warning in Output::new(Value::Null, "").warn_broken(broken).warnings {
         eprintln!("warning: {warning}");
     }
@@ -132,7 +147,6 @@ fn follow(orc: &Ctx, mut q: EventQuery, first: Vec<Event>, broken: &[Error]) -> 
     };
     q.last = None;
     q.since = None;
-    let mut tip = orc.store.tip()?;
     loop {
         std::thread::sleep(StdDuration::from_millis(250));
         let now_tip = orc.store.tip()?;
@@ -141,7 +155,7 @@ fn follow(orc: &Ctx, mut q: EventQuery, first: Vec<Event>, broken: &[Error]) -> 
         }
         tip = now_tip;
         q.after = cursor.clone();
-        let snap = orc.snapshot()?;
+        let snap = crate::ops::view::Snapshot::at(&orc.store, tip)?;
         let found = query(&snap, &q)?;
         for err in &found.broken {
             eprintln!("warning: skipped {}", err.message);

@@ -39,6 +39,7 @@ pub struct WriteArgs {
     /// Topic: names joined by '/', for example `api-design` or `services/auth`
     pub topic: String,
     /// The text, or - to read it from stdin
+    #[arg(allow_hyphen_values = true)]
     pub text: Option<String>,
     /// Read the text from this file
     #[arg(long, conflicts_with = "text")]
@@ -71,13 +72,13 @@ fn read_text(args: &WriteArgs) -> Result<String> {
         (Some(text), None) => text.clone().into_bytes(),
         (None, Some(path)) => {
             let size = std::fs::metadata(path)
-                .map_err(|e| Error::input("not_found", format!("cannot read {}: {e}", path.display())))?
+                .map_err(|e| Error::input("invalid_input", format!("cannot read {}: {e}", path.display())))?
                 .len();
             if size > MAX_KB_BYTES as u64 {
                 return Err(too_big());
             }
             std::fs::read(path)
-                .map_err(|e| Error::input("not_found", format!("cannot read {}: {e}", path.display())))?
+                .map_err(|e| Error::input("invalid_input", format!("cannot read {}: {e}", path.display())))?
         }
         _ => {
             return Err(Error::input("usage", "no text given")
@@ -106,7 +107,10 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
             let snap = orc.snapshot()?;
             let topic = read(&snap, &args.topic)?;
             let text = topic.text.clone().unwrap_or_default();
-            Ok(Output::new(topic_json(&topic), text))
+            // The text exactly as stored, so `orc kb read t > t.md` round-trips.
+            let mut output = Output::new(topic_json(&topic), text);
+            output.raw = true;
+            Ok(output)
         }
         KbCommand::List => {
             let snap = orc.snapshot()?;

@@ -174,7 +174,14 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Init(args) = command {
         return init(cli, args);
     }
-    let orc = Ctx { orc: open(cli)?, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone() };
+    // `orc events --agent A` filters by writer, and may name a person: the
+    // flag is not an identity there.
+    let identity = if matches!(command, Command::Events(_)) {
+        Orc::open(&start_dir(cli)?, None, cli.idempotency_key.clone())?
+    } else {
+        open(cli)?
+    };
+    let orc = Ctx { orc: identity, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone() };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),
@@ -253,6 +260,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
                     None => serde_json::to_string_pretty(&output.json).expect("JSON values serialise"),
                 };
                 print_stdout(&format!("{text}\n"));
+            } else if output.raw {
+                print_stdout(&output.human);
             } else if !output.human.is_empty() {
                 let text = if output.human.ends_with('\n') { output.human } else { format!("{}\n", output.human) };
                 print_stdout(&text);

@@ -18,6 +18,8 @@ pub struct Output {
     pub json: Value,
     /// Pre-rendered JSON, printed instead of `json` (long listings).
     pub json_text: Option<String>,
+    /// Print `human` byte for byte, with no newline added (`kb read`).
+    pub raw: bool,
     pub human: String,
     pub warnings: Vec<String>,
     /// Non-zero when the command reports a problem it did not fail on
@@ -27,7 +29,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(json: Value, human: impl Into<String>) -> Self {
-        Self { json, human: human.into(), warnings: Vec::new(), exit_code: 0, json_text: None }
+        Self { json, human: human.into(), warnings: Vec::new(), exit_code: 0, json_text: None, raw: false }
     }
 
     /// Adds a warning for every broken file a listing skipped.

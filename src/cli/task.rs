@@ -55,8 +55,10 @@ pub struct AddArgs {
     /// Workstream to add to
     pub workstream: String,
     /// One-line title
+    #[arg(allow_hyphen_values = true)]
     pub title: String,
     /// Longer description
+    #[arg(allow_hyphen_values = true)]
     pub description: Option<String>,
     /// 1 (highest) to 9 (lowest); default 3
     pub priority: Option<u8>,
@@ -137,6 +139,7 @@ pub struct TopFinishArgs {
     /// Task id or unique prefix
     pub id: String,
     /// Result (complete) or reason (fail)
+    #[arg(allow_hyphen_values = true)]
     pub text: Option<String>,
     /// The claim token from `claim`/`next`; refused if the claim changed since
     #[arg(long)]

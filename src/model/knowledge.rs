@@ -46,6 +46,13 @@ pub fn check_topic(topic: &str) -> Result<()> {
         return fail(format!("it nests {} deep; the limit is {MAX_TOPIC_DEPTH}", segments.len()));
     }
     for (i, segment) in segments.iter().enumerate() {
+        let is_folder = i + 1 < segments.len();
+        if is_folder && (segment.ends_with(".md") || segment.ends_with(".toml")) {
+            return fail(format!(
+                "segment {} would be a folder named like orc's own files (.md, .toml)",
+                printable(segment)
+            ));
+        }
         if let Some(problem) = name_problem(segment) {
             return fail(if segment.is_empty() {
                 match i {

@@ -29,7 +29,8 @@ pub fn check_event_type(kind: &str) -> Result<()> {
         return Err(Error::input("invalid_name", format!("invalid event type {}: {problem}", printable(kind)))
             .with_hint("event types look like `deployed` or `tests.passed`"));
     }
-    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| kind.starts_with(**p)) {
+    let lower = kind.to_ascii_lowercase();
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| lower.starts_with(**p)) {
         return Err(Error::input(
             "invalid_name",
             format!("event type {kind:?} is reserved: orc logs {prefix}* events itself"),
@@ -126,7 +127,10 @@ impl EventQuery {
     /// The first day that can hold a match, if the query names one.
     fn first_day(&self) -> Option<NaiveDate> {
         let from_after = self.after.as_deref().and_then(ulid_time).map(|t| t - Duration::days(1));
-        let from_since = self.since.map(|t| t - Duration::days(1));
+        // An event's folder is the date of its own `ts`; an id's time can
+        // run a little past it (ids are kept in commit order), hence the
+        // margin for `--after` only.
+        let from_since = self.since;
         match (from_after, from_since) {
             (Some(a), Some(s)) => Some(a.max(s)),
             (a, s) => a.or(s),

@@ -89,10 +89,9 @@ fn walk(snap: &Snapshot<'_>, tree: ObjectId, prefix: &str, out: &mut Loaded<Topi
                 None
             }
         };
-        let size = match &meta {
-            Some(meta) => meta.size,
-            None => snap.store.blob_size(entry.oid)?,
-        };
+        // The text may have been edited on the host since orc wrote the
+        // metadata: the size is the file's own.
+        let size = snap.store.blob_size(entry.oid)?;
         out.items.push(Topic::from_meta(&topic, meta, size));
     }
     Ok(())

@@ -133,7 +133,7 @@ struct KeyRecord {
 }
 
 /// A person's name turned into a file name for their event file.
-fn person_file_name(name: &str) -> String {
+pub fn person_file_name(name: &str) -> String {
     let mut out: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' }).collect();
     out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(64).collect();
@@ -245,10 +245,15 @@ impl Orc {
     /// Runs one operation to completion (see the module docs).
     pub fn apply<O: Operation>(&self, op: &O) -> Result<Applied<O::Output>> {
         let actor = op.actor(self)?;
-        let now = clock::now()?;
-        let op_id = clock::new_ulid(clock::precise_now()?);
         let queue = self.store.lock_writers()?;
         let mut tip = self.ensure_branch_locked(&queue)?;
+        // Time and id are taken in the queue, and the id is made to sort
+        // after the tip's: ids then follow commit order, which is what lets
+        // `orc events --after <id>` serve as a cursor even when a clock steps
+        // back.
+        let precise = clock::precise_now()?;
+        let now = chrono::SubsecRound::trunc_subsecs(precise, 0);
+        let op_id = clock::ulid_after(clock::new_ulid(precise), self.last_op_id(tip)?.as_deref());
         let mut retries = 0;
         for _ in 0..MAX_ATTEMPTS {
             let snap = Snapshot::at(&self.store, Some(tip))?;
@@ -263,7 +268,9 @@ impl Orc {
             let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
-                    return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries })
+                    drop(queue);
+                    self.store.roll_up_if_due();
+                    return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries });
                 }
                 Swap::Moved => {
                     retries += 1;
@@ -285,6 +292,15 @@ impl Orc {
         }
         Err(Error::environment("busy", format!("gave up after {MAX_ATTEMPTS} attempts: the orc branch keeps moving"))
             .with_hint("something is rewriting the orc branch outside orc's write queue; retry, or stop it"))
+    }
+
+    /// The operation id recorded in a commit's `Orc-Op` trailer.
+    fn last_op_id(&self, commit: ObjectId) -> Result<Option<String>> {
+        let message = self.store.commit_message(commit)?;
+        let trailer = message.lines().rev().find_map(|l| l.strip_prefix("Orc-Op: "));
+        Ok(trailer
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string)))
     }
 
     /// An earlier operation with this idempotency key, if any: its output.

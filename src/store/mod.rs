@@ -51,6 +51,7 @@ pub struct Store {
     refname: String,
     common_dir: PathBuf,
     work_dir: Option<PathBuf>,
+    roll_up_due: std::cell::Cell<bool>,
 }
 
 /// Holds the queue that serialises local writers (`<git-common-dir>/orc/write.lock`).
@@ -88,7 +89,7 @@ impl Store {
         }
         let common_dir = repo.commondir().to_path_buf();
         let work_dir = repo.workdir().map(Path::to_path_buf);
-        Ok(Self { repo, branch, refname, common_dir, work_dir })
+        Ok(Self { repo, branch, refname, common_dir, work_dir, roll_up_due: std::cell::Cell::new(false) })
     }
 
     pub fn branch(&self) -> &str {
@@ -239,9 +240,27 @@ impl Store {
             Ok(commit)
         })?;
         if let (Some(_), Some((name, count))) = (queue, pack) {
-            pack::record_pack(&self.repo, &self.private_dir().join("packs"), &self.pack_dir(), &name, count)?;
+            if pack::record_pack(&self.private_dir().join("packs"), &name, count)? {
+                self.roll_up_due.set(true);
+            }
         }
         Ok(commit)
+    }
+
+    /// Rolls orc's small packs into one when enough piled up. Call after
+    /// releasing the write queue: it compresses without holding anyone up.
+    /// Best effort: packs left unmerged cost only read speed.
+    pub fn roll_up_if_due(&self) {
+        if !self.roll_up_due.replace(false) {
+            return;
+        }
+        let _ = pack::roll_up_packs(
+            &self.repo,
+            &self.private_dir().join("packs"),
+            &self.pack_dir(),
+            &self.private_dir().join("rollup.lock"),
+            || self.lock_writers(),
+        );
     }
 
     fn pack_dir(&self) -> PathBuf {
@@ -438,6 +457,12 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 }
 
 impl Store {
+    /// A commit's message.
+    pub fn commit_message(&self, commit: Oid) -> Result<String> {
+        let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;
+        Ok(String::from_utf8_lossy(commit.message_bytes()).into_owned())
+    }
+
     /// The committer time of a commit.
     pub fn commit_time(&self, commit: Oid) -> Result<chrono::DateTime<chrono::Utc>> {
         let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;

@@ -81,22 +81,59 @@ fn sync_pack(pack_dir: &Path, name: &str) -> Result<()> {
     sync_files(vec![pack, idx, pack_dir.to_path_buf()])
 }
 
-/// Remembers a pack orc wrote and rolls small packs up when there are many.
-/// Call with the write queue held.
-pub fn record_pack(repo: &Repository, list: &Path, pack_dir: &Path, name: &str, count: usize) -> Result<()> {
-    let mut packs = read_list(list);
-    packs.push((name.to_string(), count));
-    if packs.len() >= ROLL_UP_AT {
-        packs = roll_up(repo, pack_dir, packs)?;
-        write_list(list, &packs)?;
-    } else {
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(list)
-            .map_err(|e| Error::io("cannot record a pack", &e))?;
-        writeln!(file, "{name} {count}").map_err(|e| Error::io("cannot record a pack", &e))?;
+/// Remembers a pack orc wrote; returns whether enough small packs piled up
+/// to roll them up. Call with the write queue held.
+pub fn record_pack(list: &Path, name: &str, count: usize) -> Result<bool> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+        .map_err(|e| Error::io("cannot record a pack", &e))?;
+    writeln!(file, "{name} {count}").map_err(|e| Error::io("cannot record a pack", &e))?;
+    Ok(read_list(list).len() >= ROLL_UP_AT)
+}
+
+/// Rolls small packs up into one, outside the write queue so other writers
+/// are not held up while it compresses; `take_queue` is held only to update
+/// the list. One roll-up at a time (`rollup.lock`); if another process is
+/// rolling up, this returns at once.
+pub fn roll_up_packs<Q>(
+    repo: &Repository,
+    list: &Path,
+    pack_dir: &Path,
+    rollup_lock: &Path,
+    take_queue: impl FnOnce() -> Result<Q>,
+) -> Result<()> {
+    let lock = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(rollup_lock)
+        .map_err(|e| Error::io("cannot open the roll-up lock", &e))?;
+    if lock.try_lock().is_err() {
+        return Ok(());
     }
+    let listed = read_list(list);
+    if listed.len() < ROLL_UP_AT {
+        return Ok(());
+    }
+    let Some((merged, name, count)) = merge_smallest(repo, pack_dir, listed)? else { return Ok(()) };
+    {
+        let _queue = take_queue()?;
+        let mut now = read_list(list);
+        now.retain(|(old, _)| !merged.contains(old));
+        now.push((name.clone(), count));
+        write_list(list, &now)?;
+    }
+    for old in merged.iter().filter(|old| **old != name) {
+        // The index first: without it the pack is invisible to new readers;
+        // readers that already mapped it keep their mapping.
+        let (pack, idx) = pack_paths(pack_dir, old);
+        let _ = fs::remove_file(idx);
+        let _ = fs::remove_file(pack);
+        let _ = fs::remove_file(pack_dir.join(format!("pack-{old}.rev")));
+    }
+    drop(lock);
     Ok(())
 }
 
@@ -118,9 +155,14 @@ fn write_list(list: &Path, packs: &[(String, usize)]) -> Result<()> {
     fs::write(&tmp, text).and_then(|()| fs::rename(&tmp, list)).map_err(|e| Error::io("cannot record packs", &e))
 }
 
-/// Merges the smallest packs (each no more than twice the sum of those
-/// before it) into one; returns the new list.
-fn roll_up(repo: &Repository, pack_dir: &Path, mut packs: Vec<(String, usize)>) -> Result<Vec<(String, usize)>> {
+/// Writes one pack holding the smallest packs (each no more than twice the
+/// sum of those before it); returns their names and the new pack's name and
+/// object count, or None when there is nothing worth merging.
+fn merge_smallest(
+    repo: &Repository,
+    pack_dir: &Path,
+    mut packs: Vec<(String, usize)>,
+) -> Result<Option<(Vec<String>, String, usize)>> {
     packs.retain(|(name, _)| pack_paths(pack_dir, name).1.exists());
     packs.sort_by_key(|(_, count)| *count);
     let mut total = 0;
@@ -133,11 +175,11 @@ fn roll_up(repo: &Repository, pack_dir: &Path, mut packs: Vec<(String, usize)>) 
         take += 1;
     }
     if take < 2 {
-        return Ok(packs);
+        return Ok(None);
     }
-    let (merge, keep) = packs.split_at(take);
+    let merge: Vec<String> = packs[..take].iter().map(|(name, _)| name.clone()).collect();
     let mut builder = repo.packbuilder().map_err(git_err("cannot build a pack"))?;
-    for (name, _) in merge {
+    for name in &merge {
         for oid in idx_object_ids(&pack_paths(pack_dir, name).1)? {
             builder.insert_object(oid, None).map_err(git_err("cannot build a pack"))?;
         }
@@ -147,20 +189,7 @@ fn roll_up(repo: &Repository, pack_dir: &Path, mut packs: Vec<(String, usize)>) 
         builder.name().map(str::to_string).ok_or_else(|| Error::environment("git", "a written pack has no name"))?;
     let count = builder.written();
     sync_pack(pack_dir, &name)?;
-    for (old, _) in merge {
-        if *old == name {
-            continue;
-        }
-        // The index first: without it the pack is invisible to new readers;
-        // readers that already mapped it keep their mapping.
-        let (pack, idx) = pack_paths(pack_dir, old);
-        let _ = fs::remove_file(idx);
-        let _ = fs::remove_file(pack);
-        let _ = fs::remove_file(pack_dir.join(format!("pack-{old}.rev")));
-    }
-    let mut out: Vec<(String, usize)> = keep.to_vec();
-    out.push((name, count));
-    Ok(out)
+    Ok(Some((merge, name, count)))
 }
 
 /// The object ids listed in a version-2 pack index.

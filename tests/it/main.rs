@@ -5,7 +5,9 @@ mod common;
 
 mod engine;
 mod errors;
+mod events;
 mod init;
+mod knowledge;
 mod locks;
 mod races;
 mod storage;
