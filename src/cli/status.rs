@@ -157,5 +157,8 @@ pub fn status(orc: &Ctx) -> Result<Output> {
             );
         }
     }
-    Ok(Output::new(json, out).warn_broken(&broken))
+    let output = Output::new(json, out).warn_broken(&broken);
+    drop((claimed, ready));
+    super::output::skip_free(board);
+    Ok(output)
 }

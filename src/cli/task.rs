@@ -365,7 +365,10 @@ fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     tasks.sort_by(|a, b| {
         (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order()))
     });
-    listing(orc.json, &snap, &board, &tasks, &terms, "no tasks match")
+    let output = listing(orc.json, &snap, &board, &tasks, &terms, "no tasks match");
+    drop(tasks);
+    super::output::skip_free(board);
+    output
 }
 
 /// Renders tasks as a list, with what blocks each, and the warnings a
@@ -409,7 +412,10 @@ pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
     let board = load_board(&snap, args.workstream.as_deref())?;
     let terms = terms(&snap)?;
     let ready = board.ready(&snap, &terms)?;
-    listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready")
+    let output = listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready");
+    drop(ready);
+    super::output::skip_free(board);
+    output
 }
 
 pub fn top_claim(orc: &Ctx, args: &TopClaimArgs) -> Result<Output> {

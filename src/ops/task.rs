@@ -1,7 +1,7 @@
 //! Task operations: add, claim, next, complete, fail, release, cancel, retry,
 //! and the read-side helpers they share (dependencies, readiness).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,7 @@ pub fn blockers(snap: &Snapshot<'_>, task: &Task, known: &HashMap<String, Status
 pub struct Board {
     pub tasks: Vec<Task>,
     pub broken: Vec<Error>,
+    /// Statuses of the loaded tasks that other tasks wait for.
     pub status_of: HashMap<String, Status>,
     pub last_seen: HashMap<String, DateTime<Utc>>,
 }
@@ -50,7 +51,11 @@ impl Board {
         };
         let agents = snap.agents()?;
         broken.extend(agents.broken);
-        let status_of = tasks.iter().map(|t| (t.id.clone(), t.status)).collect();
+        // Only ids that something waits for: most tasks have no dependencies,
+        // and a map of every id cost more than the rest of `status`.
+        let wanted: HashSet<&str> = tasks.iter().flat_map(|t| t.after.iter().map(String::as_str)).collect();
+        let status_of =
+            tasks.iter().filter(|t| wanted.contains(t.id.as_str())).map(|t| (t.id.clone(), t.status)).collect();
         let last_seen = agents.items.into_iter().map(|a| (a.id, a.last_seen)).collect();
         Ok(Self { tasks, broken, status_of, last_seen })
     }
@@ -66,22 +71,31 @@ impl Board {
     /// Claimable tasks whose dependencies are done, best first: workstream
     /// priority (when several), task priority, age, id.
     pub fn ready(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<Vec<&Task>> {
-        let mut ws_priority: HashMap<&str, u8> = HashMap::new();
+        // Workstreams rank by priority, then name; tasks carry that rank as
+        // a number so the sort compares no strings but ids.
+        let mut names: Vec<&str> = self.tasks.iter().map(|t| t.workstream.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut ranked: Vec<(u8, &str)> =
+            names.iter().map(|ws| (snap.workstream(ws).ok().flatten().map_or(u8::MAX, |w| w.priority), *ws)).collect();
+        ranked.sort_unstable();
+        let rank: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, (_, ws))| (*ws, i)).collect();
         let mut keyed = Vec::new();
+        let mut last_ws: Option<(&str, usize)> = None;
         for task in &self.tasks {
             if !task.is_claimable(terms, self.holder_seen(task)) || !self.blockers(snap, task)?.is_empty() {
                 continue;
             }
             let ws = task.workstream.as_str();
-            let priority = match ws_priority.get(ws) {
-                Some(p) => *p,
-                None => {
-                    let p = snap.workstream(ws).ok().flatten().map_or(u8::MAX, |w| w.priority);
-                    ws_priority.insert(ws, p);
-                    p
+            let ws_rank = match last_ws {
+                Some((name, r)) if name == ws => r,
+                _ => {
+                    let r = rank[ws];
+                    last_ws = Some((ws, r));
+                    r
                 }
             };
-            keyed.push(((priority, ws, task.next_order()), task));
+            keyed.push(((ws_rank, task.next_order()), task));
         }
         // Keys are computed once: at 10k tasks a comparator that hashes
         // costs more than the rest of `status`.

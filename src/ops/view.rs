@@ -160,7 +160,11 @@ impl<'s> Snapshot<'s> {
         let mut out = Loaded { items: Vec::new(), broken: names.broken };
         for ws in names.items {
             let loaded = self.tasks(&ws)?;
-            out.items.extend(loaded.items);
+            if out.items.is_empty() {
+                out.items = loaded.items;
+            } else {
+                out.items.extend(loaded.items);
+            }
             out.broken.extend(loaded.broken);
         }
         Ok(out)
