@@ -161,31 +161,31 @@ fn lock_run_propagates_the_exit_status_and_releases() {
     env.orc(&["lock", "acquire", "build", "--agent", "a2"]).success();
 }
 
-#[test]
-fn lock_run_releases_when_its_command_is_killed() {
-    let env = TestEnv::new();
-    env.orc(&["init"]).success();
+/// Starts `orc lock run job -- sh -c 'echo $$ > pid; exec sleep 30'` and
+/// returns the orc process and the command's pid once it runs.
+fn start_sleeping_job(env: &TestEnv) -> (std::process::Child, String) {
     let pid_file = env.root.join("pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
     let child = env
-        .orc_command(&[
-            "lock",
-            "run",
-            "job",
-            "--agent",
-            "a1",
-            "--",
-            "sh",
-            "-c",
-            &format!("echo $$ > {}; exec sleep 30", pid_file.display()),
-        ])
+        .orc_command(&["lock", "run", "job", "--agent", "a1", "--", "sh", "-c", &script])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     wait_for(|| std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')));
-    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
-    std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
-    let status = child.wait_with_output().unwrap().status;
-    assert_eq!(status.code(), Some(128 + 9), "128 + SIGKILL");
+    (child, std::fs::read_to_string(&pid_file).unwrap().trim().to_string())
+}
+
+fn kill(signal: &str, pid: &str) {
+    assert!(std::process::Command::new("kill").args([signal, pid]).status().unwrap().success());
+}
+
+#[test]
+fn lock_run_releases_when_its_command_is_killed() {
+    let env = TestEnv::new();
+    env.orc(&["init"]).success();
+    let (orc, command) = start_sleeping_job(&env);
+    kill("-KILL", &command);
+    assert_eq!(orc.wait_with_output().unwrap().status.code(), Some(128 + 9), "128 + SIGKILL");
     assert_eq!(env.orc(&["lock", "list", "--json"]).success().json(), serde_json::json!([]), "released");
 }
 
@@ -193,25 +193,9 @@ fn lock_run_releases_when_its_command_is_killed() {
 fn lock_run_releases_when_orc_itself_is_terminated() {
     let env = TestEnv::new();
     env.orc(&["init"]).success();
-    let flag = env.root.join("started");
-    let child = env
-        .orc_command(&[
-            "lock",
-            "run",
-            "job",
-            "--agent",
-            "a1",
-            "--",
-            "sh",
-            "-c",
-            &format!("touch {}; exec sleep 30", flag.display()),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(|| flag.exists());
-    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let status = child.wait_with_output().unwrap().status;
+    let (orc, _) = start_sleeping_job(&env);
+    kill("-TERM", &orc.id().to_string());
+    let status = orc.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(128 + 15), "the command got the SIGTERM orc passed on");
     assert_eq!(env.orc(&["lock", "list", "--json"]).success().json(), serde_json::json!([]), "released");
 }
