@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod clock;
 pub mod error;
+pub mod hooks;
 pub mod model;
 pub mod ops;
 pub mod store;

@@ -83,6 +83,15 @@ pub fn doctor(orc: &Ctx) -> Result<Output> {
             Some(format!("rm {}", lock.display())),
         ));
     }
+    let hook_errors = crate::hooks::logged_errors(&orc.store.private_dir());
+    if let Some(last) = hook_errors.last() {
+        let log = orc.store.private_dir().join("hooks.log");
+        problems.push(Problem::warning(
+            "hook_errors",
+            format!("{} git hook run(s) could not log an event; the last: {last}", hook_errors.len()),
+            Some(format!("read {}, fix the cause, then remove it", log.display())),
+        ));
+    }
     if snap.commit.is_some() {
         check_branch(&snap, &mut problems)?;
     }

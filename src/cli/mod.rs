@@ -4,6 +4,7 @@
 mod agent;
 mod doctor;
 mod events;
+mod hooks;
 mod kb;
 mod lock;
 pub mod output;
@@ -91,6 +92,12 @@ pub enum Command {
     /// Knowledge base: write, append, read, list, rm
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    /// Git hooks that log commits, merges, switches, rewrites and pushes
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
+    /// Entry point of the installed git hooks (not for people)
+    #[command(hide = true)]
+    Hook(hooks::HookArgs),
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +181,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Init(args) = command {
         return init(cli, args);
     }
+    if let Command::Hook(args) = command {
+        // Whatever happens, git must carry on: errors go to hooks.log.
+        return Ok(hooks::hook(&start_dir(cli)?, agent_from_flags(cli), args));
+    }
     // `orc events --agent A` filters by writer, and may name a person: the
     // flag is not an identity there.
     let identity = if matches!(command, Command::Events(_)) {
@@ -199,6 +210,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Log(args) => events::log(&orc, args),
         Command::Events(args) => events::events(&orc, args),
         Command::Kb(cmd) => kb::run(&orc, cmd),
+        Command::Hooks(cmd) => hooks::run(&orc, cmd),
+        Command::Hook(_) => unreachable!("handled above"),
     };
     for notice in orc.take_notices() {
         eprintln!("{notice}");

@@ -104,6 +104,35 @@ impl Operation for LogEvent {
     }
 }
 
+/// An event from one of orc's git hooks (`hook.post-commit`, …), logged
+/// for the worktree's agent, or its person when none is set.
+#[derive(Debug, Clone)]
+pub struct HookEvent {
+    pub kind: String,
+    pub data: Value,
+}
+
+impl Operation for HookEvent {
+    type Output = Event;
+    const NAME: &'static str = "hook.event";
+
+    fn plan(&self, _snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Event>> {
+        let event = Event {
+            id: env.op_id.to_string(),
+            ts: env.now,
+            agent: env.actor.name().to_string(),
+            kind: self.kind.clone(),
+            data: self.data.clone(),
+        };
+        let mut plan = Plan::new(format!("{} by {}", self.kind, env.actor.name()), event);
+        if let Value::Object(map) = &self.data {
+            plan.details = map.clone();
+        }
+        plan.event_type = Some(self.kind.clone());
+        Ok(plan)
+    }
+}
+
 /// Which events to return.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {

@@ -3,6 +3,7 @@
 //! branch by compare-and-swap. It knows nothing of tasks. It never touches
 //! HEAD, the index or the working tree, and libgit2 runs no hooks.
 
+pub mod code;
 mod fsync;
 mod pack;
 

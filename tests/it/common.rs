@@ -62,11 +62,19 @@ impl Run {
     }
 }
 
+/// PATH with the orc under test first, so installed git hooks find it.
+pub fn path_with_orc() -> std::ffi::OsString {
+    let orc_dir = Path::new(ORC).parent().expect("the orc binary lives in a folder");
+    let mut dirs = vec![orc_dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(dirs).expect("paths without separators")
+}
+
 /// The environment every child process gets: no user or system git config,
 /// a private HOME, a fixed time zone.
 pub fn hermetic(cmd: &mut Command, home: &Path) {
     cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", path_with_orc())
         .env("HOME", home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")

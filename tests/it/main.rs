@@ -6,6 +6,7 @@ mod common;
 mod engine;
 mod errors;
 mod events;
+mod hooks;
 mod init;
 mod knowledge;
 mod locks;
