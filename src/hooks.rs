@@ -158,21 +158,49 @@ pub fn uninstall(dir: &Path) -> Result<Vec<(String, HookState)>> {
     Ok(out)
 }
 
-/// Runs the hook entry point: logs the event, and on any failure writes the
-/// error to `hooks.log` instead of failing git.
+/// Runs the hook entry point. The facts are gathered now, while git waits
+/// (after a rebase has finished, its state would be gone); the commit to the
+/// orc branch is left to a detached `orc hook-record` process, so the git
+/// command does not wait for it. Errors go to `hooks.log`, never to git.
 pub fn run_hook(dir: &Path, agent: Option<String>, hook: &str, args: &[String], stdin: &str) {
-    let result = Orc::open(dir, agent, None).and_then(|orc| {
-        let outcome = hook_event(&orc, hook, args, stdin).and_then(|event| match event {
-            Some((kind, data)) => orc.apply(&HookEvent { kind, data }).map(|_| ()),
-            None => Ok(()),
-        });
-        if let Err(e) = &outcome {
-            append_log(&orc.store.private_dir(), hook, e);
-        }
-        outcome
+    let Ok(orc) = Orc::open(dir, agent.clone(), None) else {
+        // Without a repository there is no log to write to; git carries on.
+        return;
+    };
+    let outcome = hook_event(&orc, hook, args, stdin).and_then(|event| match event {
+        Some((kind, data)) => spawn_recorder(dir, &json!({"kind": kind, "data": data, "agent": agent})),
+        None => Ok(()),
     });
-    // Without a repository there is no log to write to; git carries on.
-    drop(result);
+    if let Err(e) = &outcome {
+        append_log(&orc.store.private_dir(), hook, e);
+    }
+}
+
+fn spawn_recorder(dir: &Path, record: &Value) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the orc binary", &e))?;
+    let mut child = Command::new(exe)
+        .arg("hook-record")
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("cannot start orc hook-record", &e))?;
+    let mut input = child.stdin.take().expect("stdin was piped");
+    input.write_all(record.to_string().as_bytes()).map_err(|e| Error::io("cannot hand the event over", &e))?;
+    // Not waiting: the recorder finishes on its own after git moved on.
+    Ok(())
+}
+
+/// The detached half of a hook: commits the event it is handed on stdin.
+pub fn record(dir: &Path, input: &str) {
+    let Ok(record) = serde_json::from_str::<Value>(input) else { return };
+    let agent = record["agent"].as_str().map(str::to_string);
+    let Ok(orc) = Orc::open(dir, agent, None) else { return };
+    let kind = record["kind"].as_str().unwrap_or("hook.unknown").to_string();
+    if let Err(e) = orc.apply(&HookEvent { kind: kind.clone(), data: record["data"].clone() }) {
+        append_log(&orc.store.private_dir(), &kind, &e);
+    }
 }
 
 fn append_log(private_dir: &Path, hook: &str, err: &Error) {

@@ -81,6 +81,14 @@ pub fn run(orc: &Ctx, cmd: &HooksCommand) -> Result<Output> {
     }
 }
 
+/// The detached recorder a hook starts: never fails, prints nothing.
+pub fn hook_record(dir: &std::path::Path) -> Output {
+    let mut input = String::new();
+    let _ = std::io::stdin().take(8 << 20).read_to_string(&mut input);
+    hooks::record(dir, &input);
+    Output::new(Value::Null, String::new())
+}
+
 /// The entry point of an installed hook: never fails, prints nothing.
 pub fn hook(dir: &std::path::Path, agent: Option<String>, args: &HookArgs) -> Output {
     let mut stdin = String::new();

@@ -98,6 +98,9 @@ pub enum Command {
     /// Entry point of the installed git hooks (not for people)
     #[command(hide = true)]
     Hook(hooks::HookArgs),
+    /// Records an event a hook handed over on stdin (not for people)
+    #[command(hide = true)]
+    HookRecord,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +188,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         // Whatever happens, git must carry on: errors go to hooks.log.
         return Ok(hooks::hook(&start_dir(cli)?, agent_from_flags(cli), args));
     }
+    if let Command::HookRecord = command {
+        return Ok(hooks::hook_record(&start_dir(cli)?));
+    }
     // `orc events --agent A` filters by writer, and may name a person: the
     // flag is not an identity there.
     let identity = if matches!(command, Command::Events(_)) {
@@ -211,7 +217,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Events(args) => events::events(&orc, args),
         Command::Kb(cmd) => kb::run(&orc, cmd),
         Command::Hooks(cmd) => hooks::run(&orc, cmd),
-        Command::Hook(_) => unreachable!("handled above"),
+        Command::Hook(_) | Command::HookRecord => unreachable!("handled above"),
     };
     for notice in orc.take_notices() {
         eprintln!("{notice}");

@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -15,17 +16,34 @@ fn hook_events(env: &TestEnv) -> Vec<Value> {
     all.as_array().unwrap().iter().filter(|e| e["type"].as_str().unwrap().starts_with("hook.")).cloned().collect()
 }
 
-/// Runs a git action and returns the hook events it produced.
-fn events_of(env: &TestEnv, dir: &Path, args: &[&str]) -> Vec<Value> {
-    let before = hook_events(env).len();
+/// The hook events once the detached recorders are done: the count has
+/// reached `at_least` and stayed put for a few polls.
+fn settled_hook_events(env: &TestEnv, at_least: usize) -> Vec<Value> {
+    let started = Instant::now();
+    let mut last = hook_events(env);
+    let mut stable = 0;
+    while stable < 4 || last.len() < at_least {
+        assert!(started.elapsed() < Duration::from_secs(20), "hook events never arrived: {last:?}");
+        std::thread::sleep(Duration::from_millis(75));
+        let now = hook_events(env);
+        stable = if now.len() == last.len() { stable + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
+/// Runs a git action and returns the hook events it produced; `expected` is
+/// how many to wait for (more would still show up in the result).
+fn events_of(env: &TestEnv, dir: &Path, args: &[&str], expected: usize) -> Vec<Value> {
+    let before = settled_hook_events(env, 0).len();
     env.git_in(dir, args);
-    hook_events(env)[before..].to_vec()
+    settled_hook_events(env, before + expected)[before..].to_vec()
 }
 
 fn commit_file(env: &TestEnv, dir: &Path, name: &str, message: &str) -> Vec<Value> {
     std::fs::write(dir.join(name), format!("{name}\n")).unwrap();
     env.git_in(dir, &["add", name]);
-    events_of(env, dir, &["commit", "-q", "-m", message])
+    events_of(env, dir, &["commit", "-q", "-m", message], 1)
 }
 
 fn write_hook(path: &Path, body: &str) {
@@ -51,16 +69,16 @@ fn every_git_action_logs_exactly_one_event() {
     assert_eq!(commit[0]["data"]["subject"], "add a");
     assert_eq!(commit[0]["data"]["files"], serde_json::json!(["a.txt"]));
 
-    let switch = events_of(&env, &repo, &["checkout", "-q", "-b", "feature"]);
+    let switch = events_of(&env, &repo, &["checkout", "-q", "-b", "feature"], 1);
     assert_eq!(switch.len(), 1, "{switch:?}");
     assert_eq!(switch[0]["type"], "hook.post-checkout");
     assert_eq!(switch[0]["data"]["branch"], "feature");
     // Checking out a file is not a branch switch.
     std::fs::write(repo.join("a.txt"), "changed\n").unwrap();
-    assert!(events_of(&env, &repo, &["checkout", "-q", "--", "a.txt"]).is_empty());
+    assert!(events_of(&env, &repo, &["checkout", "-q", "--", "a.txt"], 0).is_empty());
 
     commit_file(&env, &repo, "b.txt", "add b");
-    let amend = events_of(&env, &repo, &["commit", "-q", "--amend", "-m", "add b, amended"]);
+    let amend = events_of(&env, &repo, &["commit", "-q", "--amend", "-m", "add b, amended"], 1);
     assert_eq!(amend.len(), 1, "an amend is one event: {amend:?}");
     assert_eq!(amend[0]["type"], "hook.post-rewrite");
     assert_eq!(amend[0]["data"]["command"], "amend");
@@ -70,14 +88,14 @@ fn every_git_action_logs_exactly_one_event() {
     commit_file(&env, &repo, "c.txt", "add c");
     env.git(&["checkout", "-q", "feature"]);
     let old_feature = env.git(&["rev-parse", "HEAD"]);
-    let rebase = events_of(&env, &repo, &["rebase", "-q", "main"]);
+    let rebase = events_of(&env, &repo, &["rebase", "-q", "main"], 1);
     assert_eq!(rebase.len(), 1, "a rebase is one event: {rebase:?}");
     assert_eq!(rebase[0]["type"], "hook.post-rewrite");
     assert_eq!(rebase[0]["data"]["command"], "rebase");
     assert_eq!(rebase[0]["data"]["rewrites"][0]["old"], old_feature.as_str());
 
     env.git(&["checkout", "-q", "main"]);
-    let merge = events_of(&env, &repo, &["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
+    let merge = events_of(&env, &repo, &["merge", "-q", "--no-ff", "-m", "merge feature", "feature"], 1);
     assert_eq!(merge.len(), 1, "{merge:?}");
     assert_eq!(merge[0]["type"], "hook.post-merge");
     assert_eq!(merge[0]["data"]["merged"], env.git(&["rev-parse", "feature"]).as_str());
@@ -86,7 +104,7 @@ fn every_git_action_logs_exactly_one_event() {
     let remote = env.root.join("remote.git");
     env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
     env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-    let push = events_of(&env, &repo, &["push", "-q", "origin", "main"]);
+    let push = events_of(&env, &repo, &["push", "-q", "origin", "main"], 1);
     assert_eq!(push.len(), 1, "{push:?}");
     assert_eq!(push[0]["type"], "hook.pre-push");
     assert_eq!(push[0]["data"]["remote"], "origin");
@@ -95,7 +113,7 @@ fn every_git_action_logs_exactly_one_event() {
 
     // orc's own commits run no hooks: the branch holds one event per action.
     let hook_commits = env.git(&["log", "--format=%s", "orc"]).lines().filter(|s| s.starts_with("orc: hook.")).count();
-    assert_eq!(hook_commits, hook_events(&env).len());
+    assert_eq!(hook_commits, settled_hook_events(&env, 0).len());
 }
 
 #[test]
@@ -124,11 +142,11 @@ fn users_hooks_keep_running_with_their_status_and_come_back_byte_identical() {
     let remote = env.root.join("remote.git");
     env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
     env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-    let before = hook_events(&env).len();
+    let before = settled_hook_events(&env, 0).len();
     let push = env.command("git", &env.repo).args(["push", "origin", "main"]).output().unwrap();
     assert!(!push.status.success(), "the user's failing pre-push still blocks the push");
     assert!(String::from_utf8_lossy(&push.stderr).contains("saw refs/heads/main"), "it read the refs on stdin");
-    assert_eq!(hook_events(&env).len(), before, "a blocked push is not logged");
+    assert_eq!(settled_hook_events(&env, 0).len(), before, "a blocked push is not logged");
 
     env.orc(&["hooks", "uninstall"]).success();
     assert_eq!(std::fs::read(hooks.join("post-commit")).unwrap(), post_commit.as_bytes());
@@ -186,8 +204,13 @@ fn a_hook_never_fails_git_when_orc_is_missing_or_broken() {
     let corrupt = env.command("git", &env.repo).args(["commit", "-q", "-m", "with a broken branch"]).output().unwrap();
     assert!(corrupt.status.success(), "{}", String::from_utf8_lossy(&corrupt.stderr));
     assert!(corrupt.stderr.is_empty() && corrupt.stdout.is_empty(), "the hook is silent");
-    let log = std::fs::read_to_string(env.repo.join(".git/orc/hooks.log")).unwrap();
-    assert!(log.contains("post-commit"), "{log}");
+    // The event is recorded after git returned; its failure lands in the log.
+    let log_file = env.repo.join(".git/orc/hooks.log");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("hook.post-commit")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no error was logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
