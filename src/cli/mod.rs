@@ -2,6 +2,7 @@
 //! turns results and errors into output and exit codes (DESIGN §5).
 
 mod agent;
+mod cycle;
 mod doctor;
 mod events;
 mod hooks;
@@ -95,6 +96,14 @@ pub enum Command {
     /// Git hooks that log commits, merges, switches, rewrites and pushes
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// Propose who works on what next; kept as cycles/<n>/plan.md
+    Plan,
+    /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
+    ///
+    /// Example: orc brief agent-1 > brief.md
+    Brief(cycle::BriefArgs),
+    /// Report what finished since the last cycle and close it (cycles/<n>/report.md)
+    Collect,
     /// Entry point of the installed git hooks (not for people)
     #[command(hide = true)]
     Hook(hooks::HookArgs),
@@ -217,6 +226,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Events(args) => events::events(&orc, args),
         Command::Kb(cmd) => kb::run(&orc, cmd),
         Command::Hooks(cmd) => hooks::run(&orc, cmd),
+        Command::Plan => cycle::plan(&orc),
+        Command::Brief(args) => cycle::brief(&orc, args),
+        Command::Collect => cycle::collect(&orc),
         Command::Hook(_) | Command::HookRecord => unreachable!("handled above"),
     };
     for notice in orc.take_notices() {

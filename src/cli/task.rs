@@ -65,6 +65,10 @@ pub struct AddArgs {
     /// Wait until this task is done before this one is ready (can be repeated)
     #[arg(long, value_name = "ID")]
     pub after: Vec<String>,
+    /// A shared resource (lock name) the work touches; `orc plan` never
+    /// proposes two tasks sharing one at once (can be repeated)
+    #[arg(long = "resource", value_name = "NAME")]
+    pub resources: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -266,8 +270,14 @@ fn reject_extra(extra: Option<String>) -> Result<()> {
 }
 
 fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
-    let op =
-        AddTask::new(&args.workstream, &args.title, args.description.as_deref(), args.priority, args.after.clone())?;
+    let op = AddTask::new(
+        &args.workstream,
+        &args.title,
+        args.description.as_deref(),
+        args.priority,
+        args.after.clone(),
+        args.resources.clone(),
+    )?;
     let applied = orc.apply(&op)?;
     let snap = orc.snapshot()?;
     let terms = terms(&snap)?;

@@ -61,6 +61,10 @@ pub struct Task {
     pub status: Status,
     #[serde(default)]
     pub after: Vec<String>,
+    /// Shared resources (lock names) the work touches: tasks sharing one are
+    /// not worked on at once (`orc plan` marks them serial).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +121,7 @@ pub enum ClaimKind {
 }
 
 /// A dependency that is not done yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blocker {
     pub id: String,
     /// None when the dependency does not exist (deleted by hand).
@@ -200,6 +204,7 @@ impl Task {
             priority,
             status: Status::Open,
             after,
+            resources: Vec::new(),
             created_at: now,
             created_by,
             claimed_by: None,

@@ -22,7 +22,7 @@ use crate::model::task::{Status, Task};
 use crate::model::workstream::{task_shard, tasks_dir};
 use crate::store::{ObjectId, Store};
 
-const HEADER: &str = "orc-task-cache 4";
+const HEADER: &str = "orc-task-cache 5";
 
 /// Parses one task file and checks it against its path.
 pub fn parse_task(path: &str, ws: &str, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -93,6 +93,7 @@ struct CachedTask(
     Option<i64>,
     Option<String>,
     i64,
+    #[serde(default)] Vec<String>,
 );
 
 fn to_secs(at: DateTime<Utc>) -> i64 {
@@ -122,6 +123,7 @@ impl CachedTask {
             t.finished_at.map(to_secs),
             t.finished_by.clone(),
             to_secs(t.updated_at),
+            t.resources.clone(),
         )
     }
 
@@ -144,6 +146,7 @@ impl CachedTask {
             finished_at: self.13.and_then(from_secs),
             finished_by: self.14,
             updated_at: from_secs(self.15)?,
+            resources: self.16,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod cache;
+pub mod cycle;
 pub mod events;
 pub mod init;
 pub mod knowledge;

@@ -112,6 +112,8 @@ pub struct AddTask {
     pub priority: u8,
     /// Ids or prefixes as typed; resolved against the branch.
     pub after: Vec<String>,
+    /// Shared resources the task touches (lock names).
+    pub resources: Vec<String>,
 }
 
 impl AddTask {
@@ -121,14 +123,18 @@ impl AddTask {
         description: Option<&str>,
         priority: Option<u8>,
         after: Vec<String>,
+        resources: Vec<String>,
     ) -> Result<Self> {
+        for resource in &resources {
+            crate::model::names::check_name(crate::model::names::NameKind::Resource, resource)?;
+        }
         check_workstream_name(ws)?;
         check_title(title)?;
         let description = description.unwrap_or_default().to_string();
         check_text("description", &description)?;
         let priority = priority.unwrap_or(DEFAULT_PRIORITY);
         check_priority(priority)?;
-        Ok(Self { workstream: ws.into(), title: title.into(), description, priority, after })
+        Ok(Self { workstream: ws.into(), title: title.into(), description, priority, after, resources })
     }
 }
 
@@ -153,7 +159,7 @@ impl Operation for AddTask {
                 break id;
             }
         };
-        let task = Task::new(
+        let mut task = Task::new(
             id.clone(),
             self.workstream.clone(),
             self.title.clone(),
@@ -163,13 +169,15 @@ impl Operation for AddTask {
             env.actor.name().into(),
             env.now,
         );
+        task.resources = self.resources.clone();
         Ok(Plan::new(format!("add {id} ({}) {}", self.workstream, clip(&self.title)), task.clone())
             .write(task_path(&self.workstream, &id), record::render(&task))
             .detail("task", &id)
             .detail("workstream", &self.workstream)
             .detail("title", &self.title)
             .detail("priority", self.priority)
-            .detail("after", &after))
+            .detail("after", &after)
+            .detail("resources", &self.resources))
     }
 }
 

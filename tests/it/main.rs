@@ -3,6 +3,8 @@
 
 mod common;
 
+mod cycle;
+
 mod engine;
 mod errors;
 mod events;
