@@ -62,11 +62,19 @@ impl TaskRef {
     }
 }
 
+/// How many ready or blocked tasks a plan lists per workstream; the counts
+/// are always whole. A plan is read by people and agents: the best 25 of
+/// 6,000 ready tasks say as much as all of them, at a fraction of the size.
+pub const PLAN_LIST_MAX: usize = 25;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkstreamPlan {
     pub name: String,
     pub priority: u8,
+    pub ready_count: usize,
+    /// The best `PLAN_LIST_MAX` ready tasks.
     pub ready: Vec<TaskRef>,
+    pub blocked_count: usize,
     pub blocked: Vec<TaskRef>,
     pub claimed: Vec<TaskRef>,
 }
@@ -187,8 +195,18 @@ pub fn compute_plan(
     let mut workstreams: BTreeMap<String, WorkstreamPlan> = BTreeMap::new();
     for name in snap.workstream_names()?.items {
         let priority = snap.workstream(&name).ok().flatten().map_or(u8::MAX, |w| w.priority);
-        workstreams
-            .insert(name.clone(), WorkstreamPlan { name, priority, ready: vec![], blocked: vec![], claimed: vec![] });
+        workstreams.insert(
+            name.clone(),
+            WorkstreamPlan {
+                name,
+                priority,
+                ready_count: 0,
+                ready: vec![],
+                blocked_count: 0,
+                blocked: vec![],
+                claimed: vec![],
+            },
+        );
     }
     let ready = board.ready(snap, terms)?;
     let ready_ids: HashSet<&str> = ready.iter().map(|t| t.id.as_str()).collect();
@@ -200,12 +218,18 @@ pub fn compute_plan(
             busy_agents.extend(task.claimed_by.clone());
             ws.claimed.push(TaskRef::of(task, &board, terms, vec![]));
         } else if task.status == Status::Open && !ready_ids.contains(task.id.as_str()) {
-            ws.blocked.push(TaskRef::of(task, &board, terms, board.blockers(snap, task)?));
+            ws.blocked_count += 1;
+            if ws.blocked.len() < PLAN_LIST_MAX {
+                ws.blocked.push(TaskRef::of(task, &board, terms, board.blockers(snap, task)?));
+            }
         }
     }
     for task in &ready {
         if let Some(ws) = workstreams.get_mut(&task.workstream) {
-            ws.ready.push(TaskRef::of(task, &board, terms, vec![]));
+            ws.ready_count += 1;
+            if ws.ready.len() < PLAN_LIST_MAX {
+                ws.ready.push(TaskRef::of(task, &board, terms, vec![]));
+            }
         }
     }
     let stale: Vec<String> =
@@ -313,7 +337,10 @@ impl CyclePlan {
             }
             let mut parts = Vec::new();
             if !ws.ready.is_empty() {
-                let lines: Vec<String> = ws.ready.iter().map(|t| format!("- {}", t.line())).collect();
+                let mut lines: Vec<String> = ws.ready.iter().map(|t| format!("- {}", t.line())).collect();
+                if ws.ready_count > ws.ready.len() {
+                    lines.push(format!("- … and {} more (`orc ready {}`)", ws.ready_count - ws.ready.len(), ws.name));
+                }
                 parts.push(format!("Ready, best first:\n{}\n", lines.join("\n")));
             }
             if !ws.claimed.is_empty() {
@@ -339,7 +366,9 @@ impl CyclePlan {
                         format!("- {} waits for {}", t.line(), on.join(", "))
                     })
                     .collect();
-                parts.push(format!("Blocked:\n{}\n", lines.join("\n")));
+                let more = ws.blocked_count - ws.blocked.len();
+                let more = if more > 0 { format!("\n- … and {more} more") } else { String::new() };
+                parts.push(format!("Blocked:\n{}{more}\n", lines.join("\n")));
             }
             md += &parts.join("\n");
         }
