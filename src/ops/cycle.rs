@@ -384,6 +384,10 @@ impl Operation for WritePlan {
     type Output = CyclePlan;
     const NAME: &'static str = "cycle.plan";
 
+    fn input(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CyclePlan>> {
         let (cycle, _) = current_cycle(snap)?;
         let plan = compute_plan(snap, &env.terms(), env.settings.stale_after, cycle)?;
@@ -598,6 +602,10 @@ pub struct CloseCycle;
 impl Operation for CloseCycle {
     type Output = CycleReport;
     const NAME: &'static str = "cycle.collect";
+
+    fn input(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CycleReport>> {
         let (cycle, previous) = current_cycle(snap)?;

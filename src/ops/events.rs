@@ -41,7 +41,7 @@ pub fn check_event_type(kind: &str) -> Result<()> {
 }
 
 /// `orc log <type> [--data JSON]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LogEvent {
     pub agent: String,
     pub kind: String,
@@ -75,6 +75,10 @@ impl Operation for LogEvent {
     type Output = Event;
     const NAME: &'static str = "event.log";
 
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
+
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
     }
@@ -106,7 +110,7 @@ impl Operation for LogEvent {
 
 /// An event from one of orc's git hooks (`hook.post-commit`, …), logged
 /// for the worktree's agent, or its person when none is set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HookEvent {
     pub kind: String,
     pub data: Value,
@@ -115,6 +119,10 @@ pub struct HookEvent {
 impl Operation for HookEvent {
     type Output = Event;
     const NAME: &'static str = "hook.event";
+
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn plan(&self, _snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Event>> {
         let event = Event {

@@ -117,6 +117,10 @@ impl Operation for WriteTopic {
     type Output = Topic;
     const NAME: &'static str = "kb.write";
 
+    fn input(&self) -> serde_json::Value {
+        serde_json::json!({"topic": self.topic, "append": self.append, "bytes": self.text.len()})
+    }
+
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Topic>> {
         let path = topic_path(&self.topic);
         let existing = snap.file_capped(&path, MAX_KB_BYTES)?;
@@ -152,7 +156,7 @@ impl Operation for WriteTopic {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoveTopic {
     pub topic: String,
 }
@@ -160,6 +164,10 @@ pub struct RemoveTopic {
 impl Operation for RemoveTopic {
     type Output = Topic;
     const NAME: &'static str = "kb.rm";
+
+    fn input(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, _env: &OpEnv<'_>) -> Result<Plan<Topic>> {
         check_topic(&self.topic)?;

@@ -135,6 +135,10 @@ impl Operation for AcquireLock {
     type Output = Lock;
     const NAME: &'static str = "lock.acquire";
 
+    fn input(&self) -> serde_json::Value {
+        serde_json::json!({"resource": self.resource, "agent": self.agent, "ttl_secs": self.ttl.num_seconds()})
+    }
+
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
     }
@@ -166,7 +170,7 @@ impl Operation for AcquireLock {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReleaseLock {
     pub resource: String,
     pub force: bool,
@@ -175,6 +179,10 @@ pub struct ReleaseLock {
 impl Operation for ReleaseLock {
     type Output = Lock;
     const NAME: &'static str = "lock.release";
+
+    fn input(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         check_name(NameKind::Resource, &self.resource)?;

@@ -110,6 +110,12 @@ pub trait Operation {
     /// Checks the operation against `snap` and says what to write. Pure: no
     /// writes, and the same state gives the same plan.
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Self::Output>>;
+
+    /// The operation's input, recorded in the `Orc-Op` trailer so the
+    /// operation can be checked again on top of another machine's tip (what
+    /// `orc sync` replays). Large payloads are referenced, not copied: a
+    /// knowledge write records its size, and the text is in the commit.
+    fn input(&self) -> Value;
 }
 
 /// The result of an applied operation.
@@ -266,7 +272,7 @@ impl Orc {
             let (settings, _) = snap.settings();
             let env = OpEnv { now, actor: &actor, settings: &settings, op_id: &op_id };
             let plan = op.plan(&snap, &env)?;
-            let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, tip)?;
+            let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, op.input(), tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
                     drop(queue);
@@ -337,6 +343,7 @@ impl Orc {
         snap: &Snapshot<'_>,
         env: &OpEnv<'_>,
         plan: &Plan<O::Output>,
+        op_input: Value,
         tip: ObjectId,
     ) -> Result<ObjectId> {
         let mut changes = plan.changes.clone();
@@ -373,7 +380,7 @@ impl Orc {
                 }
             }
         }
-        self.finish_commit::<O>(queue, env, plan, changes, tip)
+        self.finish_commit::<O>(queue, env, plan, changes, op_input, tip)
     }
 
     fn finish_commit<O: Operation>(
@@ -382,6 +389,7 @@ impl Orc {
         env: &OpEnv<'_>,
         plan: &Plan<O::Output>,
         mut changes: Changes,
+        op_input: Value,
         tip: ObjectId,
     ) -> Result<ObjectId> {
         let mut trailer = Map::new();
@@ -390,6 +398,10 @@ impl Orc {
         trailer.insert("op".into(), Value::from(O::NAME));
         for (k, v) in &plan.details {
             trailer.insert(k.clone(), v.clone());
+        }
+        let input = op_input;
+        if !input.is_null() {
+            trailer.insert("input".into(), input);
         }
         trailer.insert("by".into(), Value::from(env.actor.name()));
         trailer.insert("at".into(), Value::from(env.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));

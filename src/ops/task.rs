@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::view::{Loaded, Snapshot};
 use super::{OpEnv, Operation, Orc, Plan};
@@ -114,6 +115,9 @@ pub struct AddTask {
     pub after: Vec<String>,
     /// Shared resources the task touches (lock names).
     pub resources: Vec<String>,
+    /// Chosen when the operation is made, so a replay on another machine's
+    /// tip creates the task the agent was told about.
+    pub id: String,
 }
 
 impl AddTask {
@@ -134,13 +138,25 @@ impl AddTask {
         check_text("description", &description)?;
         let priority = priority.unwrap_or(DEFAULT_PRIORITY);
         check_priority(priority)?;
-        Ok(Self { workstream: ws.into(), title: title.into(), description, priority, after, resources })
+        Ok(Self {
+            workstream: ws.into(),
+            title: title.into(),
+            description,
+            priority,
+            after,
+            resources,
+            id: new_task_id(),
+        })
     }
 }
 
 impl Operation for AddTask {
     type Output = Task;
     const NAME: &'static str = "task.add";
+
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         snap.require_workstream(&self.workstream)?;
@@ -151,14 +167,14 @@ impl Operation for AddTask {
                 after.push(dep.id);
             }
         }
-        // Ids are random; a clash with an existing task is astronomically
-        // rare, but checking the shard is cheap.
-        let id = loop {
-            let id = new_task_id();
-            if snap.ids_with_prefix(&id)?.is_empty() {
-                break id;
-            }
-        };
+        // Ids are random (50 bits): a clash is astronomically rare, but a
+        // check of one shard folder is cheap, and a clash must not overwrite.
+        let id = self.id.clone();
+        if !snap.ids_with_prefix(&id)?.is_empty() {
+            return Err(Error::refused("already_exists", format!("a task with id {id} already exists"))
+                .with("task", &id)
+                .with_hint("run the command again: a new id is drawn each time"));
+        }
         let mut task = Task::new(
             id.clone(),
             self.workstream.clone(),
@@ -210,7 +226,7 @@ fn claim_plan(task: Task, kind: ClaimKind, agent: &str) -> Plan<Task> {
     plan
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimTask {
     pub workstream: Option<String>,
     pub id: String,
@@ -220,6 +236,10 @@ pub struct ClaimTask {
 impl Operation for ClaimTask {
     type Output = Task;
     const NAME: &'static str = "task.claim";
+
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
@@ -234,7 +254,7 @@ impl Operation for ClaimTask {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NextTask {
     /// None: the best ready task across workstreams.
     pub workstream: Option<String>,
@@ -244,6 +264,10 @@ pub struct NextTask {
 impl Operation for NextTask {
     type Output = Task;
     const NAME: &'static str = "task.claim";
+
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
@@ -298,7 +322,7 @@ pub enum Finish {
     Fail,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinishTask {
     pub workstream: Option<String>,
     pub id: String,
@@ -327,6 +351,10 @@ impl Operation for FinishTask {
     type Output = Task;
     const NAME: &'static str = "task.finish";
 
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
+
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
@@ -354,14 +382,14 @@ impl Operation for FinishTask {
 }
 
 /// Release, cancel or retry: transitions that need no claim of one's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     Release,
     Cancel,
     Retry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChangeTask {
     pub workstream: Option<String>,
     pub id: String,
@@ -372,6 +400,10 @@ pub struct ChangeTask {
 impl Operation for ChangeTask {
     type Output = Task;
     const NAME: &'static str = "task.change";
+
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs serialise")
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         if let Some(reason) = &self.reason {

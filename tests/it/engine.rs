@@ -13,6 +13,7 @@ use orc::ops::task::ClaimTask;
 use orc::ops::view::Snapshot;
 use orc::ops::{OpEnv, Operation, Orc, Plan};
 use orc::store::Changes;
+use serde_json::Value;
 
 use crate::common::TestEnv;
 
@@ -28,6 +29,10 @@ impl<O: Operation> Operation for Interfered<O> {
 
     fn actor(&self, orc: &Orc) -> Result<Actor> {
         self.inner.actor(orc)
+    }
+
+    fn input(&self) -> Value {
+        self.inner.input()
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<O::Output>> {
