@@ -15,6 +15,7 @@ pub mod events;
 pub mod init;
 pub mod knowledge;
 pub mod lock;
+pub mod replay;
 pub mod task;
 pub mod view;
 pub mod workstream;
@@ -301,6 +302,26 @@ impl Orc {
             .with_hint("something is rewriting the orc branch outside orc's write queue; retry, or stop it"))
     }
 
+    /// Checks `op` on top of `tip` as `actor` at `now` with the given
+    /// operation id, and writes its commit without moving any ref: the
+    /// building block of replay (`orc sync`). Refusals come back as errors.
+    pub fn build_on<O: Operation>(
+        &self,
+        op: &O,
+        actor: &Actor,
+        tip: ObjectId,
+        now: DateTime<Utc>,
+        op_id: &str,
+    ) -> Result<(O::Output, ObjectId)> {
+        let queue = self.store.lock_writers()?;
+        let snap = Snapshot::at(&self.store, Some(tip))?;
+        let (settings, _) = snap.settings();
+        let env = OpEnv { now, actor, settings: &settings, op_id };
+        let plan = op.plan(&snap, &env)?;
+        let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, op.input(), tip)?;
+        Ok((plan.output, commit))
+    }
+
     /// The operation id recorded in a commit's `Orc-Op` trailer.
     fn last_op_id(&self, commit: ObjectId) -> Result<Option<String>> {
         let message = self.store.commit_message(commit)?;
@@ -404,6 +425,7 @@ impl Orc {
             trailer.insert("input".into(), input);
         }
         trailer.insert("by".into(), Value::from(env.actor.name()));
+        trailer.insert("as".into(), Value::from(if env.actor.agent().is_some() { "agent" } else { "person" }));
         trailer.insert("at".into(), Value::from(env.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
         if let Some(key) = &self.idempotency_key {
             trailer.insert("key".into(), Value::from(key.clone()));

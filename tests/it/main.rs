@@ -13,6 +13,7 @@ mod init;
 mod knowledge;
 mod locks;
 mod races;
+mod replay;
 mod storage;
 mod tasks;
 mod untouched;
