@@ -14,3 +14,4 @@ pub mod hooks;
 pub mod model;
 pub mod ops;
 pub mod store;
+pub mod sync;

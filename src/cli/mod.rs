@@ -96,6 +96,13 @@ pub enum Command {
     /// Git hooks that log commits, merges, switches, rewrites and pushes
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// Publish local work to the shared remote and take in everyone else's
+    ///
+    /// Fetches the remote's orc branch, replays local operations it lacks on
+    /// top (a claim another machine won is dropped and reported), and pushes.
+    ///
+    /// Example: orc sync --remote origin
+    Sync(SyncArgs),
     /// Propose who works on what next; kept as cycles/<n>/plan.md
     Plan,
     /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
@@ -110,6 +117,13 @@ pub enum Command {
     /// Records an event a hook handed over on stdin (not for people)
     #[command(hide = true)]
     HookRecord,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Remote to sync with (default: git config orc.remote, else origin)
+    #[arg(long)]
+    pub remote: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +200,30 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
     Ok(Output::new(json, human))
 }
 
+fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
+    let remote = match args.remote.clone().or_else(|| crate::ops::init::remote_name(orc)) {
+        Some(remote) => remote,
+        None => {
+            return Err(Error::input("no_remote", "no remote to sync with")
+                .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"))
+        }
+    };
+    let report = crate::sync::sync(orc, &remote)?;
+    let mut human = format!(
+        "synced with {}: {} published, {} received, {} dropped ({} push{})\n",
+        report.remote,
+        report.published,
+        report.received,
+        report.dropped.len(),
+        report.pushes,
+        if report.pushes == 1 { "" } else { "es" }
+    );
+    for drop in &report.dropped {
+        human += &format!("dropped: {} ({}): {}\n", drop.subject, drop.by, drop.reason);
+    }
+    Ok(Output::new(serde_json::to_value(&report).expect("reports serialise"), human))
+}
+
 fn dispatch(cli: &Cli) -> Result<Output> {
     let Some(command) = &cli.command else {
         return Err(Error::input("usage", "no command given").with_hint("orc --help"));
@@ -226,6 +264,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Events(args) => events::events(&orc, args),
         Command::Kb(cmd) => kb::run(&orc, cmd),
         Command::Hooks(cmd) => hooks::run(&orc, cmd),
+        Command::Sync(args) => sync(&orc, args),
         Command::Plan => cycle::plan(&orc),
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),

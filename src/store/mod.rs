@@ -6,6 +6,7 @@
 pub mod code;
 mod fsync;
 mod pack;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -458,6 +459,20 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 }
 
 impl Store {
+    /// Where to run `git` for this repository: the work tree, or the git
+    /// folder of a bare repository.
+    pub fn git_cwd(&self) -> PathBuf {
+        self.work_dir.clone().unwrap_or_else(|| self.repo.path().to_path_buf())
+    }
+
+    /// Is `ancestor` reachable from `descendant` (or the same commit)?
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> Result<bool> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        self.repo.graph_descendant_of(descendant, ancestor).map_err(git_err("cannot compare commits"))
+    }
+
     /// A commit's message.
     pub fn commit_message(&self, commit: Oid) -> Result<String> {
         let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;

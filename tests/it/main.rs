@@ -15,5 +15,6 @@ mod locks;
 mod races;
 mod replay;
 mod storage;
+mod sync;
 mod tasks;
 mod untouched;

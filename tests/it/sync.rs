@@ -1,0 +1,58 @@
+//! `orc sync` through a shared bare remote (a path): two machines' work
+//! converges, and a claim won elsewhere is dropped, reported and logged.
+
+use crate::common::TestEnv;
+
+#[test]
+fn two_clones_converge_and_a_claim_won_elsewhere_is_dropped() {
+    let env = TestEnv::new();
+    let remote = env.root.join("remote.git");
+    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.git(&["push", "-q", "origin", "main"]);
+    let b = env.root.join("b");
+    env.git_in(&env.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
+    let a = env.repo.clone();
+
+    env.orc_in(&a, &["ws", "create", "w"]).success();
+    let x = env.orc_in(&a, &["t", "add", "w", "contested"]).success().stdout.trim().to_string();
+    let first = env.orc_in(&a, &["sync", "--json"]).success().json();
+    assert_eq!(first["pushes"], 1);
+    let got = env.orc_in(&b, &["sync", "--json"]).success().json();
+    assert!(got["received"].as_u64().unwrap() >= 2, "{got}");
+    env.orc_in(&b, &["t", "show", &x]).success();
+
+    // Both claim x offline; a publishes first.
+    env.orc_in(&a, &["t", "claim", &x, "a1"]).success();
+    env.orc_in(&b, &["t", "claim", &x, "b1"]).success();
+    let y = env.orc_in(&b, &["t", "add", "w", "made on b"]).success().stdout.trim().to_string();
+    env.orc_in(&a, &["sync"]).success();
+    let synced = env.orc_in(&b, &["sync"]).success();
+    assert!(synced.stdout.contains("1 dropped") && synced.stdout.contains(&format!("claim {x}")), "{synced}");
+    assert!(synced.stdout.contains("claimed by a1"), "{synced}");
+    let on_b = env.orc_in(&b, &["t", "show", &x, "--json"]).success().json();
+    assert_eq!(on_b["claimed_by"], "a1", "b now sees the winner");
+    env.orc_in(&a, &["sync"]).success();
+    assert_eq!(env.orc_in(&a, &["t", "show", &y, "--json"]).success().json()["title"], "made on b");
+    let tip_a = env.git_in(&a, &["rev-parse", "orc"]);
+    assert_eq!(tip_a, env.git_in(&b, &["rev-parse", "orc"]), "both clones converge");
+    assert_eq!(tip_a, env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "rev-parse", "orc"]));
+    let drops = env.orc_in(&a, &["events", "--type", "sync.drop", "--json"]).success().json();
+    assert_eq!(drops[0]["data"]["task"], x.as_str());
+    assert_eq!(drops[0]["agent"], "b1");
+    let fsck = env.command("git", &remote).args(["fsck", "--no-progress"]).output().unwrap();
+    assert!(fsck.status.success());
+}
+
+#[test]
+fn sync_without_a_remote_says_how_to_add_one() {
+    let env = TestEnv::new();
+    let run = env.orc(&["sync", "--json"]).code(2);
+    assert_eq!(run.error_kind(), "no_remote");
+    let unreachable = env.root.join("missing.git");
+    env.git(&["remote", "add", "origin", unreachable.to_str().unwrap()]);
+    env.orc(&["ws", "create", "w"]).success();
+    let offline = env.orc(&["sync", "--json"]).code(3);
+    assert_eq!(offline.error_kind(), "network");
+    env.orc(&["t", "add", "w", "still works offline"]).success();
+}
