@@ -201,12 +201,9 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
 }
 
 fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
-    let remote = match args.remote.clone().or_else(|| crate::ops::init::remote_name(orc)) {
-        Some(remote) => remote,
-        None => {
-            return Err(Error::input("no_remote", "no remote to sync with")
-                .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"))
-        }
+    let Some(remote) = args.remote.clone().or_else(|| crate::ops::init::remote_name(orc)) else {
+        return Err(Error::input("no_remote", "no remote to sync with")
+            .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"));
     };
     let report = crate::sync::sync(orc, &remote)?;
     let mut human = format!(

@@ -77,7 +77,7 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
 }
 
 fn last_line(text: &str) -> String {
-    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().to_string()
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
 }
 
 /// Fetches `refs/heads/<branch>` of `remote` into
