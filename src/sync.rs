@@ -28,6 +28,7 @@ const MAX_ATTEMPTS: u32 = 8;
 #[derive(Debug, Clone, Serialize)]
 pub struct Dropped {
     pub op: String,
+    pub op_id: String,
     pub subject: String,
     pub by: String,
     pub kind: String,
@@ -45,6 +46,9 @@ pub struct SyncReport {
     pub received: usize,
     pub pushes: u32,
     pub tip: String,
+    /// The refusal of each dropped operation, by operation id.
+    #[serde(skip)]
+    pub refusals: Vec<(String, Error)>,
 }
 
 fn backoff(attempt: u32) {
@@ -95,9 +99,13 @@ pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
         received: 0,
         pushes: 0,
         tip: String::new(),
+        refusals: vec![],
     };
     for attempt in 0..MAX_ATTEMPTS {
-        let fetched = remote::fetch(&dir, remote_name, &branch, remote::DEFAULT_TIMEOUT)?;
+        let fetched = match remote::fetch(&dir, remote_name, &branch, remote::DEFAULT_TIMEOUT)? {
+            true => orc.store.resolve(&format!("refs/remotes/{remote_name}/{branch}"))?,
+            false => None,
+        };
         let had_branch = orc.store.tip()?.is_some();
         let local = {
             // Adopts the fetched branch when this clone has none yet.
@@ -130,9 +138,11 @@ pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
                         }
                     }
                     let tip = log_drops(orc, tip, &drops)?;
+                    report.refusals = drops.iter().map(|(rec, err)| (rec.id.clone(), err.clone())).collect();
                     report.dropped = drops
                         .into_iter()
                         .map(|(rec, err)| Dropped {
+                            op_id: rec.id,
                             op: rec.op,
                             subject: rec.subject,
                             by: rec.actor.name().to_string(),

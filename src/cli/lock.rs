@@ -115,7 +115,7 @@ pub fn run(orc: &Ctx, cmd: &LockCommand) -> Result<Output> {
         LockCommand::Acquire(args) => {
             let ttl = parse_ttl(&args.ttl)?;
             let agent = orc.require_agent(None)?;
-            let lock = acquire(orc, &args.resource, agent, ttl)?;
+            let lock = acquire(orc, orc.local, &args.resource, agent, ttl)?;
             let human = format!(
                 "locked {} for {} until {} (token {})",
                 lock.resource,
@@ -127,6 +127,7 @@ pub fn run(orc: &Ctx, cmd: &LockCommand) -> Result<Output> {
         }
         LockCommand::Release(args) => {
             let applied = orc.apply(&ReleaseLock { resource: args.resource.clone(), force: args.force })?;
+            super::publish(orc, orc.local, &applied.op_id)?;
             let lock = applied.output;
             Ok(Output::new(lock_json(&lock, false), format!("released {} (token {})", lock.resource, lock.token)))
         }
@@ -135,10 +136,11 @@ pub fn run(orc: &Ctx, cmd: &LockCommand) -> Result<Output> {
     }
 }
 
-fn acquire(orc: &Orc, resource: &str, agent: String, ttl: Duration) -> Result<Lock> {
+fn acquire(orc: &Orc, local: bool, resource: &str, agent: String, ttl: Duration) -> Result<Lock> {
     let op = AcquireLock::new(orc, resource, agent, ttl)?;
     let mut observed = op.observed.clone();
     let applied = orc.apply(&op)?;
+    super::publish(orc, local, &applied.op_id)?;
     // The holder's own machine watched its lock from the moment it was taken.
     observed.observe([&applied.output], clock::now()?);
     Ok(applied.output)
@@ -187,7 +189,7 @@ const FORWARDED: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::S
 fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
     let ttl = parse_ttl(&args.ttl)?;
     let agent = orc.require_agent(None)?;
-    let lock = acquire(orc, &args.resource, agent.clone(), ttl)?;
+    let lock = acquire(orc, orc.local, &args.resource, agent.clone(), ttl)?;
 
     let received: Vec<Arc<AtomicBool>> = FORWARDED.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
     for (signal, flag) in FORWARDED.iter().zip(&received) {
@@ -203,7 +205,7 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            release(orc, &args.resource);
+            release(orc, orc.local, &args.resource);
             return Err(Error::input("usage", format!("cannot run {:?}: {e}", args.command[0]))
                 .with_hint("give the command after `--`, for example: orc lock run deploy -- ./deploy.sh"));
         }
@@ -211,8 +213,8 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let renewer = {
-        let (stop, dir, resource) = (Arc::clone(&stop), orc.dir.clone(), args.resource.clone());
-        std::thread::spawn(move || renew_until_stopped(&stop, &dir, &resource, &agent, ttl))
+        let (stop, dir, resource, local) = (Arc::clone(&stop), orc.dir.clone(), args.resource.clone(), orc.local);
+        std::thread::spawn(move || renew_until_stopped(&stop, &dir, &resource, &agent, ttl, local))
     };
 
     let mut forwarded = [false; 3];
@@ -232,7 +234,7 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
     };
     stop.store(true, Ordering::Relaxed);
     let _ = renewer.join();
-    let released = release(orc, &args.resource);
+    let released = release(orc, orc.local, &args.resource);
 
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
@@ -250,7 +252,14 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
 
 /// Renews every third of the TTL until told to stop; warns once if the lock
 /// was lost (the fencing token tells downstream systems the holder changed).
-fn renew_until_stopped(stop: &AtomicBool, dir: &std::path::Path, resource: &str, agent: &str, ttl: Duration) {
+fn renew_until_stopped(
+    stop: &AtomicBool,
+    dir: &std::path::Path,
+    resource: &str,
+    agent: &str,
+    ttl: Duration,
+    local: bool,
+) {
     let every = (ttl.to_std().unwrap_or_default() / 3).max(StdDuration::from_millis(500));
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -260,7 +269,7 @@ fn renew_until_stopped(stop: &AtomicBool, dir: &std::path::Path, resource: &str,
         }
         last = Instant::now();
         let renewed = Orc::open(dir, Some(agent.to_string()), None)
-            .and_then(|orc| acquire(&orc, resource, agent.to_string(), ttl));
+            .and_then(|orc| acquire(&orc, local, resource, agent.to_string(), ttl));
         if let Err(e) = renewed {
             eprintln!("warning: could not renew the lock on {resource}: {e}");
             if e.kind == "lock_held" {
@@ -271,9 +280,12 @@ fn renew_until_stopped(stop: &AtomicBool, dir: &std::path::Path, resource: &str,
 }
 
 /// Releases after the command; reports whether it did.
-fn release(orc: &Orc, resource: &str) -> bool {
-    match orc.apply(&ReleaseLock { resource: resource.into(), force: false }) {
-        Ok(_) => true,
+fn release(orc: &Orc, local: bool, resource: &str) -> bool {
+    let released = orc
+        .apply(&ReleaseLock { resource: resource.into(), force: false })
+        .and_then(|applied| super::publish(orc, local, &applied.op_id));
+    match released {
+        Ok(()) => true,
         Err(e) => {
             eprintln!("warning: could not release the lock on {resource}: {e}");
             false

@@ -46,6 +46,9 @@ pub struct Cli {
     /// Run as if orc was started in this directory
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Do not publish claims, locks and finishes to the remote now (the next `orc sync` does)
+    #[arg(long, global = true)]
+    pub local: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -145,6 +148,39 @@ pub struct Ctx {
     pub dir: PathBuf,
     /// `--agent` as given on the command line (`orc events` filters by it).
     pub agent_flag: Option<String>,
+    /// `--local`: keep this operation local until the next sync.
+    pub local: bool,
+}
+
+/// Publishes a just-applied operation when a remote is configured, so a
+/// claim or lock is won only once the host accepted it (DESIGN §4). If the
+/// replay on the remote's tip refused it (another machine won), that
+/// refusal is this command's answer. Local work waiting for the next sync
+/// (events, heartbeats, knowledge) travels in the same push.
+pub(crate) fn publish(orc: &Orc, local: bool, op_id: &str) -> Result<()> {
+    if local {
+        return Ok(());
+    }
+    let Some(remote) = crate::ops::init::remote_name(orc) else { return Ok(()) };
+    if !orc.store.remote_names().contains(&remote) {
+        return Ok(());
+    }
+    let report = crate::sync::sync(orc, &remote).map_err(|e| {
+        if e.kind == "network" {
+            let mut e = e;
+            e.message = format!("done locally but not published: {}", e.message);
+            e.hint = Some(
+                "`orc sync` publishes it once the remote is reachable; until then another machine may win it".into(),
+            );
+            e
+        } else {
+            e
+        }
+    })?;
+    match report.refusals.into_iter().find(|(id, _)| id == op_id) {
+        Some((_, refusal)) => Err(refusal),
+        None => Ok(()),
+    }
 }
 
 impl std::ops::Deref for Ctx {
@@ -242,7 +278,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     } else {
         open(cli)?
     };
-    let orc = Ctx { orc: identity, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone() };
+    let orc =
+        Ctx { orc: identity, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone(), local: cli.local };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),

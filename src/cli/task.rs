@@ -288,6 +288,7 @@ fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
 fn claim(orc: &Ctx, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
     let agent = resolve_agent(orc, agent)?;
     let applied = orc.apply(&ClaimTask { workstream: ws, id, agent })?;
+    super::publish(orc, orc.local, &applied.op_id)?;
     claim_output(orc, applied)
 }
 
@@ -297,6 +298,7 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
     }
     let agent = resolve_agent(orc, agent)?;
     let applied = orc.apply(&NextTask { workstream: ws, agent })?;
+    super::publish(orc, orc.local, &applied.op_id)?;
     claim_output(orc, applied)
 }
 
@@ -315,6 +317,7 @@ fn finish(
     how: Finish,
 ) -> Result<Output> {
     let applied = orc.apply(&FinishTask::new(ws, id, how, token, text)?)?;
+    super::publish(orc, orc.local, &applied.op_id)?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }

@@ -81,20 +81,20 @@ fn last_line(text: &str) -> String {
 }
 
 /// Fetches `refs/heads/<branch>` of `remote` into
-/// `refs/remotes/<remote>/<branch>`; returns the fetched tip, or None when
-/// the remote has no such branch yet.
-pub fn fetch(dir: &Path, remote: &str, branch: &str, timeout: Duration) -> Result<Option<Oid>> {
+/// `refs/remotes/<remote>/<branch>`; false when the remote has no such
+/// branch yet. The caller reads the tracking ref itself (with libgit2: a
+/// second git process would cost as much as the fetch's own start-up).
+pub fn fetch(dir: &Path, remote: &str, branch: &str, timeout: Duration) -> Result<bool> {
     let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
     let ran = run_git(dir, &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, &refspec], timeout)?;
     if !ran.success {
         if ran.stderr.contains("couldn't find remote ref") {
-            return Ok(None);
+            return Ok(false);
         }
         return Err(Error::environment("network", format!("cannot fetch from {remote}: {}", last_line(&ran.stderr)))
             .with_hint("local work is kept; `orc sync` publishes it once the remote is reachable"));
     }
-    let ran = run_git(dir, &["rev-parse", "--verify", "--quiet", &format!("refs/remotes/{remote}/{branch}")], timeout)?;
-    Ok(ran.stdout.trim().parse().ok())
+    Ok(true)
 }
 
 /// What the remote said to a push.

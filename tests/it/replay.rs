@@ -18,7 +18,7 @@ fn a_claim_won_elsewhere_is_dropped_and_the_rest_is_replayed_in_order() {
 
     // Both machines work offline.
     a.orc(&["t", "claim", &contested, "a1"]).success();
-    a.orc_in(&b_dir, &["t", "claim", &contested, "b1"]).success();
+    a.orc_in(&b_dir, &["t", "claim", &contested, "b1", "--local"]).success();
     let added = a.orc_in(&b_dir, &["t", "add", "w", "made on b"]).success().stdout.trim().to_string();
     let logged =
         a.orc_in(&b_dir, &["log", "deployed", "--data", r#"{"v":2}"#, "--agent", "b1", "--json"]).success().json();

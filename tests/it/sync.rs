@@ -22,9 +22,9 @@ fn two_clones_converge_and_a_claim_won_elsewhere_is_dropped() {
     assert!(got["received"].as_u64().unwrap() >= 2, "{got}");
     env.orc_in(&b, &["t", "show", &x]).success();
 
-    // Both claim x offline; a publishes first.
+    // Both claim x, b without publishing (as if offline); a publishes first.
     env.orc_in(&a, &["t", "claim", &x, "a1"]).success();
-    env.orc_in(&b, &["t", "claim", &x, "b1"]).success();
+    env.orc_in(&b, &["t", "claim", &x, "b1", "--local"]).success();
     let y = env.orc_in(&b, &["t", "add", "w", "made on b"]).success().stdout.trim().to_string();
     env.orc_in(&a, &["sync"]).success();
     let synced = env.orc_in(&b, &["sync"]).success();
@@ -54,5 +54,48 @@ fn sync_without_a_remote_says_how_to_add_one() {
     env.orc(&["ws", "create", "w"]).success();
     let offline = env.orc(&["sync", "--json"]).code(3);
     assert_eq!(offline.error_kind(), "network");
-    env.orc(&["t", "add", "w", "still works offline"]).success();
+    let id = env.orc(&["t", "add", "w", "still works offline"]).success().stdout.trim().to_string();
+    // A publishing operation says it could not publish, and loses nothing.
+    let claim = env.orc(&["t", "claim", &id, "a1", "--json"]).code(3);
+    assert_eq!(claim.error_kind(), "network");
+    assert!(
+        claim.json()["error"]["message"].as_str().unwrap().starts_with("done locally but not published"),
+        "{claim}"
+    );
+    assert_eq!(env.orc(&["t", "show", &id, "--json"]).success().json()["claimed_by"], "a1");
+    // Once the remote is reachable, a sync publishes what was kept.
+    let remote = env.root.join("missing.git");
+    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    let synced = env.orc(&["sync", "--json"]).success().json();
+    assert_eq!(synced["pushes"], 1);
+    let on_remote = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "log", "--format=%s", "orc"]);
+    assert!(on_remote.contains(&format!("orc: claim {id}")), "{on_remote}");
+}
+
+#[test]
+fn a_claim_is_won_only_when_the_host_accepted_it() {
+    let env = TestEnv::new();
+    let remote = env.root.join("remote.git");
+    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.git(&["push", "-q", "origin", "main"]);
+    let b = env.root.join("b");
+    env.git_in(&env.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
+    let a = env.repo.clone();
+    env.orc_in(&a, &["ws", "create", "w"]).success();
+    let x = env.orc_in(&a, &["t", "add", "w", "contested"]).success().stdout.trim().to_string();
+    env.orc_in(&a, &["sync"]).success();
+    env.orc_in(&b, &["sync"]).success();
+
+    // a claims and publishes; b, which has not seen it, claims too.
+    let won = env.orc_in(&a, &["t", "claim", &x, "a1", "--json"]).success().json();
+    assert_eq!(won["claimed_by"], "a1");
+    let lost = env.orc_in(&b, &["t", "claim", &x, "b1", "--json"]).code(1);
+    assert_eq!(lost.error_kind(), "already_claimed");
+    assert_eq!(lost.json()["error"]["claimed_by"], "a1");
+    assert_eq!(env.orc_in(&b, &["t", "show", &x, "--json"]).success().json()["claimed_by"], "a1");
+    // Finishing publishes too: the remote has it at once.
+    env.orc_in(&a, &["complete", &x, "--agent", "a1"]).success();
+    let on_remote = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "log", "-1", "--format=%s", "orc"]);
+    assert!(on_remote.starts_with(&format!("orc: complete {x}")), "{on_remote}");
 }
