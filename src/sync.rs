@@ -21,8 +21,9 @@ use crate::ops::Orc;
 use crate::store::remote::{self, Pushed};
 use crate::store::{ObjectId, Swap};
 
-/// Pushes tried before giving up when the remote keeps moving.
-const MAX_ATTEMPTS: u32 = 8;
+/// Pushes tried before giving up when the remote keeps moving: with the
+/// backoff below, about 10 s of contention.
+const MAX_ATTEMPTS: u32 = 25;
 
 /// An operation that did not survive the replay.
 #[derive(Debug, Clone, Serialize)]
@@ -54,7 +55,7 @@ pub struct SyncReport {
 fn backoff(attempt: u32) {
     let mut jitter = [0u8; 2];
     clock::random_bytes(&mut jitter);
-    let base = 20u64 << attempt.min(6);
+    let base = 10u64 << attempt.min(6);
     let jitter = u64::from(u16::from_le_bytes(jitter)) % base;
     std::thread::sleep(Duration::from_millis(base + jitter));
 }

@@ -297,9 +297,18 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
         check_workstream_name(ws)?;
     }
     let agent = resolve_agent(orc, agent)?;
-    let applied = orc.apply(&NextTask { workstream: ws, agent })?;
-    super::publish(orc, orc.local, &applied.op_id)?;
-    claim_output(orc, applied)
+    // Another machine may win the task this one chose: the sync that said
+    // so also brought its claim here, so the next try picks another task.
+    const TRIES: usize = 10;
+    for attempt in 1..=TRIES {
+        let applied = orc.apply(&NextTask { workstream: ws.clone(), agent: agent.clone() })?;
+        match super::publish(orc, orc.local, &applied.op_id) {
+            Ok(()) => return claim_output(orc, applied),
+            Err(e) if e.kind == "already_claimed" && attempt < TRIES => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last try returns")
 }
 
 /// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`

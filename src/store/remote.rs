@@ -127,8 +127,19 @@ pub fn push(
         Some(' ' | '+' | '*' | '=') if ran.success => Ok(Pushed::Accepted),
         Some('!') => {
             let summary = line.and_then(|l| l.split('\t').nth(2)).unwrap_or_default();
-            if summary.contains("stale info") || summary.contains("fetch first") || summary.contains("non-fast-forward")
-            {
+            // Contention shows as the client's lease failing ("stale info"),
+            // or, when another push landed between the client's check and
+            // the server's update, as the server failing to lock the ref at
+            // the expected value.
+            const MOVED: [&str; 6] = [
+                "stale info",
+                "fetch first",
+                "non-fast-forward",
+                "cannot lock ref",
+                "but expected",
+                "incorrect old value",
+            ];
+            if MOVED.iter().any(|m| summary.contains(m) || ran.stderr.contains(m)) {
                 Ok(Pushed::Moved)
             } else {
                 let host = ran

@@ -13,6 +13,7 @@ mod init;
 mod knowledge;
 mod locks;
 mod races;
+mod remote;
 mod replay;
 mod storage;
 mod sync;

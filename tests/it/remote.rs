@@ -1,0 +1,217 @@
+//! Many machines, one winner: clones coordinating through a bare remote,
+//! served by `git daemon` on 127.0.0.1 (and by path).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::common::TestEnv;
+
+/// `git daemon` serving one folder on a free loopback port; stopped on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(env: &TestEnv, base: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = env
+            .command("git", base)
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &format!("--base-path={}", base.display()),
+                &base.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "git daemon did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare remote `remote.git` holding the seed repository's main branch.
+fn bare_remote(env: &TestEnv) -> PathBuf {
+    let remote = env.root.join("remote.git");
+    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.git(&["push", "-q", "origin", "main"]);
+    remote
+}
+
+fn clone(env: &TestEnv, url: &str, name: &str) -> PathBuf {
+    let dir = env.root.join(name);
+    env.git_in(&env.root, &["clone", "-q", url, dir.to_str().unwrap()]);
+    env.orc_in(&dir, &["sync"]).success();
+    dir
+}
+
+fn on_remote(env: &TestEnv, remote: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--git-dir", remote.to_str().unwrap()];
+    all.extend_from_slice(args);
+    env.git_in(&env.root, &all)
+}
+
+#[test]
+fn four_clones_racing_next_through_git_daemon_win_each_task_once() {
+    let env = Arc::new(TestEnv::new());
+    let remote = bare_remote(&env);
+    env.orc(&["ws", "create", "w"]).success();
+    let all: BTreeSet<String> = (0..40).map(|i| env.add_task("w", &format!("task {i}"), &[])).collect();
+    env.orc(&["sync"]).success();
+    let daemon = Daemon::start(&env, &env.root);
+    let clones: Vec<PathBuf> = (0..4).map(|i| clone(&env, &daemon.url("remote.git"), &format!("clone-{i}"))).collect();
+
+    let barrier = Arc::new(Barrier::new(4));
+    let workers: Vec<_> = clones
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let (env, dir, barrier) = (Arc::clone(&env), dir.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let agent = format!("agent-{i}");
+                barrier.wait();
+                let mut won = Vec::new();
+                loop {
+                    let run = env.orc_in(&dir, &["t", "next", "w", &agent, "--json"]);
+                    match run.code {
+                        0 => won.push(run.json()["id"].as_str().unwrap().to_string()),
+                        1 if run.error_kind() == "nothing_ready" => return (agent, won),
+                        _ => panic!("unexpected: {run}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut told: BTreeMap<String, String> = BTreeMap::new();
+    for worker in workers {
+        let (agent, won) = worker.join().unwrap();
+        for id in won {
+            assert!(told.insert(id.clone(), agent.clone()).is_none(), "{id} was won twice");
+        }
+    }
+    assert_eq!(told.keys().cloned().collect::<BTreeSet<_>>(), all, "every task won exactly once");
+    for dir in &clones {
+        env.orc_in(dir, &["sync"]).success();
+    }
+    env.orc(&["sync"]).success();
+    let listed = env.orc(&["t", "list", "w", "--json"]).success().json();
+    for task in listed.as_array().unwrap() {
+        let id = task["id"].as_str().unwrap();
+        assert_eq!(task["claimed_by"].as_str(), Some(told[id].as_str()), "the remote shows {id} held by its winner");
+    }
+    let tips: BTreeSet<String> = clones.iter().map(|d| env.git_in(d, &["rev-parse", "orc"])).collect();
+    assert_eq!(tips.len(), 1, "all clones converge");
+    assert_eq!(tips.into_iter().next().unwrap(), on_remote(&env, &remote, &["rev-parse", "orc"]));
+}
+
+#[test]
+fn sixteen_clones_claiming_one_task_have_one_winner() {
+    let env = Arc::new(TestEnv::new());
+    let remote = bare_remote(&env);
+    env.orc(&["ws", "create", "w"]).success();
+    let id = env.add_task("w", "contested", &[]);
+    env.orc(&["sync"]).success();
+    let url = remote.to_str().unwrap().to_string();
+    let clones: Vec<PathBuf> = (0..16).map(|i| clone(&env, &url, &format!("c{i}"))).collect();
+    let barrier = Arc::new(Barrier::new(16));
+    let racers: Vec<_> = clones
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let (env, dir, barrier, id) = (Arc::clone(&env), dir.clone(), Arc::clone(&barrier), id.clone());
+            std::thread::spawn(move || {
+                let agent = format!("agent-{i}");
+                barrier.wait();
+                (agent.clone(), env.orc_in(&dir, &["t", "claim", &id, &agent, "--json"]))
+            })
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let winners: Vec<&String> = results.iter().filter(|(_, r)| r.code == 0).map(|(a, _)| a).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (agent, run) in &results {
+        if agent != winners[0] {
+            assert_eq!(run.code, 1, "{run}");
+            assert_eq!(run.error_kind(), "already_claimed");
+            assert_eq!(run.json()["error"]["claimed_by"].as_str(), Some(winners[0].as_str()));
+        }
+    }
+    let claims = on_remote(&env, &remote, &["log", "--format=%s", "orc"])
+        .lines()
+        .filter(|s| s.starts_with("orc: claim"))
+        .count();
+    assert_eq!(claims, 1);
+}
+
+#[test]
+fn two_machines_that_each_ran_init_before_either_pushed_still_sync() {
+    let env = TestEnv::new();
+    let remote = bare_remote(&env);
+    let b = env.root.join("b");
+    env.git_in(&env.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
+    env.orc(&["init"]).success();
+    env.orc_in(&b, &["init"]).success();
+    env.orc(&["ws", "create", "from-a"]).success();
+    env.orc_in(&b, &["ws", "create", "from-b"]).success();
+    env.orc(&["sync"]).success();
+    env.orc_in(&b, &["sync"]).success();
+    env.orc(&["sync"]).success();
+    for dir in [&env.repo, &b] {
+        let names: Vec<String> = env
+            .orc_in(dir, &["ws", "list", "--json"])
+            .success()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["from-a", "from-b"]);
+    }
+}
+
+#[test]
+fn a_push_refused_by_a_server_hook_is_reported_and_blocks_nothing_else() {
+    let env = TestEnv::new();
+    let remote = bare_remote(&env);
+    env.orc(&["ws", "create", "w"]).success();
+    env.orc(&["sync"]).success();
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'orc branch is frozen for the release' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.orc(&["t", "add", "w", "queued"]).success();
+    let refused = env.orc(&["sync", "--json"]).code(1);
+    assert_eq!(refused.error_kind(), "push_refused");
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("frozen for the release"), "{refused}");
+    // Local work goes on, and is published once the host accepts again.
+    env.orc(&["t", "add", "w", "more"]).success();
+    std::fs::remove_file(&hook).unwrap();
+    env.orc(&["sync"]).success();
+    let subjects = on_remote(&env, &remote, &["log", "--format=%s", "orc"]);
+    assert!(subjects.contains("queued") && subjects.contains("more"), "{subjects}");
+}
