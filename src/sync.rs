@@ -85,8 +85,52 @@ fn log_drops(orc: &Orc, mut tip: ObjectId, drops: &[(Recorded, crate::error::Err
     Ok(tip)
 }
 
+/// Where orc remembers the remote tip its last sync left in place.
+fn synced_marker(orc: &Orc, remote: &str) -> std::path::PathBuf {
+    orc.store.private_dir().join(format!("synced-{remote}"))
+}
+
+fn last_synced(orc: &Orc, remote: &str) -> Option<ObjectId> {
+    std::fs::read_to_string(synced_marker(orc, remote)).ok()?.trim().parse().ok()
+}
+
+fn remember_synced(orc: &Orc, remote: &str, tip: ObjectId) -> Result<()> {
+    let path = synced_marker(orc, remote);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{tip}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io("cannot remember the synced tip", &e))
+}
+
+/// Stops a sync whose remote lost commits this machine had synced: keeps
+/// the local branch under a backup ref and says which operations are gone.
+fn rewritten(orc: &Orc, remote: &str, before: ObjectId, now: ObjectId, local: ObjectId) -> Result<Error> {
+    let lost = orc.store.commits_since(before, Some(now), usize::MAX)?;
+    let backup = format!("refs/orc-backup/{remote}/{}", clock::now()?.format("%Y%m%dT%H%M%SZ"));
+    orc.store.set_ref(&backup, local, "orc: backup before a rewritten remote")?;
+    let subjects: Vec<String> = lost.iter().take(10).map(|(_, m)| m.lines().next().unwrap_or_default().to_string()).collect();
+    let more = if lost.len() > 10 { format!(" and {} more", lost.len() - 10) } else { String::new() };
+    Ok(Error::environment(
+        "remote_rewritten",
+        format!(
+            "{remote}'s orc branch was rewritten: {} operation(s) this machine had synced are gone ({}{more}); local work is kept at {backup}",
+            lost.len(),
+            subjects.join("; ")
+        ),
+    )
+    .with("backup", &backup)
+    .with("lost", lost.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>())
+    .with_hint("to replay your operations (the lost ones included) onto the rewritten branch: orc sync --accept-rewrite"))
+}
+
 /// Runs one sync with `remote`.
 pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
+    sync_with(orc, remote_name, false)
+}
+
+/// Runs one sync; `accept_rewrite` replays onto a remote branch that was
+/// rewritten instead of stopping.
+pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
     if !orc.store.remote_names().iter().any(|r| r == remote_name) {
         return Err(Error::input("no_remote", format!("no git remote named {remote_name:?}"))
             .with_hint(format!("git remote add {remote_name} <url>, or pass --remote")));
@@ -113,12 +157,18 @@ pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
             let queue = orc.store.lock_writers()?;
             orc.ensure_branch_locked(&queue)?
         };
+        if let (Some(before), Some(now)) = (last_synced(orc, remote_name), fetched) {
+            if !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
+                return Err(rewritten(orc, remote_name, before, now, local)?);
+            }
+        }
         let (candidate, received) = match fetched {
             None => (local, 0),
             Some(theirs) if theirs == local => {
                 if !had_branch {
                     report.received = count_between(orc, theirs, None)?;
                 }
+                remember_synced(orc, remote_name, theirs)?;
                 report.tip = local.to_string();
                 return Ok(report);
             }
@@ -175,6 +225,7 @@ pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
         report.received = received;
         report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len());
         settle_local(orc, local, candidate)?;
+        remember_synced(orc, remote_name, candidate)?;
         report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
         return Ok(report);
     }

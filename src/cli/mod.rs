@@ -127,6 +127,9 @@ pub struct SyncArgs {
     /// Remote to sync with (default: git config orc.remote, else origin)
     #[arg(long)]
     pub remote: Option<String>,
+    /// The remote's branch was rewritten: replay local operations onto it anyway
+    #[arg(long)]
+    pub accept_rewrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -241,7 +244,7 @@ fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
         return Err(Error::input("no_remote", "no remote to sync with")
             .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"));
     };
-    let report = crate::sync::sync(orc, &remote)?;
+    let report = crate::sync::sync_with(orc, &remote, args.accept_rewrite)?;
     let mut human = format!(
         "synced with {}: {} published, {} received, {} dropped ({} push{})\n",
         report.remote,

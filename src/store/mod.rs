@@ -459,6 +459,11 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 }
 
 impl Store {
+    /// Points a ref of orc's own (a backup) at a commit, unconditionally.
+    pub fn set_ref(&self, refname: &str, target: Oid, message: &str) -> Result<()> {
+        self.repo.reference(refname, target, true, message).map(|_| ()).map_err(git_err("cannot write a backup ref"))
+    }
+
     /// Where to run `git` for this repository: the work tree, or the git
     /// folder of a bare repository.
     pub fn git_cwd(&self) -> PathBuf {

@@ -215,3 +215,29 @@ fn a_push_refused_by_a_server_hook_is_reported_and_blocks_nothing_else() {
     let subjects = on_remote(&env, &remote, &["log", "--format=%s", "orc"]);
     assert!(subjects.contains("queued") && subjects.contains("more"), "{subjects}");
 }
+
+#[test]
+fn a_rewritten_remote_stops_sync_keeps_a_backup_and_can_be_replayed_onto() {
+    let env = TestEnv::new();
+    let remote = bare_remote(&env);
+    env.orc(&["ws", "create", "w"]).success();
+    env.orc(&["sync"]).success();
+    let before_tasks = env.git(&["rev-parse", "orc"]);
+    let lost = env.add_task("w", "will be lost", &[]);
+    env.orc(&["sync"]).success();
+    // Someone force-pushes the remote branch back: the task is gone there.
+    on_remote(&env, &remote, &["update-ref", "refs/heads/orc", &before_tasks]);
+    env.add_task("w", "made after", &[]);
+    let stopped = env.orc(&["sync", "--json"]).code(3);
+    assert_eq!(stopped.error_kind(), "remote_rewritten");
+    let error = &stopped.json()["error"];
+    assert!(error["message"].as_str().unwrap().contains(&format!("add {lost}")), "{stopped}");
+    let backup = error["backup"].as_str().unwrap().to_string();
+    assert_eq!(env.git(&["rev-parse", &backup]), env.git(&["rev-parse", "orc"]), "the local branch is kept");
+    assert_eq!(on_remote(&env, &remote, &["rev-parse", "orc"]), before_tasks, "nothing was pushed");
+    // Accepting the rewrite replays the lost operation and the new one.
+    env.orc(&["sync", "--accept-rewrite"]).success();
+    let subjects = on_remote(&env, &remote, &["log", "--format=%s", "orc"]);
+    assert!(subjects.contains(&format!("add {lost}")) && subjects.contains("made after"), "{subjects}");
+    env.orc(&["sync"]).success();
+}
