@@ -108,7 +108,8 @@ fn rewritten(orc: &Orc, remote: &str, before: ObjectId, now: ObjectId, local: Ob
     let lost = orc.store.commits_since(before, Some(now), usize::MAX)?;
     let backup = format!("refs/orc-backup/{remote}/{}", clock::now()?.format("%Y%m%dT%H%M%SZ"));
     orc.store.set_ref(&backup, local, "orc: backup before a rewritten remote")?;
-    let subjects: Vec<String> = lost.iter().take(10).map(|(_, m)| m.lines().next().unwrap_or_default().to_string()).collect();
+    let subjects: Vec<String> =
+        lost.iter().take(10).map(|(_, m)| m.lines().next().unwrap_or_default().to_string()).collect();
     let more = if lost.len() > 10 { format!(" and {} more", lost.len() - 10) } else { String::new() };
     Ok(Error::environment(
         "remote_rewritten",

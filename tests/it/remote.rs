@@ -241,3 +241,88 @@ fn a_rewritten_remote_stops_sync_keeps_a_backup_and_can_be_replayed_onto() {
     assert!(subjects.contains(&format!("add {lost}")) && subjects.contains("made after"), "{subjects}");
     env.orc(&["sync"]).success();
 }
+
+#[test]
+fn a_randomized_run_across_three_clones_with_one_offline_converges_without_loss() {
+    let env = TestEnv::new();
+    let remote = bare_remote(&env);
+    let url = remote.to_str().unwrap().to_string();
+    env.orc(&["ws", "create", "w"]).success();
+    env.orc(&["sync"]).success();
+    let clones = [env.repo.clone(), clone(&env, &url, "b"), clone(&env, &url, "c")];
+    let offline = env.root.join("unreachable.git");
+    let mut rand: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        rand ^= rand << 13;
+        rand ^= rand >> 7;
+        rand ^= rand << 17;
+        rand % n
+    };
+    let mut added = Vec::new();
+    let mut logged = Vec::new();
+    for step in 0..90u64 {
+        // Clone c is offline for a third of the run.
+        if step == 30 {
+            env.git_in(&clones[2], &["remote", "set-url", "origin", offline.to_str().unwrap()]);
+        }
+        if step == 60 {
+            env.git_in(&clones[2], &["remote", "set-url", "origin", &url]);
+        }
+        let who = next(3) as usize;
+        let dir = &clones[who];
+        let agent = format!("agent-{who}");
+        let run = match next(7) {
+            0 | 1 => {
+                let title = format!("task {step}");
+                let run = env.orc_in(dir, &["t", "add", "w", &title]);
+                if run.code == 0 {
+                    added.push(title);
+                }
+                run
+            }
+            2 => env.orc_in(dir, &["t", "next", "w", &agent]),
+            3 => {
+                let run = env.orc_in(dir, &["log", "tick", "--data", &format!("{{\"n\":{step}}}"), "--agent", &agent]);
+                if run.code == 0 {
+                    logged.push(step);
+                }
+                run
+            }
+            4 => {
+                env.orc_in(dir, &["kb", "write", &format!("notes/{agent}"), &format!("step {step}"), "--agent", &agent])
+            }
+            5 => env.orc_in(dir, &["lock", "acquire", "shared", "--ttl", "10m", "--agent", &agent]),
+            _ => env.orc_in(dir, &["sync"]),
+        };
+        // Refusals (a lost race, a held lock, nothing ready) and an
+        // unreachable remote are answers, not failures; nothing else is.
+        assert!(
+            run.code == 0
+                || run.code == 1
+                || (run.code == 3 && run.stdout.is_empty() && run.stderr.contains("not published")
+                    || run.stderr.contains("cannot fetch")),
+            "step {step} on clone {who}: {run}"
+        );
+    }
+    for _ in 0..2 {
+        for dir in &clones {
+            env.orc_in(dir, &["sync"]).success();
+        }
+    }
+    let tips: BTreeSet<String> = clones.iter().map(|d| env.git_in(d, &["rev-parse", "orc"])).collect();
+    assert_eq!(tips.len(), 1, "all clones converge");
+    let tasks = env.orc(&["t", "list", "--json"]).success().json();
+    let mut titles: Vec<String> =
+        tasks.as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect();
+    titles.sort();
+    added.sort();
+    assert_eq!(titles, added, "every acknowledged task exactly once");
+    let ticks = env.orc(&["events", "--type", "tick", "--since", "1d", "--json"]).success().json();
+    let mut seen: Vec<u64> = ticks.as_array().unwrap().iter().map(|e| e["data"]["n"].as_u64().unwrap()).collect();
+    seen.sort();
+    assert_eq!(seen, logged, "every acknowledged event exactly once");
+    let files = env.git(&["ls-tree", "-r", "--name-only", "orc"]);
+    for file in files.lines() {
+        assert!(!env.show(file).contains("<<<<<<<"), "no conflict markers in {file}");
+    }
+}
