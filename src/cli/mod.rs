@@ -180,6 +180,9 @@ pub(crate) fn publish(orc: &Orc, local: bool, op_id: &str) -> Result<()> {
             e
         }
     })?;
+    if std::env::var_os("ORC_TRACE").is_some() {
+        eprintln!("trace: pushes={}", report.pushes);
+    }
     match report.refusals.into_iter().find(|(id, _)| id == op_id) {
         Some((_, refusal)) => Err(refusal),
         None => Ok(()),
@@ -245,6 +248,9 @@ fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
             .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"));
     };
     let report = crate::sync::sync_with(orc, &remote, args.accept_rewrite)?;
+    if std::env::var_os("ORC_TRACE").is_some() {
+        eprintln!("trace: pushes={}", report.pushes);
+    }
     let mut human = format!(
         "synced with {}: {} published, {} received, {} dropped ({} push{})\n",
         report.remote,
