@@ -21,9 +21,12 @@ use crate::ops::Orc;
 use crate::store::remote::{self, Pushed};
 use crate::store::{ObjectId, Swap};
 
-/// Pushes tried before giving up when the remote keeps moving: with the
-/// backoff below, about 10 s of contention.
-const MAX_ATTEMPTS: u32 = 25;
+/// Pushes tried before giving up when the remote keeps moving, and how long
+/// to keep trying at most. Every machine's claim is a push to one ref, so
+/// with 16 agents a push wins about one time in 16: the budget is time, not
+/// a handful of tries, or an unlucky agent starves.
+const MAX_ATTEMPTS: u32 = 400;
+const MAX_CONTENTION: Duration = Duration::from_secs(90);
 
 /// An operation that did not survive the replay.
 #[derive(Debug, Clone, Serialize)]
@@ -55,9 +58,27 @@ pub struct SyncReport {
 fn backoff(attempt: u32) {
     let mut jitter = [0u8; 2];
     clock::random_bytes(&mut jitter);
-    let base = 10u64 << attempt.min(6);
+    let base = 10u64 << attempt.min(5);
     let jitter = u64::from(u16::from_le_bytes(jitter)) % base;
     std::thread::sleep(Duration::from_millis(base + jitter));
+}
+
+/// Runs a network call, trying again a few times on a failure that load
+/// can cause (a busy `git daemon` hangs up, a ref advertised a moment ago
+/// moved on: "not our ref"). A remote that is simply unreachable costs
+/// a few hundred milliseconds more before the `network` error.
+fn with_retries<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
+    const TRIES: u32 = 4;
+    let mut attempt = 0;
+    loop {
+        match call() {
+            Err(e) if e.kind == "network" && attempt + 1 < TRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(50 << attempt));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The commits `from` has that `base` lacks.
@@ -147,8 +168,12 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
         tip: String::new(),
         refusals: vec![],
     };
+    let started = std::time::Instant::now();
     for attempt in 0..MAX_ATTEMPTS {
-        let fetched = match remote::fetch(&dir, remote_name, &branch, remote::DEFAULT_TIMEOUT)? {
+        if started.elapsed() > MAX_CONTENTION {
+            break;
+        }
+        let fetched = match with_retries(|| remote::fetch(&dir, remote_name, &branch, remote::DEFAULT_TIMEOUT))? {
             true => orc.store.resolve(&format!("refs/remotes/{remote_name}/{branch}"))?,
             false => None,
         };
@@ -208,7 +233,9 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
         };
         if Some(candidate) != fetched {
             report.pushes += 1;
-            match remote::push(&dir, remote_name, &branch, candidate, fetched, remote::DEFAULT_TIMEOUT)? {
+            match with_retries(|| {
+                remote::push(&dir, remote_name, &branch, candidate, fetched, remote::DEFAULT_TIMEOUT)
+            })? {
                 Pushed::Accepted => {}
                 Pushed::Moved => {
                     backoff(attempt);
@@ -230,7 +257,7 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
         report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
         return Ok(report);
     }
-    Err(Error::environment("busy", format!("{remote_name} kept moving: gave up after {MAX_ATTEMPTS} pushes"))
+    Err(Error::environment("busy", format!("{remote_name} kept moving: gave up after {} pushes", report.pushes))
         .with_hint("local work is kept; run `orc sync` again"))
 }
 
