@@ -407,6 +407,7 @@ fn overview() -> String {
   orc t add <ws> <title> [desc]    add a task (prints its id)
   orc next [ws] --agent A          claim the best ready task
   orc complete <id> [result]       finish it (or: orc fail <id> [reason])
+  orc sync                         publish to the shared remote, take in everyone else's
   orc status                       everything at a glance
 
 Every command takes --json. Run `orc --help` for all commands, `orc <command> --help` for one.
