@@ -13,5 +13,6 @@ pub mod error;
 pub mod hooks;
 pub mod model;
 pub mod ops;
+pub mod render;
 pub mod store;
 pub mod sync;

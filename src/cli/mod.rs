@@ -106,6 +106,10 @@ pub enum Command {
     ///
     /// Example: orc sync --remote origin
     Sync(SyncArgs),
+    /// Render README.md and docs/index.html into the branch (or --out DIR)
+    ///
+    /// Example: orc dashboard --out /tmp/orc-dashboard
+    Dashboard(DashboardArgs),
     /// Propose who works on what next; kept as cycles/<n>/plan.md
     Plan,
     /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
@@ -120,6 +124,13 @@ pub enum Command {
     /// Records an event a hook handed over on stdin (not for people)
     #[command(hide = true)]
     HookRecord,
+}
+
+#[derive(Args, Debug)]
+pub struct DashboardArgs {
+    /// Write README.md and docs/index.html into this folder instead of the branch
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -242,11 +253,61 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
     Ok(Output::new(json, human))
 }
 
+fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
+    use crate::render::{render, RenderDashboard, HTML_PATH, NOJEKYLL_PATH, README_PATH};
+    match &args.out {
+        Some(dir) => {
+            let snap = orc.snapshot()?;
+            let rendered = render(&snap, orc.store.branch())?;
+            let write = |path: &str, text: &str| -> Result<()> {
+                let target = dir.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::io(&format!("cannot create {}", parent.display()), &e))?;
+                }
+                std::fs::write(&target, text).map_err(|e| Error::io(&format!("cannot write {}", target.display()), &e))
+            };
+            write(README_PATH, &rendered.readme)?;
+            write(HTML_PATH, &rendered.html)?;
+            write(NOJEKYLL_PATH, "")?;
+            let page = dir.join(HTML_PATH);
+            Ok(Output::new(
+                serde_json::json!({"out": dir, "page": page, "committed": false}),
+                format!("wrote {} and {}", dir.join(README_PATH).display(), page.display()),
+            ))
+        }
+        None => {
+            let applied = orc.apply(&RenderDashboard)?;
+            let human = if applied.output {
+                "rendered README.md and docs/index.html into the branch".to_string()
+            } else {
+                "the dashboard is up to date; nothing to commit".to_string()
+            };
+            Ok(Output::new(serde_json::json!({"committed": applied.output}), human))
+        }
+    }
+}
+
+/// Re-renders the dashboard before a sync when the last render is older
+/// than orc.toml's `render_interval`, so the push carries it. Never on the
+/// claim path: publishing operations do not render.
+fn render_if_due(orc: &Ctx) -> Result<()> {
+    let snap = orc.snapshot()?;
+    let (settings, _) = snap.settings();
+    let last = crate::render::last_render(&snap)?;
+    drop(snap);
+    if last.is_none_or(|at| crate::clock::now().is_ok_and(|now| now - at >= settings.render_interval)) {
+        orc.apply(&crate::render::RenderDashboard)?;
+    }
+    Ok(())
+}
+
 fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
     let Some(remote) = args.remote.clone().or_else(|| crate::ops::init::remote_name(orc)) else {
         return Err(Error::input("no_remote", "no remote to sync with")
             .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"));
     };
+    render_if_due(orc)?;
     let report = crate::sync::sync_with(orc, &remote, args.accept_rewrite)?;
     if std::env::var_os("ORC_TRACE").is_some() {
         eprintln!("trace: pushes={}", report.pushes);
@@ -308,6 +369,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Kb(cmd) => kb::run(&orc, cmd),
         Command::Hooks(cmd) => hooks::run(&orc, cmd),
         Command::Sync(args) => sync(&orc, args),
+        Command::Dashboard(args) => dashboard(&orc, args),
         Command::Plan => cycle::plan(&orc),
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),

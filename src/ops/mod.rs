@@ -78,12 +78,22 @@ pub struct Plan<O> {
     pub details: Map<String, Value>,
     /// The event type, when it differs from the operation name (a reclaim).
     pub event_type: Option<String>,
+    /// Bookkeeping, not state (a dashboard render): logs no event, touches
+    /// no agent, and writes nothing when it has no changes.
+    pub quiet: bool,
     pub output: O,
 }
 
 impl<O> Plan<O> {
     pub fn new(subject: impl Into<String>, output: O) -> Self {
-        Self { changes: Changes::new(), subject: subject.into(), details: Map::new(), event_type: None, output }
+        Self {
+            changes: Changes::new(),
+            subject: subject.into(),
+            details: Map::new(),
+            event_type: None,
+            quiet: false,
+            output,
+        }
     }
 
     pub fn write(mut self, path: String, bytes: Vec<u8>) -> Self {
@@ -273,6 +283,9 @@ impl Orc {
             let (settings, _) = snap.settings();
             let env = OpEnv { now, actor: &actor, settings: &settings, op_id: &op_id };
             let plan = op.plan(&snap, &env)?;
+            if plan.quiet && plan.changes.is_empty() {
+                return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
+            }
             let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, op.input(), tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
@@ -368,6 +381,9 @@ impl Orc {
         tip: ObjectId,
     ) -> Result<ObjectId> {
         let mut changes = plan.changes.clone();
+        if plan.quiet {
+            return self.finish_commit::<O>(queue, env, plan, changes, op_input, tip);
+        }
         let writer = match env.actor {
             Actor::Agent(name) => name.clone(),
             Actor::Person(name) => person_file_name(name),

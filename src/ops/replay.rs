@@ -165,6 +165,8 @@ pub fn replay_one(orc: &Orc, rec: &Recorded, onto: ObjectId) -> Result<Replayed>
         "kb.rm" => run(orc, rec, onto, input::<RemoveTopic>(rec)?),
         "cycle.plan" => run(orc, rec, onto, WritePlan),
         "cycle.collect" => run(orc, rec, onto, CloseCycle),
+        // Renders are re-made from the new tip.
+        "dashboard.render" => run(orc, rec, onto, crate::render::RenderDashboard),
         other => Ok(Replayed::Dropped(Error::refused(
             "unknown_operation",
             format!("{other} is not an operation this orc knows (made by a newer orc?)"),
