@@ -130,11 +130,17 @@ pub struct Rendered {
 fn row(task: &Task, blocked: bool) -> TaskRow {
     TaskRow {
         id: task.id.clone(),
-        title: task.title.clone(),
+        title: clean(&task.title),
         priority: task.priority,
         holder: task.claimed_by.clone().unwrap_or_default(),
         blocked,
     }
+}
+
+/// Text from the branch with control characters replaced: neither page nor
+/// README may carry terminal escapes or bells.
+fn clean(text: &str) -> String {
+    crate::model::names::terminal_safe(text)
 }
 
 /// Markdown for one table cell or inline run: one line, no control
@@ -171,7 +177,9 @@ pub fn safe_html(markdown: &str) -> String {
     };
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(clipped));
-    ammonia::Builder::default().link_rel(Some("noopener noreferrer nofollow")).clean(&html).to_string()
+    // Images go too: the page makes no requests (a remote image is a
+    // tracking pixel), and its CSP would block them anyway.
+    ammonia::Builder::default().rm_tags(["img"]).link_rel(Some("noopener noreferrer nofollow")).clean(&html).to_string()
 }
 
 fn bar(done: usize, total: usize) -> String {
@@ -212,7 +220,7 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
             open_rows.push(row(task, !board.blockers(snap, task)?.is_empty()));
         }
         workstreams.push(WsView {
-            description: ws.description.clone(),
+            description: clean(&ws.description),
             priority: ws.priority,
             done: done_count,
             total,
@@ -249,8 +257,8 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
             counts.stale += usize::from(stale);
             AgentView {
                 id: a.id.clone(),
-                role: a.role.clone(),
-                status: a.status.clone(),
+                role: clean(&a.role),
+                status: clean(&a.status),
                 age: format_age(as_of - a.last_seen),
                 stale,
             }
@@ -289,7 +297,12 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
                     .join(" · "),
                 _ => String::new(),
             };
-            EventView { time: e.ts.format("%Y-%m-%d %H:%M").to_string(), agent: e.agent, kind: e.kind, summary }
+            EventView {
+                time: e.ts.format("%Y-%m-%d %H:%M").to_string(),
+                agent: clean(&e.agent),
+                kind: clean(&e.kind),
+                summary: clean(&summary),
+            }
         })
         .collect();
     let topics: Vec<TopicView> = knowledge::list(snap)?
@@ -300,7 +313,7 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
             TopicView {
                 link: format!("knowledge/{}.md", t.topic),
                 size: t.size,
-                by: t.updated_by.clone().unwrap_or_default(),
+                by: clean(&t.updated_by.clone().unwrap_or_default()),
                 age: t.updated_at.map_or("-".into(), |at| format_age(as_of - at)),
                 html: safe_html(&text),
                 topic: t.topic,

@@ -4,6 +4,7 @@
 mod common;
 
 mod cycle;
+mod dashboard;
 
 mod engine;
 mod errors;

@@ -1,0 +1,221 @@
+//! The branch as a status page: README.md and docs/index.html, escaped,
+//! deterministic, quiet, and loadable in a real browser.
+
+use std::path::Path;
+
+use scraper::{Html, Selector};
+
+use crate::common::TestEnv;
+
+const HOSTILE: &[&str] = &[
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "javascript:alert(1)",
+    "<a href=\"javascript:alert(1)\">x</a>",
+    "<b><i>unclosed",
+    "bell\u{7} escape\u{1b}[31m red",
+    "<iframe src=\"https://evil.example\"></iframe>",
+    "[x](javascript:alert(1)) ![i](https://evil.example/t.png)",
+];
+
+const HOSTILE_MARKDOWN: &str = "# Notes\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n\n<a href=\"JaVaScRiPt:alert(1)\">a</a>\n\n<iframe src=https://evil.example></iframe>\n\n<b><i>unclosed\n\n<style>body{display:none}</style>\n\n<form action=https://evil.example><input></form>\n\n![tracker](https://evil.example/pixel.png)\n";
+
+fn hostile_board(env: &TestEnv) {
+    env.orc(&["ws", "create", "w", HOSTILE[0]]).success();
+    for (i, text) in HOSTILE.iter().enumerate() {
+        env.orc(&["t", "add", "w", text, text]).success();
+        env.orc(&[
+            "log",
+            "note",
+            "--data",
+            &serde_json::json!({"note": text}).to_string(),
+            "--agent",
+            &format!("a{i}"),
+        ])
+        .success();
+    }
+    env.orc(&["a", "register", "a1", HOSTILE[1]]).success();
+    env.orc(&["a", "heartbeat", "a1", "--status", HOSTILE[2]]).success();
+    env.orc(&["kb", "write", "evil", HOSTILE_MARKDOWN]).success();
+    env.orc(&["lock", "acquire", "db", "--agent", "a1"]).success();
+}
+
+/// Every executable construct a page could carry.
+fn executable_constructs(html: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let mut found = Vec::new();
+    for element in doc.select(&Selector::parse("*").unwrap()) {
+        let name = element.value().name();
+        if matches!(name, "script" | "iframe" | "object" | "embed" | "form" | "input" | "link" | "base" | "frame") {
+            found.push(format!("<{name}>"));
+        }
+        if name == "style" && element.parent().and_then(|p| p.value().as_element()).is_none_or(|p| p.name() != "head") {
+            found.push("<style> outside head".into());
+        }
+        for (attr, value) in element.value().attrs() {
+            let value = value.trim().to_ascii_lowercase();
+            if attr.starts_with("on") {
+                found.push(format!("{name} {attr}="));
+            }
+            if matches!(attr, "href" | "src" | "action" | "formaction" | "xlink:href")
+                && (value.starts_with("javascript:")
+                    || value.starts_with("http:")
+                    || value.starts_with("https:")
+                    || value.starts_with("//"))
+            {
+                found.push(format!("{name} {attr}={value}"));
+            }
+        }
+    }
+    found
+}
+
+fn render_to(env: &TestEnv, dir: &Path) -> (String, String) {
+    env.orc(&["dashboard", "--out", dir.to_str().unwrap()]).success();
+    (
+        std::fs::read_to_string(dir.join("README.md")).unwrap(),
+        std::fs::read_to_string(dir.join("docs/index.html")).unwrap(),
+    )
+}
+
+#[test]
+fn hostile_values_never_become_executable() {
+    let env = TestEnv::new();
+    hostile_board(&env);
+    let (readme, html) = render_to(&env, &env.root.join("out"));
+    assert_eq!(executable_constructs(&html), Vec::<String>::new(), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "titles show as text");
+    assert!(html.contains("Content-Security-Policy") && html.contains("default-src 'none'"));
+    assert!(!html.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r'), "no control characters");
+    assert!(readme.contains("&lt;script&gt;alert\\(1\\)&lt;/script&gt;"), "{readme}");
+    assert!(!readme.contains("<script") && !readme.contains("<img") && !readme.contains("<iframe"), "{readme}");
+    assert!(!readme.contains('\u{1b}'));
+}
+
+#[test]
+fn rendering_is_a_function_of_the_branch_and_quiet() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "w"]).success();
+    let id = env.add_task("w", "one", &[]);
+    env.orc(&["t", "claim", &id, "a1"]).success();
+    env.orc(&["kb", "write", "notes", "# Hello"]).success();
+    let first = render_to(&env, &env.root.join("a"));
+    // Later, by the clock: the same branch renders the same bytes.
+    let later = [("ORC_NOW_OFFSET", "3h")];
+    env.orc_with(&later, &["dashboard", "--out", env.root.join("b").to_str().unwrap()]).success();
+    let second = (
+        std::fs::read_to_string(env.root.join("b/README.md")).unwrap(),
+        std::fs::read_to_string(env.root.join("b/docs/index.html")).unwrap(),
+    );
+    assert_eq!(first, second);
+
+    let events_before = env.orc(&["events", "--since", "1d", "--json"]).success().json().as_array().unwrap().len();
+    let commits = |env: &TestEnv| env.git(&["rev-list", "--count", "orc"]).parse::<u32>().unwrap();
+    let before = commits(&env);
+    assert_eq!(env.orc(&["dashboard", "--json"]).success().json()["committed"], true);
+    assert_eq!(env.orc(&["dashboard", "--json"]).success().json()["committed"], false, "no change, no commit");
+    assert_eq!(commits(&env), before + 1);
+    assert_eq!(env.show("README.md"), first.0.trim_end());
+    assert_eq!(env.show("docs/.nojekyll"), "");
+    let events_after = env.orc(&["events", "--since", "1d", "--json"]).success().json().as_array().unwrap().len();
+    assert_eq!(events_after, events_before, "a render logs no event");
+    // A render is not state: rendering again after it changes nothing.
+    env.orc_with(&later, &["dashboard"]).success();
+    assert_eq!(commits(&env), before + 1);
+}
+
+#[test]
+fn the_page_shows_the_board() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "revenue", "Revenue", "1"]).success();
+    env.orc(&["ws", "create", "product", "Product", "2"]).success();
+    let a = env.add_task("revenue", "Add payments", &[]);
+    env.add_task("revenue", "Refunds", &["--after", &a]);
+    let c = env.add_task("product", "Docs", &[]);
+    env.orc(&["t", "claim", &a, "agent-1"]).success();
+    env.orc(&["complete", &c]).success();
+    env.orc(&["lock", "acquire", "deploy", "--agent", "agent-1"]).success();
+    env.orc(&["kb", "write", "api", "Use **REST**"]).success();
+    let (readme, html) = render_to(&env, &env.root.join("out"));
+    let doc = Html::parse_document(&html);
+    let count = |id: &str| doc.select(&Selector::parse(&format!("#{id}")).unwrap()).next().unwrap().inner_html();
+    assert_eq!(
+        (count("count-tasks"), count("count-open"), count("count-claimed"), count("count-done")),
+        ("3".into(), "1".into(), "1".into(), "1".into())
+    );
+    assert!(html.contains("<strong>REST</strong>"), "knowledge is rendered Markdown");
+    assert!(readme.contains("[api](knowledge/api.md)"), "the knowledge index links to the files");
+    assert!(readme.contains("| deploy | agent-1 |"), "{readme}");
+    assert!(readme.contains("`████████████████████` 1/1 done"), "{readme}");
+    assert!(readme.contains("`░░░░░░░░░░░░░░░░░░░░` 0/2 done"), "{readme}");
+}
+
+#[test]
+fn sync_renders_when_the_last_render_is_old_and_not_on_claims() {
+    let env = TestEnv::new();
+    let remote = env.root.join("remote.git");
+    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.orc(&["ws", "create", "w"]).success();
+    let id = env.add_task("w", "x", &[]);
+    env.orc(&["sync"]).success();
+    let on_remote =
+        |path: &str| env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "show", &format!("orc:{path}")]);
+    assert!(on_remote("README.md").contains("# orc: team status"));
+    let renders = |env: &TestEnv| {
+        env.git(&["log", "--format=%s", "orc"]).lines().filter(|s| *s == "orc: render dashboard").count()
+    };
+    env.orc(&["t", "claim", &id, "a1"]).success();
+    env.orc(&["sync"]).success();
+    assert_eq!(renders(&env), 1, "a claim does not render, and neither does a sync within render_interval");
+    env.orc_with(&[("ORC_NOW_OFFSET", "10m")], &["sync"]).success();
+    assert_eq!(renders(&env), 2, "a sync after render_interval renders again");
+}
+
+/// Loads the page in headless Chromium: it must run with no console error
+/// (a CSP violation is one) and show the counts.
+#[test]
+fn the_page_loads_in_headless_chromium_without_errors() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists())
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI installs chromium (.ci/run); it is missing");
+        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let env = TestEnv::new();
+    hostile_board(&env);
+    let out = env.root.join("out");
+    render_to(&env, &out);
+    let profile = env.root.join("chromium-profile");
+    let run = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &format!("file://{}", out.join("docs/index.html").display()),
+        ])
+        .output()
+        .expect("chromium runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let dom = String::from_utf8_lossy(&run.stdout);
+    let logs = String::from_utf8_lossy(&run.stderr);
+    let console: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy") || l.contains("Refused to"))
+        .collect();
+    assert!(console.is_empty(), "console output: {console:?}");
+    let doc = Html::parse_document(&dom);
+    let tasks = doc.select(&Selector::parse("#count-tasks").unwrap()).next().expect("the page rendered").inner_html();
+    assert_eq!(tasks, HOSTILE.len().to_string());
+    assert_eq!(executable_constructs(&dom), Vec::<String>::new());
+}
