@@ -21,6 +21,8 @@ const TASKS: usize = 10_000;
 const EVENTS: usize = 100_000;
 const AGENTS: usize = 10;
 const TARGET_MS: f64 = 50.0;
+const RENDER_TARGET_MS: f64 = 300.0;
+const RENDER_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 fn build_orc() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -163,4 +165,15 @@ fn main() {
         let ok = if median <= TARGET_MS { "PASS" } else { "FAIL" };
         println!("| `orc {}` | {median:.1} | {p90:.1} | ≤ {TARGET_MS} ms | {ok} |", args.join(" "));
     }
+    // The dashboard: rendered to a folder (no commit), then its size.
+    let out = tmp.path().join("dashboard");
+    let (median, p90) = time(&orc, &dir, &home, &["dashboard", "--out", out.to_str().unwrap()], runs);
+    let ok = if median <= RENDER_TARGET_MS { "PASS" } else { "FAIL" };
+    println!("| `orc dashboard --out DIR` | {median:.1} | {p90:.1} | ≤ {RENDER_TARGET_MS} ms | {ok} |");
+    let size = std::fs::metadata(out.join("docs/index.html")).unwrap().len();
+    let readme = std::fs::metadata(out.join("README.md")).unwrap().len();
+    let ok = if size <= RENDER_MAX_BYTES { "PASS" } else { "FAIL" };
+    println!("\n| file | bytes | target | result |\n|---|---:|---|---|");
+    println!("| docs/index.html | {size} | ≤ {RENDER_MAX_BYTES} | {ok} |");
+    println!("| README.md | {readme} | — | — |");
 }
