@@ -3,11 +3,13 @@
 
 mod agent;
 mod cycle;
+mod demo;
 mod doctor;
 mod events;
 mod hooks;
 mod kb;
 mod lock;
+mod onboard;
 pub mod output;
 mod status;
 mod task;
@@ -110,6 +112,21 @@ pub enum Command {
     ///
     /// Example: orc dashboard --out /tmp/orc-dashboard
     Dashboard(DashboardArgs),
+    /// See orc work: a throwaway project, a shared remote, and agents racing through it
+    ///
+    /// Example: orc demo --agents 4 --tasks 40 --keep
+    Demo(demo::DemoArgs),
+    /// One agent of `orc demo` (not for people)
+    #[command(hide = true)]
+    DemoAgent(demo::DemoAgentArgs),
+    /// Print what an agent needs in its context to work with orc
+    ///
+    /// Example: orc prime --agents-md
+    Prime(onboard::PrimeArgs),
+    /// Print a shell completion script
+    ///
+    /// Example: orc completions bash > ~/.local/share/bash-completion/completions/orc
+    Completions(onboard::CompletionsArgs),
     /// Propose who works on what next; kept as cycles/<n>/plan.md
     Plan,
     /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
@@ -338,6 +355,15 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         // Whatever happens, git must carry on: errors go to hooks.log.
         return Ok(hooks::hook(&start_dir(cli)?, agent_from_flags(cli), args));
     }
+    if let Command::Completions(args) = command {
+        return Ok(onboard::completions(args));
+    }
+    if let Command::Demo(args) = command {
+        return demo::demo(args);
+    }
+    if let Command::DemoAgent(args) = command {
+        return Ok(demo::demo_agent(args));
+    }
     if let Command::HookRecord = command {
         return Ok(hooks::hook_record(&start_dir(cli)?));
     }
@@ -373,7 +399,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Plan => cycle::plan(&orc),
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),
-        Command::Hook(_) | Command::HookRecord => unreachable!("handled above"),
+        Command::Hook(_) | Command::HookRecord | Command::Completions(_) | Command::Demo(_) | Command::DemoAgent(_) => {
+            unreachable!("handled above")
+        }
+        Command::Prime(args) => onboard::prime(&orc, args),
     };
     for notice in orc.take_notices() {
         eprintln!("{notice}");
