@@ -20,6 +20,8 @@ pub enum AgentCommand {
     /// Example: orc a heartbeat agent-1 --status "running tests"
     Heartbeat(HeartbeatArgs),
     /// List agents with their last sign of life
+    ///
+    /// Example: orc a list --json
     #[command(visible_alias = "ls")]
     List,
 }

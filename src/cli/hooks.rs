@@ -20,8 +20,12 @@ pub enum HooksCommand {
     /// Example: orc hooks install --hooks post-commit,pre-push
     Install(InstallArgs),
     /// Remove orc's hooks and put back the ones they chained
+    ///
+    /// Example: orc hooks uninstall
     Uninstall,
     /// Show which hooks are installed
+    ///
+    /// Example: orc hooks status --json
     Status,
 }
 

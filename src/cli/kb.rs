@@ -28,9 +28,13 @@ pub enum KbCommand {
     /// Example: orc kb read api-design
     Read(TopicArgs),
     /// List topics with size, author and time
+    ///
+    /// Example: orc kb list --json
     #[command(visible_alias = "ls")]
     List,
     /// Remove a topic (its text stays in git history)
+    ///
+    /// Example: orc kb rm api-design
     Rm(TopicArgs),
 }
 

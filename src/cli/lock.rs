@@ -30,6 +30,8 @@ pub enum LockCommand {
     /// Example: orc lock release deploy --agent agent-1
     Release(ReleaseArgs),
     /// List held locks with holder, expiry and token
+    ///
+    /// Example: orc lock list --all
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Run a command while holding a lock: renewed while it runs, released when it exits

@@ -58,33 +58,59 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create the orc branch (or adopt the remote's) with orc.toml
+    ///
+    /// Example: orc init --remote origin
     Init(InitArgs),
     /// Show everything at a glance: workstreams, tasks, agents
+    ///
+    /// Example: orc status --json
     Status,
     /// Check the branch and the setup; say what is wrong and how to fix it
+    ///
+    /// Example: orc doctor
     Doctor,
     /// Workstreams: create, list, show
+    ///
+    /// Example: orc ws create revenue "Revenue generation" 1
     #[command(subcommand, visible_alias = "workstream")]
     Ws(ws::WsCommand),
     /// Tasks: add, list, show, claim, next, complete, fail, release, cancel, retry
+    ///
+    /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
     #[command(name = "t", subcommand, visible_alias = "task")]
     Task(task::TaskCommand),
     /// Agents: register, heartbeat, list
+    ///
+    /// Example: orc a register agent-1 worker
     #[command(name = "a", subcommand, visible_alias = "agent")]
     Agent(agent::AgentCommand),
     /// List the tasks that can be claimed now, best first
+    ///
+    /// Example: orc ready revenue --json
     Ready(task::ReadyArgs),
     /// Claim a task by id, or the best ready task across workstreams
+    ///
+    /// Example: orc claim t-3fk2 --agent agent-1
     Claim(task::TopClaimArgs),
     /// Claim the best ready task (of one workstream, or any)
+    ///
+    /// Example: orc next revenue --agent agent-1 --json
     Next(task::TopNextArgs),
     /// Complete a task you hold
+    ///
+    /// Example: orc complete t-3fk2 "merged in #42" --agent agent-1
     Complete(task::TopFinishArgs),
     /// Fail a task you hold, with a reason
+    ///
+    /// Example: orc fail t-3fk2 "the API key is missing" --agent agent-1
     Fail(task::TopFinishArgs),
     /// Block until a task is done or failed
+    ///
+    /// Example: orc wait t-3fk2 --timeout 10m
     Wait(task::WaitArgs),
     /// Locks on shared resources: acquire, release, list, run
+    ///
+    /// Example: orc lock run deploy -- ./deploy.sh
     #[command(subcommand)]
     Lock(lock::LockCommand),
     /// Log an event of your own
@@ -96,9 +122,13 @@ pub enum Command {
     /// Example: orc events --type task.claim --since 1h
     Events(events::EventsArgs),
     /// Knowledge base: write, append, read, list, rm
+    ///
+    /// Example: orc kb write api-design "Use REST for external clients"
     #[command(subcommand)]
     Kb(kb::KbCommand),
     /// Git hooks that log commits, merges, switches, rewrites and pushes
+    ///
+    /// Example: orc hooks install
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
     /// Publish local work to the shared remote and take in everyone else's
@@ -128,12 +158,16 @@ pub enum Command {
     /// Example: orc completions bash > ~/.local/share/bash-completion/completions/orc
     Completions(onboard::CompletionsArgs),
     /// Propose who works on what next; kept as cycles/<n>/plan.md
+    ///
+    /// Example: orc plan
     Plan,
     /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
     ///
     /// Example: orc brief agent-1 > brief.md
     Brief(cycle::BriefArgs),
     /// Report what finished since the last cycle and close it (cycles/<n>/report.md)
+    ///
+    /// Example: orc collect --json
     Collect,
     /// Entry point of the installed git hooks (not for people)
     #[command(hide = true)]

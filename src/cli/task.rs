@@ -24,9 +24,13 @@ pub enum TaskCommand {
     /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
     Add(AddArgs),
     /// List tasks, optionally of one workstream, status or holder
+    ///
+    /// Example: orc t list revenue --status open
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Show one task
+    ///
+    /// Example: orc t show t-3fk2
     Show(ShowArgs),
     /// Claim a task: `t claim [ws] <id> [agent]`
     ///
@@ -41,12 +45,20 @@ pub enum TaskCommand {
     /// Example: orc t complete revenue t-3fk2 "Done: integrated payments"
     Complete(FinishArgs),
     /// Fail a task: `t fail [ws] <id> [reason]`
+    ///
+    /// Example: orc t fail revenue t-3fk2 "blocked on credentials"
     Fail(FinishArgs),
     /// Give a claim back: `t release [ws] <id>`
+    ///
+    /// Example: orc t release t-3fk2 --agent agent-1
     Release(IdArgs),
     /// Withdraw a task for good: `t cancel [ws] <id> [reason]`
+    ///
+    /// Example: orc t cancel t-3fk2 "no longer needed"
     Cancel(FinishArgs),
     /// Put a failed task back on the board: `t retry [ws] <id>`
+    ///
+    /// Example: orc t retry t-3fk2
     Retry(IdArgs),
 }
 

@@ -20,9 +20,13 @@ pub enum WsCommand {
     /// Example: orc ws create revenue "Revenue generation" 1
     Create(CreateArgs),
     /// List workstreams with their progress
+    ///
+    /// Example: orc ws list --json
     #[command(visible_alias = "ls")]
     List,
     /// Show one workstream and its tasks
+    ///
+    /// Example: orc ws show revenue
     Show(ShowArgs),
 }
 

@@ -13,6 +13,7 @@ mod hooks;
 mod init;
 mod knowledge;
 mod locks;
+mod onboarding;
 mod races;
 mod remote;
 mod replay;
