@@ -146,6 +146,15 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
+    /// Makes a bare `remote.git` beside the repository and adds it as
+    /// `origin`.
+    pub fn add_bare_remote(&self) -> PathBuf {
+        let remote = self.root.join("remote.git");
+        self.git_in(&self.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+        self.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+        remote
+    }
+
     /// The orc branch's tip, or "" before it exists.
     pub fn tip(&self) -> String {
         let out =

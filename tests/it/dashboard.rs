@@ -154,9 +154,7 @@ fn the_page_shows_the_board() {
 #[test]
 fn sync_renders_when_the_last_render_is_old_and_not_on_claims() {
     let env = TestEnv::new();
-    let remote = env.root.join("remote.git");
-    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
-    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let remote = env.add_bare_remote();
     env.orc(&["ws", "create", "w"]).success();
     let id = env.add_task("w", "x", &[]);
     env.orc(&["sync"]).success();

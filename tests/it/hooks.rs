@@ -101,9 +101,7 @@ fn every_git_action_logs_exactly_one_event() {
     assert_eq!(merge[0]["data"]["merged"], env.git(&["rev-parse", "feature"]).as_str());
     assert_eq!(merge[0]["data"]["squash"], false);
 
-    let remote = env.root.join("remote.git");
-    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
-    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.add_bare_remote();
     let push = events_of(&env, &repo, &["push", "-q", "origin", "main"], 1);
     assert_eq!(push.len(), 1, "{push:?}");
     assert_eq!(push[0]["type"], "hook.pre-push");
@@ -139,9 +137,7 @@ fn users_hooks_keep_running_with_their_status_and_come_back_byte_identical() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n", "the user's hook ran");
     assert_eq!(events.len(), 1);
 
-    let remote = env.root.join("remote.git");
-    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
-    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.add_bare_remote();
     let before = settled_hook_events(&env, 0).len();
     let push = env.command("git", &env.repo).args(["push", "origin", "main"]).output().unwrap();
     assert!(!push.status.success(), "the user's failing pre-push still blocks the push");

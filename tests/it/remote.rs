@@ -56,9 +56,7 @@ impl Drop for Daemon {
 
 /// A bare remote `remote.git` holding the seed repository's main branch.
 fn bare_remote(env: &TestEnv) -> PathBuf {
-    let remote = env.root.join("remote.git");
-    env.git_in(&env.root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
-    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let remote = env.add_bare_remote();
     env.git(&["push", "-q", "origin", "main"]);
     remote
 }
