@@ -154,9 +154,14 @@ fn lock_run_propagates_the_exit_status_and_releases() {
     wait_for(|| flag.exists());
     let busy = env.orc(&["lock", "acquire", "build", "--agent", "a2", "--json"]).code(1);
     assert_eq!(busy.json()["error"]["token"], 2);
-    // Past its 2s TTL it is still held: `lock run` renews it.
+    let first_expiry = busy.json()["error"]["expires_at"].as_str().unwrap().to_string();
+    // Past its 2s TTL it is still held, with a later expiry: `lock run`
+    // renews it (every third of the TTL), keeping its token.
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(env.orc(&["lock", "acquire", "build", "--agent", "a2", "--json"]).code(1).error_kind(), "lock_held");
+    let still = env.orc(&["lock", "acquire", "build", "--agent", "a2", "--json"]).code(1);
+    assert_eq!(still.error_kind(), "lock_held");
+    assert!(still.json()["error"]["expires_at"].as_str().unwrap() > first_expiry.as_str(), "renewed: {still}");
+    assert_eq!(still.json()["error"]["token"], 2);
     assert!(child.wait().unwrap().success());
     env.orc(&["lock", "acquire", "build", "--agent", "a2"]).success();
 }
