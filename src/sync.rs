@@ -116,11 +116,17 @@ fn last_synced(orc: &Orc, remote: &str) -> Option<ObjectId> {
 }
 
 fn remember_synced(orc: &Orc, remote: &str, tip: ObjectId) -> Result<()> {
+    // Syncs of one clone may run at once (a `lock run` renewing while its
+    // command publishes): each writes its own temporary file.
     let path = synced_marker(orc, remote);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{tip}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| Error::io("cannot remember the synced tip", &e))
+    let mut salt = [0u8; 4];
+    clock::random_bytes(&mut salt);
+    let tmp = path.with_extension(format!("tmp-{}-{:08x}", std::process::id(), u32::from_le_bytes(salt)));
+    let written = std::fs::write(&tmp, format!("{tip}\n")).and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| Error::io("cannot remember the synced tip", &e))
 }
 
 /// Stops a sync whose remote lost commits this machine had synced: keeps
