@@ -61,7 +61,9 @@ impl Observations {
         }
         if changed {
             let text: String = self.seen.iter().map(|(r, (t, e, f))| format!("{r} {t} {e} {f}\n")).collect();
-            let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
+            let mut salt = [0u8; 4];
+            crate::clock::random_bytes(&mut salt);
+            let tmp = self.path.with_extension(format!("tmp-{}-{:08x}", std::process::id(), u32::from_le_bytes(salt)));
             if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path)).is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
