@@ -1,7 +1,6 @@
 //! `a register` and `a heartbeat`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::view::Snapshot;
 use super::{OpEnv, Operation, Orc, Plan};
@@ -32,10 +31,6 @@ impl Operation for RegisterAgent {
     type Output = Agent;
     const NAME: &'static str = "agent.register";
 
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
-
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
     }
@@ -65,10 +60,6 @@ pub struct Heartbeat {
 impl Operation for Heartbeat {
     type Output = Agent;
     const NAME: &'static str = "agent.heartbeat";
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))

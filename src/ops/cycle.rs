@@ -377,16 +377,12 @@ impl CyclePlan {
 }
 
 /// `orc plan`: computes the plan and keeps it as cycles/<n>/plan.md + .json.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WritePlan;
 
 impl Operation for WritePlan {
     type Output = CyclePlan;
     const NAME: &'static str = "cycle.plan";
-
-    fn input(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CyclePlan>> {
         let (cycle, _) = current_cycle(snap)?;
@@ -596,16 +592,12 @@ impl CycleReport {
 }
 
 /// `orc collect`: reports since the previous cycle and closes this one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CloseCycle;
 
 impl Operation for CloseCycle {
     type Output = CycleReport;
     const NAME: &'static str = "cycle.collect";
-
-    fn input(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CycleReport>> {
         let (cycle, previous) = current_cycle(snap)?;

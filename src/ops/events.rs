@@ -75,10 +75,6 @@ impl Operation for LogEvent {
     type Output = Event;
     const NAME: &'static str = "event.log";
 
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
-
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
     }
@@ -119,10 +115,6 @@ pub struct HookEvent {
 impl Operation for HookEvent {
     type Output = Event;
     const NAME: &'static str = "hook.event";
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn plan(&self, _snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Event>> {
         let event = Event {

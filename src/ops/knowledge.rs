@@ -97,9 +97,11 @@ fn walk(snap: &Snapshot<'_>, tree: ObjectId, prefix: &str, out: &mut Loaded<Topi
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+/// Its input is written by hand (`input`): the size, not the text.
+#[derive(Debug, Clone, Serialize)]
 pub struct WriteTopic {
     pub topic: String,
+    #[serde(skip)]
     pub text: String,
     /// Add to the end instead of replacing.
     pub append: bool,
@@ -164,10 +166,6 @@ pub struct RemoveTopic {
 impl Operation for RemoveTopic {
     type Output = Topic;
     const NAME: &'static str = "kb.rm";
-
-    fn input(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, _env: &OpEnv<'_>) -> Result<Plan<Topic>> {
         check_topic(&self.topic)?;

@@ -110,11 +110,15 @@ pub fn check_ttl(ttl: Duration) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+/// Its input is written by hand (`input`): the TTL in seconds, and no
+/// local observations.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct AcquireLock {
     pub resource: String,
     pub agent: String,
+    #[serde(skip)]
     pub ttl: Duration,
+    #[serde(skip)]
     pub observed: Observations,
 }
 
@@ -181,10 +185,6 @@ pub struct ReleaseLock {
 impl Operation for ReleaseLock {
     type Output = Lock;
     const NAME: &'static str = "lock.release";
-
-    fn input(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         check_name(NameKind::Resource, &self.resource)?;

@@ -107,8 +107,9 @@ impl<O> Plan<O> {
     }
 }
 
-/// One kind of change to the branch.
-pub trait Operation {
+/// One kind of change to the branch. Its serialised form is its input,
+/// recorded so the operation can be replayed (see `input`).
+pub trait Operation: Serialize {
     type Output: Serialize + DeserializeOwned;
     /// The stable operation name, e.g. `task.claim`.
     const NAME: &'static str;
@@ -126,7 +127,9 @@ pub trait Operation {
     /// operation can be checked again on top of another machine's tip (what
     /// `orc sync` replays). Large payloads are referenced, not copied: a
     /// knowledge write records its size, and the text is in the commit.
-    fn input(&self) -> Value;
+    fn input(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs are plain data")
+    }
 }
 
 /// The result of an applied operation.

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::view::{Loaded, Snapshot};
 use super::{OpEnv, Operation, Orc, Plan};
@@ -154,10 +153,6 @@ impl Operation for AddTask {
     type Output = Task;
     const NAME: &'static str = "task.add";
 
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
-
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         snap.require_workstream(&self.workstream)?;
         let mut after = Vec::new();
@@ -237,10 +232,6 @@ impl Operation for ClaimTask {
     type Output = Task;
     const NAME: &'static str = "task.claim";
 
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
-
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
     }
@@ -264,10 +255,6 @@ pub struct NextTask {
 impl Operation for NextTask {
     type Output = Task;
     const NAME: &'static str = "task.claim";
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn actor(&self, _orc: &Orc) -> Result<Actor> {
         Ok(Actor::Agent(self.agent.clone()))
@@ -351,10 +338,6 @@ impl Operation for FinishTask {
     type Output = Task;
     const NAME: &'static str = "task.finish";
 
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
-
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
@@ -400,10 +383,6 @@ pub struct ChangeTask {
 impl Operation for ChangeTask {
     type Output = Task;
     const NAME: &'static str = "task.change";
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         if let Some(reason) = &self.reason {

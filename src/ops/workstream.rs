@@ -1,7 +1,6 @@
 //! `ws create`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::view::Snapshot;
 use super::{OpEnv, Operation, Plan};
@@ -33,10 +32,6 @@ impl CreateWorkstream {
 impl Operation for CreateWorkstream {
     type Output = Workstream;
     const NAME: &'static str = "ws.create";
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self).expect("operation inputs serialise")
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Workstream>> {
         if snap.workstream_exists(&self.name)? {

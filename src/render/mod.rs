@@ -391,16 +391,12 @@ pub const NOJEKYLL_PATH: &str = "docs/.nojekyll";
 /// docs/.nojekyll as one operation; nothing when they are unchanged. A
 /// render logs no event and is not state: the next render ignores it when
 /// it asks how old the state is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RenderDashboard;
 
 impl crate::ops::Operation for RenderDashboard {
     type Output = bool;
     const NAME: &'static str = "dashboard.render";
-
-    fn input(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
 
     fn plan(&self, snap: &Snapshot<'_>, _env: &crate::ops::OpEnv<'_>) -> Result<crate::ops::Plan<bool>> {
         let branch = snap.store.branch().to_string();

@@ -13,9 +13,15 @@ use orc::ops::task::ClaimTask;
 use orc::ops::view::Snapshot;
 use orc::ops::{OpEnv, Operation, Orc, Plan};
 use orc::store::Changes;
-use serde_json::Value;
 
 use crate::common::TestEnv;
+
+/// Records as the operation it wraps.
+impl<O: serde::Serialize> serde::Serialize for Interfered<O> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.inner.serialize(s)
+    }
+}
 
 /// Runs `interfere` once, just before the first check of `inner`.
 struct Interfered<O> {
@@ -29,10 +35,6 @@ impl<O: Operation> Operation for Interfered<O> {
 
     fn actor(&self, orc: &Orc) -> Result<Actor> {
         self.inner.actor(orc)
-    }
-
-    fn input(&self) -> Value {
-        self.inner.input()
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<O::Output>> {
