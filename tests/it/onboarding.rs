@@ -32,6 +32,16 @@ fn the_demo_cleans_up_unless_asked_to_keep() {
     assert_eq!(summary["done"], 4);
     assert_eq!(summary["kept"], false);
     assert!(!std::path::Path::new(summary["dir"].as_str().unwrap()).exists(), "nothing left behind");
+    for bad in [["--agents", "0"], ["--tasks", "0"], ["--agents", "33"]] {
+        let run = env.orc_in(&env.root, &["demo", bad[0], bad[1], "--json"]).code(2);
+        assert_eq!(run.error_kind(), "invalid_input", "{bad:?}");
+    }
+    // A folder that already holds a demo is refused, not overwritten.
+    let dir = env.root.join("kept");
+    env.orc_in(&env.root, &["demo", "--agents", "1", "--tasks", "1", "--dir", dir.to_str().unwrap()]).success();
+    let again = env.orc_in(&env.root, &["demo", "--dir", dir.to_str().unwrap(), "--json"]).code(2);
+    assert_eq!(again.error_kind(), "invalid_input");
+    assert!(dir.join("remote.git").exists(), "the kept demo is intact");
 }
 
 #[test]
