@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::ops::events::HookEvent;
+use crate::ops::events::{EventData, HookEvent, OrcEventType};
 use crate::ops::Orc;
 
 /// The hooks orc installs, in the order it lists them.
@@ -198,7 +198,9 @@ pub fn record(dir: &Path, input: &str) {
     let agent = record["agent"].as_str().map(str::to_string);
     let Ok(orc) = Orc::open(dir, agent, None) else { return };
     let kind = record["kind"].as_str().unwrap_or("hook.unknown").to_string();
-    if let Err(e) = orc.apply(&HookEvent { kind: kind.clone(), data: record["data"].clone() }) {
+    let event =
+        OrcEventType::new(&kind).and_then(|kind| Ok(HookEvent { kind, data: EventData::new(record["data"].clone())? }));
+    if let Err(e) = event.and_then(|event| orc.apply(&event)) {
         append_log(&orc.store.private_dir(), &kind, &e);
     }
 }

@@ -14,12 +14,11 @@ use serde_json::json;
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::model::task::Actor;
-use crate::ops::events::HookEvent;
-use crate::ops::replay::{local_only, replay_all, Recorded, Replayed};
+use crate::ops::events::{EventData, HookEvent, OrcEventType};
+use crate::ops::replay::{local_only, op_ids_between, replay_all, Recorded, Replayed};
 use crate::ops::Orc;
 use crate::store::remote::{self, Pushed};
-use crate::store::{ObjectId, Swap};
+use crate::store::{ObjectId, Swap, WriteLock};
 
 /// Pushes tried before giving up when the remote keeps moving, and how long
 /// to keep trying at most. Every machine's claim is a push to one ref, so
@@ -88,20 +87,17 @@ fn count_between(orc: &Orc, from: ObjectId, base: Option<ObjectId>) -> Result<us
 
 /// Logs each dropped operation as a `sync.drop` event on top of `tip`, so
 /// the drop travels with the push.
-fn log_drops(orc: &Orc, mut tip: ObjectId, drops: &[(Recorded, crate::error::Error)]) -> Result<ObjectId> {
+fn log_drops(orc: &Orc, queue: &WriteLock, mut tip: ObjectId, drops: &[(Recorded, Error)]) -> Result<ObjectId> {
     for (rec, err) in drops {
+        let envelope = &rec.envelope;
         let event = HookEvent {
-            kind: "sync.drop".into(),
-            data: json!({"op": rec.op, "op_id": rec.id, "subject": rec.subject, "kind": err.kind, "reason": err.message,
-                         "task": rec.details.get("task"), "resource": rec.details.get("resource")}),
+            kind: OrcEventType::new("sync.drop")?,
+            data: EventData::new(json!({"op": envelope.op, "op_id": envelope.id, "subject": rec.subject,
+                         "kind": err.kind, "reason": err.message,
+                         "task": envelope.input.get("task").or(err.fields.get("task")),
+                         "resource": envelope.input.get("resource").or(err.fields.get("resource"))}))?,
         };
-        let now = clock::now()?;
-        let id = clock::new_ulid(clock::precise_now()?);
-        let actor = match &rec.actor {
-            Actor::Agent(a) => Actor::Agent(a.clone()),
-            Actor::Person(p) => Actor::Person(p.clone()),
-        };
-        tip = orc.build_on(&event, &actor, tip, now, &id)?.1;
+        tip = orc.build_fresh_on(queue, &event, envelope.actor.clone(), tip)?;
     }
     Ok(tip)
 }
@@ -184,11 +180,11 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
             false => None,
         };
         let had_branch = orc.store.tip()?.is_some();
-        let local = {
-            // Adopts the fetched branch when this clone has none yet.
-            let queue = orc.store.lock_writers()?;
-            orc.ensure_branch_locked(&queue)?
-        };
+        // Replay is a write: it happens under the queue, which is released
+        // before the network so local agents keep working during the push.
+        let queue = orc.store.lock_writers()?;
+        // Adopts the fetched branch when this clone has none yet.
+        let local = orc.ensure_branch_locked(&queue)?;
         if let (Some(before), Some(now)) = (last_synced(orc, remote_name), fetched) {
             if !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
                 return Err(rewritten(orc, remote_name, before, now, local)?);
@@ -197,6 +193,7 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
         let (candidate, received) = match fetched {
             None => (local, 0),
             Some(theirs) if theirs == local => {
+                drop(queue);
                 if !had_branch {
                     report.received = count_between(orc, theirs, None)?;
                 }
@@ -205,7 +202,14 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
                 return Ok(report);
             }
             Some(theirs) => {
-                let ops = local_only(orc, local, Some(theirs))?;
+                // Operations already on the remote (a publish killed after
+                // its push landed, before the local branch moved) are not
+                // replayed again: exactly once, by operation id.
+                let already_there = op_ids_between(orc, theirs, Some(local))?;
+                let ops: Vec<Recorded> = local_only(orc, local, Some(theirs))?
+                    .into_iter()
+                    .filter(|rec| !already_there.contains(&rec.envelope.id))
+                    .collect();
                 if ops.is_empty() {
                     // Nothing of ours is missing there: fast-forward to theirs.
                     (theirs, count_between(orc, theirs, Some(local))?)
@@ -213,22 +217,23 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
                     (local, 0)
                 } else {
                     let received = count_between(orc, theirs, Some(local))?;
-                    let (tip, outcomes) = replay_all(orc, ops, theirs)?;
-                    let mut drops = Vec::new();
-                    for (rec, outcome) in outcomes {
-                        if let Replayed::Dropped(err) = outcome {
-                            drops.push((rec, err));
-                        }
-                    }
-                    let tip = log_drops(orc, tip, &drops)?;
-                    report.refusals = drops.iter().map(|(rec, err)| (rec.id.clone(), err.clone())).collect();
+                    let (tip, outcomes) = replay_all(orc, &queue, ops, theirs, &already_there)?;
+                    let drops: Vec<(Recorded, Error)> = outcomes
+                        .into_iter()
+                        .filter_map(|(rec, outcome)| match outcome {
+                            Replayed::Dropped(err) => Some((rec, err)),
+                            Replayed::Applied(_) | Replayed::AlreadyThere => None,
+                        })
+                        .collect();
+                    let tip = log_drops(orc, &queue, tip, &drops)?;
+                    report.refusals = drops.iter().map(|(rec, err)| (rec.envelope.id.clone(), err.clone())).collect();
                     report.dropped = drops
                         .into_iter()
                         .map(|(rec, err)| Dropped {
-                            op_id: rec.id,
-                            op: rec.op,
+                            op_id: rec.envelope.id.clone(),
+                            op: rec.envelope.op.clone(),
                             subject: rec.subject,
-                            by: rec.actor.name().to_string(),
+                            by: rec.envelope.actor.name().to_string(),
                             kind: err.kind.to_string(),
                             reason: err.message.clone(),
                         })
@@ -237,6 +242,7 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
                 }
             }
         };
+        drop(queue);
         if Some(candidate) != fetched {
             report.pushes += 1;
             match with_retries(|| {
@@ -269,6 +275,7 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
 
 /// Moves the local branch from `was` to `synced`; operations made locally
 /// during the sync are replayed on top (and published by the next sync).
+/// The queue is taken once, here, and handed to the replay.
 fn settle_local(orc: &Orc, was: ObjectId, synced: ObjectId) -> Result<()> {
     loop {
         let queue = orc.store.lock_writers()?;
@@ -276,7 +283,8 @@ fn settle_local(orc: &Orc, was: ObjectId, synced: ObjectId) -> Result<()> {
         let target = if now == was {
             synced
         } else {
-            let (tip, _) = replay_all(orc, local_only(orc, now, Some(was))?, synced)?;
+            let already_there = op_ids_between(orc, synced, Some(was))?;
+            let (tip, _) = replay_all(orc, &queue, local_only(orc, now, Some(was))?, synced, &already_there)?;
             tip
         };
         if orc.store.compare_and_swap(&queue, Some(now), target, "orc: sync")? == Swap::Done {

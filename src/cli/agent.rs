@@ -55,7 +55,8 @@ pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
         }
         AgentCommand::Heartbeat(args) => {
             let agent = orc.require_agent(args.id.as_deref())?;
-            let applied = orc.apply(&Heartbeat { agent, status: args.status.clone() })?;
+            let status = args.status.as_deref().map(crate::model::names::Label::new).transpose()?;
+            let applied = orc.apply(&Heartbeat { agent, status })?;
             let snap = orc.snapshot()?;
             let (settings, _) = snap.settings();
             let agent = applied.output;

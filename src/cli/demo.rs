@@ -200,7 +200,7 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
     // Take in everything, render the dashboard, and count.
     let orc = Orc::open(&project, None, None)?;
     crate::sync::sync(&orc, "origin")?;
-    orc.apply(&crate::render::RenderDashboard)?;
+    orc.apply(&crate::ops::dashboard::RenderDashboard)?;
     crate::sync::sync(&orc, "origin")?;
     let out_dir = root.join("dashboard");
     let snap = orc.snapshot()?;

@@ -142,7 +142,7 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
             Ok(output)
         }
         KbCommand::Rm(args) => {
-            let applied = orc.apply(&RemoveTopic { topic: args.topic.clone() })?;
+            let applied = orc.apply(&RemoveTopic { topic: crate::model::knowledge::TopicName::new(&args.topic)? })?;
             Ok(Output::new(topic_json(&applied.output), format!("removed {}", applied.output.topic)))
         }
     }

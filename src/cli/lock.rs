@@ -15,6 +15,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::model::duration::parse_duration;
 use crate::model::lock::Lock;
+use crate::model::names::AgentName;
 use crate::model::task::short_time;
 use crate::ops::lock::{all_locks, AcquireLock, Observations, ReleaseLock};
 use crate::ops::Orc;
@@ -128,7 +129,8 @@ pub fn run(orc: &Ctx, cmd: &LockCommand) -> Result<Output> {
             Ok(Output::new(lock_json(&lock, false), human))
         }
         LockCommand::Release(args) => {
-            let applied = orc.apply(&ReleaseLock { resource: args.resource.clone(), force: args.force })?;
+            let resource = crate::model::names::ResourceName::new(&args.resource)?;
+            let applied = orc.apply(&ReleaseLock { resource, force: args.force })?;
             super::publish(orc, orc.local, &applied.op_id)?;
             let lock = applied.output;
             Ok(Output::new(lock_json(&lock, false), format!("released {} (token {})", lock.resource, lock.token)))
@@ -138,8 +140,8 @@ pub fn run(orc: &Ctx, cmd: &LockCommand) -> Result<Output> {
     }
 }
 
-fn acquire(orc: &Orc, local: bool, resource: &str, agent: String, ttl: Duration) -> Result<Lock> {
-    let op = AcquireLock::new(orc, resource, agent, ttl)?;
+fn acquire(orc: &Orc, local: bool, resource: &str, agent: AgentName, ttl: Duration) -> Result<Lock> {
+    let op = AcquireLock::new(&orc.store, resource, agent, ttl, clock::now()?)?;
     let mut observed = op.observed.clone();
     let applied = orc.apply(&op)?;
     super::publish(orc, local, &applied.op_id)?;
@@ -271,7 +273,7 @@ fn renew_until_stopped(
         }
         last = Instant::now();
         let renewed = Orc::open(dir, Some(agent.to_string()), None)
-            .and_then(|orc| acquire(&orc, local, resource, agent.to_string(), ttl));
+            .and_then(|orc| -> Result<Lock> { acquire(&orc, local, resource, AgentName::new(agent)?, ttl) });
         if let Err(e) = renewed {
             eprintln!("warning: could not renew the lock on {resource}: {e}");
             if e.kind == "lock_held" {
@@ -283,8 +285,8 @@ fn renew_until_stopped(
 
 /// Releases after the command; reports whether it did.
 fn release(orc: &Orc, local: bool, resource: &str) -> bool {
-    let released = orc
-        .apply(&ReleaseLock { resource: resource.into(), force: false })
+    let released = crate::model::names::ResourceName::new(resource)
+        .and_then(|resource| orc.apply(&ReleaseLock { resource, force: false }))
         .and_then(|applied| super::publish(orc, local, &applied.op_id));
     match released {
         Ok(()) => true,

@@ -305,7 +305,8 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
 }
 
 fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
-    use crate::render::{render, RenderDashboard, HTML_PATH, NOJEKYLL_PATH, README_PATH};
+    use crate::ops::dashboard::RenderDashboard;
+    use crate::render::{render, HTML_PATH, NOJEKYLL_PATH, README_PATH};
     match &args.out {
         Some(dir) => {
             let snap = orc.snapshot()?;
@@ -348,7 +349,7 @@ fn render_if_due(orc: &Ctx) -> Result<()> {
     let last = crate::render::last_render(&snap)?;
     drop(snap);
     if last.is_none_or(|at| crate::clock::now().is_ok_and(|now| now - at >= settings.render_interval)) {
-        orc.apply(&crate::render::RenderDashboard)?;
+        orc.apply(&crate::ops::dashboard::RenderDashboard)?;
     }
     Ok(())
 }

@@ -12,8 +12,10 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::model::duration::parse_duration;
 use crate::model::names::check_workstream_name;
+use crate::model::names::{AgentName, WorkstreamName};
+use crate::model::task::Text;
 use crate::model::task::{Blocker, Status, Task, Terms};
-use crate::ops::task::{AddTask, Board, Change, ChangeTask, ClaimTask, Finish, FinishTask, NextTask};
+use crate::ops::task::{AddTask, Board, Change, ChangeTask, ClaimTask, Finish, FinishTask};
 use crate::ops::view::Snapshot;
 use crate::ops::Applied;
 
@@ -299,7 +301,7 @@ fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
 
 fn claim(orc: &Ctx, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
     let agent = resolve_agent(orc, agent)?;
-    let applied = orc.apply(&ClaimTask { workstream: ws, id, agent })?;
+    let applied = orc.apply(&ClaimTask::task(agent, &id, ws_name(ws)?))?;
     super::publish(orc, orc.local, &applied.op_id)?;
     claim_output(orc, applied)
 }
@@ -309,11 +311,12 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
         check_workstream_name(ws)?;
     }
     let agent = resolve_agent(orc, agent)?;
+    let ws = ws_name(ws)?;
     // Another machine may win the task this one chose: the sync that said
     // so also brought its claim here, so the next try picks another task.
     const TRIES: usize = 10;
     for attempt in 1..=TRIES {
-        let applied = orc.apply(&NextTask { workstream: ws.clone(), agent: agent.clone() })?;
+        let applied = orc.apply(&ClaimTask::best(agent.clone(), ws.clone()))?;
         match super::publish(orc, orc.local, &applied.op_id) {
             Ok(()) => return claim_output(orc, applied),
             Err(e) if e.kind == "already_claimed" && attempt < TRIES => continue,
@@ -325,8 +328,12 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
 
 /// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`
 /// and git config, as it names the agent explicitly for this one command.
-fn resolve_agent(orc: &Ctx, positional: Option<&str>) -> Result<String> {
+fn resolve_agent(orc: &Ctx, positional: Option<&str>) -> Result<AgentName> {
     orc.require_agent(positional)
+}
+
+fn ws_name(ws: Option<String>) -> Result<Option<WorkstreamName>> {
+    ws.as_deref().map(WorkstreamName::new).transpose()
 }
 
 fn finish(
@@ -337,14 +344,15 @@ fn finish(
     token: Option<u64>,
     how: Finish,
 ) -> Result<Output> {
-    let applied = orc.apply(&FinishTask::new(ws, id, how, token, text)?)?;
+    let applied = orc.apply(&FinishTask::new(ws_name(ws)?, id, how, token, text)?)?;
     super::publish(orc, orc.local, &applied.op_id)?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }
 
 fn change(orc: &Ctx, ws: Option<String>, id: String, how: Change, reason: Option<String>) -> Result<Output> {
-    let applied = orc.apply(&ChangeTask { workstream: ws, id, how, reason })?;
+    let reason = reason.as_deref().map(Text::new).transpose()?;
+    let applied = orc.apply(&ChangeTask { workstream: ws_name(ws)?, id, how, reason })?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }

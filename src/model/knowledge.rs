@@ -68,6 +68,12 @@ pub fn check_topic(topic: &str) -> Result<()> {
     Ok(())
 }
 
+crate::model::names::validated_string!(
+    /// A knowledge topic: names joined by `/`, each a safe path component.
+    TopicName,
+    check_topic
+);
+
 pub fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_KB_BYTES {
         return Err(Error::input(

@@ -95,6 +95,117 @@ pub fn terminal_safe(value: &str) -> String {
     value.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
 }
 
+/// Declares a string newtype that holds only values `$check` accepts.
+/// Deserialising goes through the same check (`serde(try_from)`), so an
+/// operation built from JSON (a replayed trailer, an HTTP body, an MCP
+/// call) is checked exactly like one built from flags.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `value`; the error says what is wrong and how to fix it.
+            pub fn new(value: &str) -> Result<Self> {
+                let check: fn(&str) -> Result<()> = $check;
+                check(value)?;
+                Ok(Self(value.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(value: String) -> Result<Self> {
+                let check: fn(&str) -> Result<()> = $check;
+                check(&value)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = Error;
+            fn try_from(value: &str) -> Result<Self> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+pub(crate) use validated_string;
+
+validated_string!(
+    /// A workstream name: a path component that cannot look like a task id.
+    WorkstreamName,
+    check_workstream_name
+);
+validated_string!(
+    /// An agent name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
+    AgentName,
+    |name| check_name(NameKind::Agent, name)
+);
+validated_string!(
+    /// A lock resource name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
+    ResourceName,
+    |name| check_name(NameKind::Resource, name)
+);
+
+/// A short free-text label (an agent's role or status line).
+pub fn check_label(label: &str) -> Result<()> {
+    if label.chars().count() > 200 || label.chars().any(char::is_control) {
+        return Err(Error::input("invalid_input", "a role or status is at most 200 printable characters")
+            .with_hint("keep it to one short line"));
+    }
+    Ok(())
+}
+
+validated_string!(
+    /// A role or status line: at most 200 printable characters.
+    Label,
+    check_label
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +224,17 @@ mod tests {
         {
             assert!(name_problem(bad).is_some(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_built_from_json_are_checked_like_names_from_flags() {
+        assert!(serde_json::from_str::<WorkstreamName>(r#""a/b""#).is_err());
+        assert!(serde_json::from_str::<WorkstreamName>(r#""t-x""#).is_err());
+        assert!(serde_json::from_str::<AgentName>(r#""../x""#).is_err());
+        assert!(serde_json::from_str::<ResourceName>(r#""""#).is_err());
+        let ok: WorkstreamName = serde_json::from_str(r#""revenue""#).unwrap();
+        assert_eq!(ok.as_str(), "revenue");
+        assert_eq!(serde_json::to_string(&ok).unwrap(), r#""revenue""#);
     }
 
     #[test]

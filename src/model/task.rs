@@ -174,6 +174,65 @@ pub fn check_priority(priority: u8) -> Result<()> {
     Ok(())
 }
 
+/// A priority, 1 (highest) to 9 (lowest); decoding checks the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Priority(u8);
+
+impl Priority {
+    pub fn new(priority: u8) -> Result<Self> {
+        check_priority(priority)?;
+        Ok(Self(priority))
+    }
+
+    /// The default for tasks and workstreams.
+    pub const DEFAULT: Self = Self(DEFAULT_PRIORITY);
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for Priority {
+    type Error = Error;
+    fn try_from(value: u8) -> Result<Self> {
+        Self::new(value)
+    }
+}
+
+impl From<Priority> for u8 {
+    fn from(value: Priority) -> Self {
+        value.0
+    }
+}
+
+/// A full task id, `t-` and ten base32 characters: it becomes a file name.
+pub fn check_task_id(id: &str) -> Result<()> {
+    let body = id.strip_prefix("t-").unwrap_or("");
+    if body.len() != crate::clock::TASK_ID_CHARS || !body.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
+        return Err(Error::input("invalid_input", format!("{} is not a task id", crate::model::names::printable(id)))
+            .with_hint("task ids look like t-3fk2a8c9d0"));
+    }
+    Ok(())
+}
+
+crate::model::names::validated_string!(
+    /// A task's title: not blank, at most 500 characters.
+    Title,
+    check_title
+);
+crate::model::names::validated_string!(
+    /// Free text given with an operation (a description, result, reason).
+    Text,
+    |text| check_text("text", text)
+);
+crate::model::names::validated_string!(
+    /// A task id as orc makes them; safe as a file name.
+    TaskId,
+    check_task_id
+);
+
 /// Formats a time for a one-line message.
 pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if at.date_naive() == now.date_naive() {

@@ -377,7 +377,7 @@ impl CyclePlan {
 }
 
 /// `orc plan`: computes the plan and keeps it as cycles/<n>/plan.md + .json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WritePlan;
 
 impl Operation for WritePlan {
@@ -592,7 +592,7 @@ impl CycleReport {
 }
 
 /// `orc collect`: reports since the previous cycle and closes this one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CloseCycle;
 
 impl Operation for CloseCycle {

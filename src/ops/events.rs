@@ -10,10 +10,10 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 
 use super::view::{Loaded, Snapshot};
-use super::{OpEnv, Operation, Orc, Plan};
+use super::{OpEnv, Operation, Plan};
 use crate::error::{Error, Result};
 use crate::model::event::Event;
-use crate::model::names::{name_problem, printable};
+use crate::model::names::{name_problem, printable, validated_string, AgentName};
 use crate::model::task::Actor;
 
 /// Largest `--data` an agent may log.
@@ -40,34 +40,93 @@ pub fn check_event_type(kind: &str) -> Result<()> {
     Ok(())
 }
 
-/// `orc log <type> [--data JSON]`.
+/// Checks an event type orc logs itself: a name under `hook.` or `sync.`.
+pub fn check_orc_event_type(kind: &str) -> Result<()> {
+    if let Some(problem) = name_problem(kind) {
+        return Err(Error::input("invalid_name", format!("invalid event type {}: {problem}", printable(kind))));
+    }
+    if !(kind.starts_with("hook.") || kind.starts_with("sync.")) {
+        return Err(Error::input("invalid_name", format!("{kind:?} is not an event type orc's hooks or sync log")));
+    }
+    Ok(())
+}
+
+validated_string!(
+    /// An event type an agent logs: a name outside orc's own prefixes.
+    EventType,
+    check_event_type
+);
+validated_string!(
+    /// An event type orc's hooks and sync log (`hook.*`, `sync.*`).
+    OrcEventType,
+    check_orc_event_type
+);
+
+/// Event data: any JSON, at most 64 KiB once serialised; decoding checks it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct EventData(Value);
+
+impl EventData {
+    pub fn new(value: Value) -> Result<Self> {
+        let size = serde_json::to_string(&value).map_or(usize::MAX, |t| t.len());
+        if size > MAX_EVENT_DATA_BYTES {
+            return Err(Error::input(
+                "invalid_input",
+                format!("the event data is {size} bytes; the limit is {MAX_EVENT_DATA_BYTES}"),
+            )
+            .with_hint("keep large payloads in the knowledge base and reference the topic"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl TryFrom<Value> for EventData {
+    type Error = Error;
+    fn try_from(value: Value) -> Result<Self> {
+        Self::new(value)
+    }
+}
+
+impl From<EventData> for Value {
+    fn from(data: EventData) -> Self {
+        data.0
+    }
+}
+
+/// `orc log <type> [--data JSON]`. The data is nested in the recorded
+/// input, never beside the trailer's own keys.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LogEvent {
-    pub agent: String,
-    pub kind: String,
-    pub data: Value,
+    pub agent: AgentName,
+    pub kind: EventType,
+    pub data: EventData,
 }
 
 impl LogEvent {
-    pub fn new(agent: String, kind: &str, data: Option<&str>) -> Result<Self> {
-        check_event_type(kind)?;
+    pub fn new(agent: AgentName, kind: &str, data: Option<&str>) -> Result<Self> {
+        let kind = EventType::new(kind)?;
         let data = match data {
             None => Value::Object(Default::default()),
             Some(text) => {
                 if text.len() > MAX_EVENT_DATA_BYTES {
                     return Err(Error::input(
                         "invalid_input",
-                        format!("--data is {} bytes; the limit is {MAX_EVENT_DATA_BYTES}", text.len()),
+                        format!("the data is {} bytes; the limit is {MAX_EVENT_DATA_BYTES}", text.len()),
                     )
                     .with_hint("keep large payloads in the knowledge base and reference the topic"));
                 }
                 serde_json::from_str(text).map_err(|e| {
-                    Error::input("invalid_input", format!("--data is not JSON: {e}"))
-                        .with_hint(r#"orc log deployed --data '{"service":"api","version":"2.0"}'"#)
+                    Error::input("invalid_input", format!("the event data is not JSON: {e}"))
+                        .with_hint(r#"event data is a JSON document such as {"service":"api","version":"2.0"}"#)
                 })?
             }
         };
-        Ok(Self { agent, kind: kind.into(), data })
+        Ok(Self { agent, kind, data: EventData::new(data)? })
     }
 }
 
@@ -75,22 +134,22 @@ impl Operation for LogEvent {
     type Output = Event;
     const NAME: &'static str = "event.log";
 
-    fn actor(&self, _orc: &Orc) -> Result<Actor> {
-        Ok(Actor::Agent(self.agent.clone()))
+    fn actor(&self, _session: &Actor) -> Actor {
+        Actor::Agent(self.agent.to_string())
     }
 
     fn plan(&self, _snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Event>> {
         let event = Event {
             id: env.op_id.to_string(),
             ts: env.now,
-            agent: self.agent.clone(),
-            kind: self.kind.clone(),
-            data: self.data.clone(),
+            agent: self.agent.to_string(),
+            kind: self.kind.to_string(),
+            data: self.data.value().clone(),
         };
         // The engine appends the operation's own event: with the details
         // being the data, that event is exactly the one logged.
         let mut plan = Plan::new(format!("log {} by {}", self.kind, self.agent), event);
-        plan.details = match &self.data {
+        plan.details = match self.data.value() {
             Value::Object(map) => map.clone(),
             other => {
                 let mut map = serde_json::Map::new();
@@ -98,7 +157,7 @@ impl Operation for LogEvent {
                 map
             }
         };
-        plan.event_type = Some(self.kind.clone());
+        plan.event_type = Some(self.kind.to_string());
         plan.output.data = Value::Object(plan.details.clone());
         Ok(plan)
     }
@@ -108,8 +167,8 @@ impl Operation for LogEvent {
 /// for the worktree's agent, or its person when none is set.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HookEvent {
-    pub kind: String,
-    pub data: Value,
+    pub kind: OrcEventType,
+    pub data: EventData,
 }
 
 impl Operation for HookEvent {
@@ -121,14 +180,14 @@ impl Operation for HookEvent {
             id: env.op_id.to_string(),
             ts: env.now,
             agent: env.actor.name().to_string(),
-            kind: self.kind.clone(),
-            data: self.data.clone(),
+            kind: self.kind.to_string(),
+            data: self.data.value().clone(),
         };
         let mut plan = Plan::new(format!("{} by {}", self.kind, env.actor.name()), event);
-        if let Value::Object(map) = &self.data {
+        if let Value::Object(map) = self.data.value() {
             plan.details = map.clone();
         }
-        plan.event_type = Some(self.kind.clone());
+        plan.event_type = Some(self.kind.to_string());
         Ok(plan)
     }
 }

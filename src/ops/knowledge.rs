@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::trailer::Envelope;
 use super::view::{Loaded, Snapshot};
-use super::{OpEnv, Operation, Plan};
+use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
 use crate::error::{Error, Result};
-use crate::model::knowledge::{check_text, check_topic, meta_path, topic_path, TopicMeta, MAX_KB_BYTES};
+use crate::model::knowledge::{check_text, meta_path, topic_path, TopicMeta, TopicName, MAX_KB_BYTES};
 use crate::model::names::name_problem;
 use crate::model::record;
 use crate::store::ObjectId;
@@ -46,7 +47,7 @@ fn not_found(topic: &str) -> Error {
 
 /// Reads one topic with its text.
 pub fn read(snap: &Snapshot<'_>, topic: &str) -> Result<Topic> {
-    check_topic(topic)?;
+    crate::model::knowledge::check_topic(topic)?;
     let path = topic_path(topic);
     let bytes = snap.file_capped(&path, MAX_KB_BYTES)?.ok_or_else(|| not_found(topic))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::broken_file(&path, None, "not valid UTF-8"))?;
@@ -97,21 +98,30 @@ fn walk(snap: &Snapshot<'_>, tree: ObjectId, prefix: &str, out: &mut Loaded<Topi
     Ok(())
 }
 
-/// Its input is written by hand (`input`): the size, not the text.
-#[derive(Debug, Clone, Serialize)]
+/// Its recorded input is the topic, whether it appends, and the size of
+/// the text; the text itself is in the commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WriteTopic {
-    pub topic: String,
+    pub topic: TopicName,
     #[serde(skip)]
     pub text: String,
     /// Add to the end instead of replacing.
     pub append: bool,
 }
 
+/// How a knowledge write is recorded in its trailer.
+#[derive(Serialize, Deserialize)]
+struct RecordedWrite {
+    topic: TopicName,
+    append: bool,
+    bytes: usize,
+}
+
 impl WriteTopic {
     pub fn new(topic: &str, text: String, append: bool) -> Result<Self> {
-        check_topic(topic)?;
+        let topic = TopicName::new(topic)?;
         check_text(&text)?;
-        Ok(Self { topic: topic.into(), text, append })
+        Ok(Self { topic, text, append })
     }
 }
 
@@ -119,8 +129,23 @@ impl Operation for WriteTopic {
     type Output = Topic;
     const NAME: &'static str = "kb.write";
 
-    fn input(&self) -> serde_json::Value {
-        serde_json::json!({"topic": self.topic, "append": self.append, "bytes": self.text.len()})
+    fn recorded(&self, _output: &Topic) -> serde_json::Value {
+        serde_json::to_value(RecordedWrite { topic: self.topic.clone(), append: self.append, bytes: self.text.len() })
+            .expect("plain data")
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({"topic": self.topic, "append": self.append, "text": self.text})
+    }
+
+    /// The text is read from the recorded commit: the whole file, of which
+    /// an append added the last `bytes`.
+    fn from_record(envelope: &Envelope, source: &RecordSource<'_>) -> Result<Self> {
+        let recorded: RecordedWrite = decode_input(envelope)?;
+        let tree = source.store.tree_of(source.commit)?;
+        let file = source.store.read_file(&tree, &topic_path(&recorded.topic))?.unwrap_or_default();
+        let text = String::from_utf8_lossy(&file[file.len().saturating_sub(recorded.bytes)..]).into_owned();
+        Self::new(&recorded.topic, text, recorded.append)
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Topic>> {
@@ -160,7 +185,7 @@ impl Operation for WriteTopic {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoveTopic {
-    pub topic: String,
+    pub topic: TopicName,
 }
 
 impl Operation for RemoveTopic {
@@ -168,7 +193,6 @@ impl Operation for RemoveTopic {
     const NAME: &'static str = "kb.rm";
 
     fn plan(&self, snap: &Snapshot<'_>, _env: &OpEnv<'_>) -> Result<Plan<Topic>> {
-        check_topic(&self.topic)?;
         let path = topic_path(&self.topic);
         let Some(entry) = snap.entry(&path)?.filter(|e| !e.is_tree) else { return Err(not_found(&self.topic)) };
         let meta: Option<TopicMeta> = snap.record(&meta_path(&self.topic)).ok().flatten();

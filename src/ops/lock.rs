@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::trailer::Envelope;
 use super::view::Snapshot;
-use super::{OpEnv, Operation, Orc, Plan};
+use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
 use crate::error::Result;
 use crate::model::lock::{lock_path, Acquired, Lock, LockClock, MAX_TTL};
-use crate::model::names::{check_name, NameKind};
+use crate::model::names::{AgentName, ResourceName};
 use crate::model::record;
 use crate::model::task::Actor;
 use crate::store::Store;
@@ -105,35 +106,63 @@ pub fn read_lock(snap: &Snapshot<'_>, resource: &str) -> Result<Option<Lock>> {
 pub fn check_ttl(ttl: Duration) -> Result<()> {
     if ttl <= Duration::zero() || ttl > MAX_TTL {
         return Err(crate::error::Error::input("invalid_input", "a lock TTL is between 1s and 7d")
-            .with_hint("orc lock acquire <resource> --ttl 60s"));
+            .with_hint("pass a TTL such as 60s, 5m or 2h"));
     }
     Ok(())
 }
 
-/// Its input is written by hand (`input`): the TTL in seconds, and no
-/// local observations.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A lock's time to live in whole seconds, 1 s to 7 d; decoding checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct TtlSecs(i64);
+
+impl TtlSecs {
+    pub fn new(ttl: Duration) -> Result<Self> {
+        check_ttl(ttl)?;
+        Ok(Self(ttl.num_seconds()))
+    }
+
+    pub fn duration(self) -> Duration {
+        Duration::seconds(self.0)
+    }
+}
+
+impl TryFrom<i64> for TtlSecs {
+    type Error = crate::error::Error;
+    fn try_from(secs: i64) -> Result<Self> {
+        Self::new(Duration::seconds(secs))
+    }
+}
+
+impl From<TtlSecs> for i64 {
+    fn from(ttl: TtlSecs) -> Self {
+        ttl.0
+    }
+}
+
+/// Its recorded input is the resource, the agent and the TTL; what this
+/// machine observed of the lock is loaded where the operation is made.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AcquireLock {
-    pub resource: String,
-    pub agent: String,
-    #[serde(skip)]
-    pub ttl: Duration,
+    pub resource: ResourceName,
+    pub agent: AgentName,
+    pub ttl_secs: TtlSecs,
     #[serde(skip)]
     pub observed: Observations,
 }
 
 impl AcquireLock {
-    pub fn new(orc: &Orc, resource: &str, agent: String, ttl: Duration) -> Result<Self> {
-        check_name(NameKind::Resource, resource)?;
-        check_ttl(ttl)?;
-        let mut observed = Observations::load(&orc.store);
+    pub fn new(store: &Store, resource: &str, agent: AgentName, ttl: Duration, now: DateTime<Utc>) -> Result<Self> {
+        let resource = ResourceName::new(resource)?;
+        let ttl_secs = TtlSecs::new(ttl)?;
+        let mut observed = Observations::load(store);
         // Watching starts before the attempt, so a refused acquire still
         // starts the clock on the current holder's version.
-        let snap = orc.snapshot()?;
-        if let Some(current) = read_lock(&snap, resource)? {
-            observed.observe([&current], crate::clock::now()?);
+        let snap = Snapshot::current(store)?;
+        if let Some(current) = read_lock(&snap, &resource)? {
+            observed.observe([&current], now);
         }
-        Ok(Self { resource: resource.into(), agent, ttl, observed })
+        Ok(Self { resource, agent, ttl_secs, observed })
     }
 }
 
@@ -141,18 +170,21 @@ impl Operation for AcquireLock {
     type Output = Lock;
     const NAME: &'static str = "lock.acquire";
 
-    fn input(&self) -> serde_json::Value {
-        serde_json::json!({"resource": self.resource, "agent": self.agent, "ttl_secs": self.ttl.num_seconds()})
+    fn actor(&self, _session: &Actor) -> Actor {
+        Actor::Agent(self.agent.to_string())
     }
 
-    fn actor(&self, _orc: &Orc) -> Result<Actor> {
-        Ok(Actor::Agent(self.agent.clone()))
+    fn from_record(envelope: &Envelope, source: &RecordSource<'_>) -> Result<Self> {
+        let mut op: Self = decode_input(envelope)?;
+        op.observed = Observations::load(source.store);
+        Ok(op)
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         let current = read_lock(snap, &self.resource)?;
         let clock = self.observed.clock(current.as_ref(), env.now, env.settings.clock_grace);
-        let (lock, how) = Lock::acquire(current.as_ref(), &self.resource, &self.agent, self.ttl, &clock)?;
+        let (lock, how) =
+            Lock::acquire(current.as_ref(), &self.resource, &self.agent, self.ttl_secs.duration(), &clock)?;
         let verb = match how {
             Acquired::Free => "lock",
             Acquired::Renewed => "renew lock",
@@ -178,7 +210,7 @@ impl Operation for AcquireLock {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReleaseLock {
-    pub resource: String,
+    pub resource: ResourceName,
     pub force: bool,
 }
 
@@ -187,10 +219,9 @@ impl Operation for ReleaseLock {
     const NAME: &'static str = "lock.release";
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
-        check_name(NameKind::Resource, &self.resource)?;
         let Some(current) = read_lock(snap, &self.resource)? else {
             return Err(crate::error::Error::refused("not_held", format!("{} is not locked", self.resource))
-                .with("resource", &self.resource));
+                .with("resource", self.resource.as_str()));
         };
         let released = current.release(env.actor.name(), env.actor.agent().is_some(), self.force, env.now)?;
         let holder = current.holder.clone().unwrap_or_default();

@@ -10,13 +10,16 @@
 
 pub mod agent;
 pub mod cache;
+pub mod catalog;
 pub mod cycle;
+pub mod dashboard;
 pub mod events;
 pub mod init;
 pub mod knowledge;
 pub mod lock;
 pub mod replay;
 pub mod task;
+pub mod trailer;
 pub mod view;
 pub mod workstream;
 
@@ -25,7 +28,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock;
@@ -36,7 +39,8 @@ use crate::model::names::{check_name, name_problem, NameKind};
 use crate::model::record;
 use crate::model::settings::Settings;
 use crate::model::task::{Actor, Terms};
-use crate::store::{Changes, ObjectId, Store, Swap};
+use crate::store::{Changes, ObjectId, Store, Swap, WriteLock};
+use trailer::Envelope;
 use view::Snapshot;
 
 /// How many times an operation is re-checked after the ref moved under it
@@ -74,7 +78,8 @@ pub struct Plan<O> {
     pub changes: Changes,
     /// Commit subject after `orc: `, e.g. `claim t-3fk2 (revenue) by agent-1`.
     pub subject: String,
-    /// Operation fields: recorded in the `Orc-Op` trailer and as event data.
+    /// The operation's own event data (the trailer records the input, not
+    /// these).
     pub details: Map<String, Value>,
     /// The event type, when it differs from the operation name (a reclaim).
     pub event_type: Option<String>,
@@ -107,29 +112,62 @@ impl<O> Plan<O> {
     }
 }
 
-/// One kind of change to the branch. Its serialised form is its input,
-/// recorded so the operation can be replayed (see `input`).
-pub trait Operation: Serialize {
+/// One kind of change to the branch. Its serialised form is its input:
+/// recorded in the `Orc-Op` trailer so it can be replayed, and built back
+/// through the same validated types, so an operation decoded from JSON is
+/// checked like one built from flags. `catalog::Catalogued` is sealed and
+/// implemented only by the catalog: an operation missing from it does not
+/// compile.
+pub trait Operation: Serialize + DeserializeOwned + catalog::Catalogued {
     type Output: Serialize + DeserializeOwned;
     /// The stable operation name, e.g. `task.claim`.
     const NAME: &'static str;
 
-    /// Who performs it; the default is the identified agent, else the person.
-    fn actor(&self, orc: &Orc) -> Result<Actor> {
-        Ok(orc.actor())
+    /// Who performs it, given who the session acts as. The default is the
+    /// session's actor; operations naming an agent act as that agent.
+    fn actor(&self, session: &Actor) -> Actor {
+        session.clone()
     }
 
     /// Checks the operation against `snap` and says what to write. Pure: no
     /// writes, and the same state gives the same plan.
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Self::Output>>;
 
-    /// The operation's input, recorded in the `Orc-Op` trailer so the
-    /// operation can be checked again on top of another machine's tip (what
-    /// `orc sync` replays). Large payloads are referenced, not copied: a
-    /// knowledge write records its size, and the text is in the commit.
-    fn input(&self) -> Value {
+    /// The input to record once the plan resolved it: a typed prefix
+    /// becomes the full id, a `next` the claim of the task it chose. Large
+    /// payloads are referenced, not copied (a knowledge write records its
+    /// size; the text is in the commit).
+    fn recorded(&self, _output: &Self::Output) -> Value {
         serde_json::to_value(self).expect("operation inputs are plain data")
     }
+
+    /// What makes two requests "the same" for an idempotency key: the
+    /// request without what orc draws itself (a new task's id).
+    fn fingerprint(&self) -> Value {
+        serde_json::to_value(self).expect("operation inputs are plain data")
+    }
+
+    /// Builds the operation back from its commit (replay). The default
+    /// decodes the recorded input through the validated types.
+    fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
+        decode_input(envelope)
+    }
+}
+
+/// Where a recorded operation came from, for operations whose input refers
+/// to the commit (a knowledge write's text) or to this machine's state.
+pub struct RecordSource<'a> {
+    pub store: &'a Store,
+    pub commit: ObjectId,
+}
+
+/// Decodes a recorded input; input that fails validation is refused here,
+/// before anything is checked against the branch.
+pub fn decode_input<T: DeserializeOwned>(envelope: &Envelope) -> Result<T> {
+    serde_json::from_value(envelope.input.clone()).map_err(|e| {
+        Error::input("invalid_input", format!("the recorded {} input is not valid: {e}", envelope.op))
+            .with("op_id", &envelope.id)
+    })
 }
 
 /// The result of an applied operation.
@@ -144,12 +182,18 @@ pub struct Applied<O> {
     pub retries: u32,
 }
 
-#[derive(Serialize, serde::Deserialize)]
+/// What an idempotency key answered, kept in the branch beside the state
+/// it produced (`idempotency/…`), so a repeat on any machine finds it.
+#[derive(Serialize, Deserialize)]
 struct KeyRecord {
     key: String,
     op: String,
     op_id: String,
     at: DateTime<Utc>,
+    /// The request's fingerprint; the same key with other arguments is
+    /// refused. Absent in records written before orc compared them.
+    #[serde(default)]
+    args: Option<Value>,
     output: Value,
 }
 
@@ -214,7 +258,7 @@ impl Orc {
     }
 
     /// The acting agent; operations that act as an agent need one.
-    pub fn require_agent(&self, explicit: Option<&str>) -> Result<String> {
+    pub fn require_agent(&self, explicit: Option<&str>) -> Result<crate::model::names::AgentName> {
         let agent = match (explicit, self.agent.as_deref()) {
             (Some(a), _) => a.to_string(),
             (None, Some(a)) => a.to_string(),
@@ -223,8 +267,7 @@ impl Orc {
                     .with_hint("pass --agent NAME, set ORC_AGENT=NAME, or run `git config orc.agent NAME`"))
             }
         };
-        check_name(NameKind::Agent, &agent)?;
-        Ok(agent)
+        crate::model::names::AgentName::new(&agent)
     }
 
     /// Messages for stderr gathered while working ("created branch orc").
@@ -265,9 +308,23 @@ impl Orc {
 
     /// Runs one operation to completion (see the module docs).
     pub fn apply<O: Operation>(&self, op: &O) -> Result<Applied<O::Output>> {
-        let actor = op.actor(self)?;
+        self.apply_from(op, None)
+    }
+
+    /// Runs one operation whose first attempt reads `start` instead of the
+    /// tip, as a writer that raced past the queue would: the way to drive
+    /// the compare-and-swap retry path deterministically (jj's `--at-op`).
+    pub fn apply_at<O: Operation>(&self, op: &O, start: ObjectId) -> Result<Applied<O::Output>> {
+        self.apply_from(op, Some(start))
+    }
+
+    fn apply_from<O: Operation>(&self, op: &O, start: Option<ObjectId>) -> Result<Applied<O::Output>> {
+        let actor = op.actor(&self.actor());
         let queue = self.store.lock_writers()?;
         let mut tip = self.ensure_branch_locked(&queue)?;
+        if let Some(start) = start {
+            tip = start;
+        }
         // Time and id are taken in the queue, and the id is made to sort
         // after the tip's: ids then follow commit order, which is what lets
         // `orc events --after <id>` serve as a cursor even when a clock steps
@@ -279,7 +336,7 @@ impl Orc {
         for _ in 0..MAX_ATTEMPTS {
             let snap = Snapshot::at(&self.store, Some(tip))?;
             if let Some(key) = &self.idempotency_key {
-                if let Some(output) = self.replay_key::<O>(&snap, key)? {
+                if let Some(output) = replay_key(&snap, key, O::NAME, &op.fingerprint())? {
                     return Ok(Applied { output, op_id, commit: Some(tip), replayed: true, retries });
                 }
             }
@@ -289,7 +346,27 @@ impl Orc {
             if plan.quiet && plan.changes.is_empty() {
                 return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
             }
-            let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, op.input(), tip)?;
+            let key_record = self.idempotency_key.as_ref().map(|key| {
+                let record = KeyRecord {
+                    key: key.clone(),
+                    op: O::NAME.into(),
+                    op_id: op_id.clone(),
+                    at: now,
+                    args: Some(op.fingerprint()),
+                    output: serde_json::to_value(&plan.output).expect("outputs serialise to JSON"),
+                };
+                (key.clone(), serde_json::to_vec_pretty(&record).expect("plain data"))
+            });
+            let envelope = Envelope {
+                id: op_id.clone(),
+                op: O::NAME.into(),
+                actor: actor.clone(),
+                at: now,
+                key: key_record.as_ref().map(|(key, _)| key.clone()),
+                input: op.recorded(&plan.output),
+                legacy_task: None,
+            };
+            let commit = self.commit_plan(&queue, &snap, &env, &plan, &envelope, key_record, tip)?;
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
                     drop(queue);
@@ -318,150 +395,142 @@ impl Orc {
             .with_hint("something is rewriting the orc branch outside orc's write queue; retry, or stop it"))
     }
 
-    /// Checks `op` on top of `tip` as `actor` at `now` with the given
-    /// operation id, and writes its commit without moving any ref: the
-    /// building block of replay (`orc sync`). Refusals come back as errors.
+    /// Checks the recorded operation `envelope` again on top of `tip`, as
+    /// its own actor at its own time with its own id and key, and writes
+    /// its commit without moving any ref: the building block of replay
+    /// (`orc sync`). Taking the queue as an argument is what keeps a caller
+    /// that already holds it from queueing behind itself. Refusals come back
+    /// as errors. An operation whose idempotency key is already answered
+    /// on `tip` is not applied again: `Ok(None)`.
     pub fn build_on<O: Operation>(
         &self,
+        queue: &WriteLock,
         op: &O,
-        actor: &Actor,
+        envelope: &Envelope,
+        key_record: Option<Vec<u8>>,
         tip: ObjectId,
-        now: DateTime<Utc>,
-        op_id: &str,
-    ) -> Result<(O::Output, ObjectId)> {
-        let queue = self.store.lock_writers()?;
+    ) -> Result<Option<(O::Output, ObjectId)>> {
         let snap = Snapshot::at(&self.store, Some(tip))?;
+        if let Some(key) = &envelope.key {
+            if snap.file(&key_path(key))?.is_some() {
+                return Ok(None);
+            }
+        }
         let (settings, _) = snap.settings();
-        let env = OpEnv { now, actor, settings: &settings, op_id };
+        let env = OpEnv { now: envelope.at, actor: &envelope.actor, settings: &settings, op_id: &envelope.id };
         let plan = op.plan(&snap, &env)?;
-        let commit = self.commit_plan::<O>(&queue, &snap, &env, &plan, op.input(), tip)?;
-        Ok((plan.output, commit))
+        let mut envelope = envelope.clone();
+        if envelope.input.is_null() {
+            envelope.input = op.recorded(&plan.output);
+        }
+        let key_record = envelope.key.clone().map(|key| {
+            let bytes = key_record.unwrap_or_else(|| {
+                let record = KeyRecord {
+                    key: key.clone(),
+                    op: O::NAME.into(),
+                    op_id: envelope.id.clone(),
+                    at: envelope.at,
+                    args: None,
+                    output: serde_json::to_value(&plan.output).expect("outputs serialise to JSON"),
+                };
+                serde_json::to_vec_pretty(&record).expect("plain data")
+            });
+            (key, bytes)
+        });
+        let commit = self.commit_plan(queue, &snap, &env, &plan, &envelope, key_record, tip)?;
+        Ok(Some((plan.output, commit)))
+    }
+
+    /// Builds a new operation (a fresh id, now) on `tip` as `actor`,
+    /// without moving any ref: what a sync adds to what it replays.
+    pub fn build_fresh_on<O: Operation>(
+        &self,
+        queue: &WriteLock,
+        op: &O,
+        actor: Actor,
+        tip: ObjectId,
+    ) -> Result<ObjectId> {
+        let precise = clock::precise_now()?;
+        let envelope = Envelope {
+            id: clock::ulid_after(clock::new_ulid(precise), self.last_op_id(tip)?.as_deref()),
+            op: O::NAME.into(),
+            actor,
+            at: chrono::SubsecRound::trunc_subsecs(precise, 0),
+            key: None,
+            input: Value::Null,
+            legacy_task: None,
+        };
+        let built = self.build_on(queue, op, &envelope, None, tip)?;
+        Ok(built.expect("an operation without an idempotency key is never skipped").1)
     }
 
     /// The operation id recorded in a commit's `Orc-Op` trailer.
     fn last_op_id(&self, commit: ObjectId) -> Result<Option<String>> {
-        let message = self.store.commit_message(commit)?;
-        let trailer = message.lines().rev().find_map(|l| l.strip_prefix("Orc-Op: "));
-        Ok(trailer
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string)))
-    }
-
-    /// An earlier operation with this idempotency key, if any: its output.
-    fn replay_key<O: Operation>(&self, snap: &Snapshot<'_>, key: &str) -> Result<Option<O::Output>> {
-        let path = key_path(key);
-        let Some(bytes) = snap.file(&path)? else { return Ok(None) };
-        let record: KeyRecord =
-            serde_json::from_slice(&bytes).map_err(|e| Error::broken_file(&path, Some(e.line()), e))?;
-        if record.op != O::NAME {
-            return Err(Error::input(
-                "key_reused",
-                format!("idempotency key {key:?} was already used for {} at {}", record.op, record.at.to_rfc3339()),
-            )
-            .with_hint("use a new key for a different command"));
-        }
-        serde_json::from_value(record.output)
-            .map(Some)
-            .map_err(|e| Error::broken_file(&path, None, format!("stored result does not fit {}: {e}", O::NAME)))
+        Ok(Envelope::id_in(&self.store.commit_message(commit)?))
     }
 
     /// Did an operation with this id land between `old` and `new`?
     fn contains_op(&self, new: ObjectId, old: ObjectId, op_id: &str) -> Result<bool> {
-        let needle = format!("\"id\":\"{op_id}\"");
-        Ok(self.store.commits_since(new, Some(old), 1000)?.iter().any(|(_, msg)| msg.contains(&needle)))
+        Ok(self
+            .store
+            .commits_since(new, Some(old), 1000)?
+            .iter()
+            .any(|(_, message)| Envelope::id_in(message).as_deref() == Some(op_id)))
     }
 
     /// Writes the plan's files plus the bookkeeping every operation carries
     /// (its event, the agent's last sign of life, the idempotency record) and
     /// commits them on `tip`. Returns the durable commit, not yet on the ref.
-    fn commit_plan<O: Operation>(
+    #[allow(clippy::too_many_arguments)]
+    fn commit_plan<O>(
         &self,
-        queue: &crate::store::WriteLock,
+        queue: &WriteLock,
         snap: &Snapshot<'_>,
         env: &OpEnv<'_>,
-        plan: &Plan<O::Output>,
-        op_input: Value,
+        plan: &Plan<O>,
+        envelope: &Envelope,
+        key_record: Option<(String, Vec<u8>)>,
         tip: ObjectId,
     ) -> Result<ObjectId> {
         let mut changes = plan.changes.clone();
-        if plan.quiet {
-            return self.finish_commit::<O>(queue, env, plan, changes, op_input, tip);
+        if let Some((key, bytes)) = key_record {
+            changes.insert(key_path(&key), Some(bytes));
         }
-        let writer = match env.actor {
-            Actor::Agent(name) => name.clone(),
-            Actor::Person(name) => person_file_name(name),
-        };
+        if !plan.quiet {
+            let writer = match env.actor {
+                Actor::Agent(name) => name.clone(),
+                Actor::Person(name) => person_file_name(name),
+            };
+            let event = Event {
+                id: env.op_id.to_string(),
+                ts: env.now,
+                agent: writer.clone(),
+                kind: plan.event_type.clone().unwrap_or_else(|| envelope.op.clone()),
+                data: Value::Object(plan.details.clone()),
+            };
+            let events_file = event_path(&writer, env.now);
+            let mut log = snap.file_capped(&events_file, MAX_EVENT_FILE_BYTES)?.unwrap_or_default();
+            if !log.is_empty() && !log.ends_with(b"\n") {
+                log.push(b'\n');
+            }
+            log.extend_from_slice(event.to_line().as_bytes());
+            changes.insert(events_file, Some(log));
 
-        let event = Event {
-            id: env.op_id.to_string(),
-            ts: env.now,
-            agent: writer.clone(),
-            kind: plan.event_type.clone().unwrap_or_else(|| O::NAME.to_string()),
-            data: Value::Object(plan.details.clone()),
-        };
-        let events_file = event_path(&writer, env.now);
-        let mut log = snap.file_capped(&events_file, MAX_EVENT_FILE_BYTES)?.unwrap_or_default();
-        if !log.is_empty() && !log.ends_with(b"\n") {
-            log.push(b'\n');
-        }
-        log.extend_from_slice(event.to_line().as_bytes());
-        changes.insert(events_file, Some(log));
-
-        if let Actor::Agent(agent) = env.actor {
-            if let std::collections::btree_map::Entry::Vacant(slot) = changes.entry(agent_path(agent)) {
-                // A broken agent file is left alone for a person to fix.
-                let record = match snap.agent(agent) {
-                    Ok(Some(existing)) => Some(existing.seen(env.now)),
-                    Ok(None) => Some(Agent::new(agent, "", env.now)),
-                    Err(_) => None,
-                };
-                if let Some(record) = record {
-                    slot.insert(Some(record::render(&record)));
+            if let Actor::Agent(agent) = env.actor {
+                if let std::collections::btree_map::Entry::Vacant(slot) = changes.entry(agent_path(agent)) {
+                    // A broken agent file is left alone for a person to fix.
+                    let record = match snap.agent(agent) {
+                        Ok(Some(existing)) => Some(existing.seen(env.now)),
+                        Ok(None) => Some(Agent::new(agent, "", env.now)),
+                        Err(_) => None,
+                    };
+                    if let Some(record) = record {
+                        slot.insert(Some(record::render(&record)));
+                    }
                 }
             }
         }
-        self.finish_commit::<O>(queue, env, plan, changes, op_input, tip)
-    }
-
-    fn finish_commit<O: Operation>(
-        &self,
-        queue: &crate::store::WriteLock,
-        env: &OpEnv<'_>,
-        plan: &Plan<O::Output>,
-        mut changes: Changes,
-        op_input: Value,
-        tip: ObjectId,
-    ) -> Result<ObjectId> {
-        let mut trailer = Map::new();
-        trailer.insert("v".into(), Value::from(1));
-        trailer.insert("id".into(), Value::from(env.op_id));
-        trailer.insert("op".into(), Value::from(O::NAME));
-        for (k, v) in &plan.details {
-            trailer.insert(k.clone(), v.clone());
-        }
-        let input = op_input;
-        if !input.is_null() {
-            trailer.insert("input".into(), input);
-        }
-        trailer.insert("by".into(), Value::from(env.actor.name()));
-        trailer.insert("as".into(), Value::from(if env.actor.agent().is_some() { "agent" } else { "person" }));
-        trailer.insert("at".into(), Value::from(env.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-        if let Some(key) = &self.idempotency_key {
-            trailer.insert("key".into(), Value::from(key.clone()));
-            let record = KeyRecord {
-                key: key.clone(),
-                op: O::NAME.into(),
-                op_id: env.op_id.into(),
-                at: env.now,
-                output: serde_json::to_value(&plan.output).expect("outputs serialise to JSON"),
-            };
-            changes.insert(key_path(key), Some(serde_json::to_vec_pretty(&record).expect("plain data")));
-        }
-        let message = format!(
-            "orc: {}\n\nOrc-Op: {}\n",
-            plan.subject.replace(['\n', '\r'], " "),
-            serde_json::to_string(&trailer).expect("plain data")
-        );
+        let message = envelope.message(&plan.subject);
         let (name, email) = match env.actor {
             Actor::Agent(agent) => (agent.clone(), format!("{agent}@orc.invalid")),
             Actor::Person(person) => (
@@ -472,6 +541,34 @@ impl Orc {
         let sig = self.store.signature(&name, &email, env.now.timestamp())?;
         self.store.write_commit(Some(queue), Some(tip), &changes, &message, &sig)
     }
+}
+
+/// The bytes of the idempotency record for `key` in `commit`, if any: a
+/// replay carries its operation's own record over unchanged.
+pub fn key_record_in(store: &Store, commit: ObjectId, key: &str) -> Result<Option<Vec<u8>>> {
+    let tree = store.tree_of(commit)?;
+    store.read_file(&tree, &key_path(key))
+}
+
+/// An earlier operation with this idempotency key, if any: its output.
+/// The same key with another operation or other arguments is refused.
+fn replay_key<T: DeserializeOwned>(snap: &Snapshot<'_>, key: &str, op: &str, args: &Value) -> Result<Option<T>> {
+    let path = key_path(key);
+    let Some(bytes) = snap.file(&path)? else { return Ok(None) };
+    let record: KeyRecord = serde_json::from_slice(&bytes).map_err(|e| Error::broken_file(&path, Some(e.line()), e))?;
+    let other_args = record.args.as_ref().is_some_and(|recorded| recorded != args);
+    if record.op != op || other_args {
+        let what = if record.op == op { format!("{op} with other arguments") } else { record.op.clone() };
+        return Err(Error::input(
+            "key_reused",
+            format!("idempotency key {key:?} was already used for {what} at {}", record.at.to_rfc3339()),
+        )
+        .with("key", key)
+        .with_hint("use a new key for a different request"));
+    }
+    serde_json::from_value(record.output)
+        .map(Some)
+        .map_err(|e| Error::broken_file(&path, None, format!("stored result does not fit {op}: {e}")))
 }
 
 #[cfg(test)]

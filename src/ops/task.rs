@@ -6,15 +6,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::trailer::Envelope;
 use super::view::{Loaded, Snapshot};
-use super::{OpEnv, Operation, Orc, Plan};
+use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
 use crate::clock::new_task_id;
 use crate::error::{Error, Result};
-use crate::model::names::check_workstream_name;
+use crate::model::names::{AgentName, ResourceName, WorkstreamName};
 use crate::model::record;
-use crate::model::task::{
-    check_priority, check_text, check_title, Actor, Blocker, ClaimKind, Status, Task, Terms, DEFAULT_PRIORITY,
-};
+use crate::model::task::{check_text, Actor, Blocker, ClaimKind, Priority, Status, Task, TaskId, Terms, Text, Title};
 use crate::model::workstream::task_path;
 
 /// Dependencies of `task` that are not done. `known` holds statuses already
@@ -104,19 +103,21 @@ impl Board {
     }
 }
 
+/// Its fields are validated types: one decoded from JSON is as checked as
+/// one built by `new`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddTask {
-    pub workstream: String,
-    pub title: String,
-    pub description: String,
-    pub priority: u8,
+    pub workstream: WorkstreamName,
+    pub title: Title,
+    pub description: Text,
+    pub priority: Priority,
     /// Ids or prefixes as typed; resolved against the branch.
     pub after: Vec<String>,
     /// Shared resources the task touches (lock names).
-    pub resources: Vec<String>,
+    pub resources: Vec<ResourceName>,
     /// Chosen when the operation is made, so a replay on another machine's
     /// tip creates the task the agent was told about.
-    pub id: String,
+    pub id: TaskId,
 }
 
 impl AddTask {
@@ -128,23 +129,23 @@ impl AddTask {
         after: Vec<String>,
         resources: Vec<String>,
     ) -> Result<Self> {
-        for resource in &resources {
-            crate::model::names::check_name(crate::model::names::NameKind::Resource, resource)?;
-        }
-        check_workstream_name(ws)?;
-        check_title(title)?;
-        let description = description.unwrap_or_default().to_string();
-        check_text("description", &description)?;
-        let priority = priority.unwrap_or(DEFAULT_PRIORITY);
-        check_priority(priority)?;
+        let resources = resources.iter().map(|r| ResourceName::new(r)).collect::<Result<Vec<_>>>()?;
+        let workstream = WorkstreamName::new(ws)?;
+        let title = Title::new(title)?;
+        let description = description.unwrap_or_default();
+        check_text("description", description)?;
+        let priority = match priority {
+            Some(p) => Priority::new(p)?,
+            None => Priority::DEFAULT,
+        };
         Ok(Self {
-            workstream: ws.into(),
-            title: title.into(),
-            description,
+            workstream,
+            title,
+            description: Text::new(description)?,
             priority,
             after,
             resources,
-            id: new_task_id(),
+            id: TaskId::new(&new_task_id())?,
         })
     }
 }
@@ -152,6 +153,12 @@ impl AddTask {
 impl Operation for AddTask {
     type Output = Task;
     const NAME: &'static str = "task.add";
+
+    fn fingerprint(&self) -> serde_json::Value {
+        let mut args = serde_json::to_value(self).expect("plain data");
+        args.as_object_mut().expect("a struct serialises to an object").remove("id");
+        args
+    }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         snap.require_workstream(&self.workstream)?;
@@ -164,7 +171,7 @@ impl Operation for AddTask {
         }
         // Ids are random (50 bits): a clash is astronomically rare, but a
         // check of one shard folder is cheap, and a clash must not overwrite.
-        let id = self.id.clone();
+        let id = self.id.to_string();
         if !snap.ids_with_prefix(&id)?.is_empty() {
             return Err(Error::refused("already_exists", format!("a task with id {id} already exists"))
                 .with("task", &id)
@@ -172,21 +179,21 @@ impl Operation for AddTask {
         }
         let mut task = Task::new(
             id.clone(),
-            self.workstream.clone(),
-            self.title.clone(),
-            self.description.clone(),
-            self.priority,
+            self.workstream.to_string(),
+            self.title.to_string(),
+            self.description.to_string(),
+            self.priority.get(),
             after.clone(),
             env.actor.name().into(),
             env.now,
         );
-        task.resources = self.resources.clone();
+        task.resources = self.resources.iter().map(ToString::to_string).collect();
         Ok(Plan::new(format!("add {id} ({}) {}", self.workstream, clip(&self.title)), task.clone())
             .write(task_path(&self.workstream, &id), record::render(&task))
             .detail("task", &id)
             .detail("workstream", &self.workstream)
             .detail("title", &self.title)
-            .detail("priority", self.priority)
+            .detail("priority", self.priority.get())
             .detail("after", &after)
             .detail("resources", &self.resources))
     }
@@ -221,57 +228,77 @@ fn claim_plan(task: Task, kind: ClaimKind, agent: &str) -> Plan<Task> {
     plan
 }
 
+/// `claim` (a task by id or prefix) and `next` (the best ready task, of
+/// one workstream or any) are one operation: a `next` is recorded as the
+/// claim of the task it chose, which is what a replay checks again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimTask {
-    pub workstream: Option<String>,
-    pub id: String,
-    pub agent: String,
+    pub agent: AgentName,
+    /// The task id or a unique prefix; None: the best ready task.
+    #[serde(default, alias = "id", skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Where to look (checked against the task when one is named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workstream: Option<WorkstreamName>,
+}
+
+impl ClaimTask {
+    /// Claims this task (id or unique prefix).
+    pub fn task(agent: AgentName, task: &str, workstream: Option<WorkstreamName>) -> Self {
+        Self { agent, task: Some(task.to_string()), workstream }
+    }
+
+    /// Claims the best ready task of `workstream`, or of any.
+    pub fn best(agent: AgentName, workstream: Option<WorkstreamName>) -> Self {
+        Self { agent, task: None, workstream }
+    }
 }
 
 impl Operation for ClaimTask {
     type Output = Task;
     const NAME: &'static str = "task.claim";
 
-    fn actor(&self, _orc: &Orc) -> Result<Actor> {
-        Ok(Actor::Agent(self.agent.clone()))
+    fn actor(&self, _session: &Actor) -> Actor {
+        Actor::Agent(self.agent.to_string())
+    }
+
+    fn recorded(&self, output: &Task) -> serde_json::Value {
+        serde_json::to_value(Self { agent: self.agent.clone(), task: Some(output.id.clone()), workstream: None })
+            .expect("plain data")
+    }
+
+    fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
+        let mut op: Self = decode_input(envelope)?;
+        if let Some(task) = &envelope.legacy_task {
+            op.task = Some(task.clone());
+            op.workstream = None;
+        }
+        if op.task.is_none() {
+            return Err(Error::input("invalid_input", "a recorded claim names no task"));
+        }
+        Ok(op)
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
-        let task = snap.find_task(&self.id, self.workstream.as_deref())?;
+        let agent = self.agent.as_str();
+        let Some(typed) = &self.task else {
+            if let Some(ws) = &self.workstream {
+                snap.require_workstream(ws)?;
+            }
+            let board = Board::load(snap, self.workstream.as_deref())?;
+            let terms = env.terms();
+            let ready = board.ready(snap, &terms)?;
+            let Some(best) = ready.first() else {
+                return Err(nothing_ready(&board, self.workstream.as_deref(), &terms));
+            };
+            let (claimed, kind) = best.claim(agent, &terms, board.holder_seen(best), &[])?;
+            return Ok(claim_plan(claimed, kind, agent));
+        };
+        let task = snap.find_task(typed, self.workstream.as_deref())?;
         let blockers = blockers(snap, &task, &HashMap::new())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
-        let (claimed, kind) = task.claim(&self.agent, &env.terms(), holder_seen, &blockers)?;
-        Ok(claim_plan(claimed, kind, &self.agent))
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NextTask {
-    /// None: the best ready task across workstreams.
-    pub workstream: Option<String>,
-    pub agent: String,
-}
-
-impl Operation for NextTask {
-    type Output = Task;
-    const NAME: &'static str = "task.claim";
-
-    fn actor(&self, _orc: &Orc) -> Result<Actor> {
-        Ok(Actor::Agent(self.agent.clone()))
-    }
-
-    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
-        if let Some(ws) = &self.workstream {
-            snap.require_workstream(ws)?;
-        }
-        let board = Board::load(snap, self.workstream.as_deref())?;
-        let terms = env.terms();
-        let ready = board.ready(snap, &terms)?;
-        let Some(best) = ready.first() else {
-            return Err(nothing_ready(&board, self.workstream.as_deref(), &terms));
-        };
-        let (claimed, kind) = best.claim(&self.agent, &terms, board.holder_seen(best), &[])?;
-        Ok(claim_plan(claimed, kind, &self.agent))
+        let (claimed, kind) = task.claim(agent, &env.terms(), holder_seen, &blockers)?;
+        Ok(claim_plan(claimed, kind, agent))
     }
 }
 
@@ -311,25 +338,30 @@ pub enum Finish {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinishTask {
-    pub workstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workstream: Option<WorkstreamName>,
     pub id: String,
     pub how: Finish,
     /// The claim token to check, when the agent kept it.
     pub token: Option<u64>,
-    pub text: Option<String>,
+    pub text: Option<Text>,
 }
 
 impl FinishTask {
     pub fn new(
-        workstream: Option<String>,
+        workstream: Option<WorkstreamName>,
         id: String,
         how: Finish,
         token: Option<u64>,
         text: Option<String>,
     ) -> Result<Self> {
-        if let Some(text) = &text {
-            check_text(if how == Finish::Complete { "result" } else { "reason" }, text)?;
-        }
+        let text = match text {
+            Some(text) => {
+                check_text(if how == Finish::Complete { "result" } else { "reason" }, &text)?;
+                Some(Text::new(&text)?)
+            }
+            None => None,
+        };
         Ok(Self { workstream, id, how, token, text })
     }
 }
@@ -338,18 +370,32 @@ impl Operation for FinishTask {
     type Output = Task;
     const NAME: &'static str = "task.finish";
 
+    fn recorded(&self, output: &Task) -> serde_json::Value {
+        serde_json::to_value(Self { workstream: None, id: output.id.clone(), ..self.clone() }).expect("plain data")
+    }
+
+    fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
+        let mut op: Self = decode_input(envelope)?;
+        if let Some(task) = &envelope.legacy_task {
+            op.id = task.clone();
+            op.workstream = None;
+        }
+        Ok(op)
+    }
+
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
         let terms = env.terms();
         let (next, verb, event) = match self.how {
             Finish::Complete => (
-                task.complete(env.actor, self.token, self.text.clone(), &terms, holder_seen)?,
+                task.complete(env.actor, self.token, self.text.as_ref().map(ToString::to_string), &terms, holder_seen)?,
                 "complete",
                 "task.complete",
             ),
             Finish::Fail => {
-                (task.fail(env.actor, self.token, self.text.clone(), &terms, holder_seen)?, "fail", "task.fail")
+                let reason = self.text.as_ref().map(ToString::to_string);
+                (task.fail(env.actor, self.token, reason, &terms, holder_seen)?, "fail", "task.fail")
             }
         };
         let mut plan =
@@ -374,24 +420,37 @@ pub enum Change {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChangeTask {
-    pub workstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workstream: Option<WorkstreamName>,
     pub id: String,
     pub how: Change,
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
 }
 
 impl Operation for ChangeTask {
     type Output = Task;
     const NAME: &'static str = "task.change";
 
-    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
-        if let Some(reason) = &self.reason {
-            check_text("reason", reason)?;
+    fn recorded(&self, output: &Task) -> serde_json::Value {
+        serde_json::to_value(Self { workstream: None, id: output.id.clone(), ..self.clone() }).expect("plain data")
+    }
+
+    fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
+        let mut op: Self = decode_input(envelope)?;
+        if let Some(task) = &envelope.legacy_task {
+            op.id = task.clone();
+            op.workstream = None;
         }
+        Ok(op)
+    }
+
+    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
         let (next, verb) = match self.how {
             Change::Release => (task.release(env.actor, env.now)?, "release"),
-            Change::Cancel => (task.cancel(env.actor, self.reason.clone(), env.now)?, "cancel"),
+            Change::Cancel => {
+                (task.cancel(env.actor, self.reason.as_ref().map(ToString::to_string), env.now)?, "cancel")
+            }
             Change::Retry => (task.retry(env.now)?, "retry"),
         };
         let mut plan =
@@ -403,7 +462,7 @@ impl Operation for ChangeTask {
             plan = plan.detail("holder", holder);
         }
         if let Some(reason) = &self.reason {
-            plan = plan.detail("reason", reason);
+            plan = plan.detail("reason", reason.as_str());
         }
         plan.event_type = Some(format!("task.{verb}"));
         Ok(plan)

@@ -5,27 +5,31 @@ use serde::{Deserialize, Serialize};
 use super::view::Snapshot;
 use super::{OpEnv, Operation, Plan};
 use crate::error::{Error, Result};
-use crate::model::names::check_workstream_name;
+use crate::model::names::WorkstreamName;
 use crate::model::record;
-use crate::model::task::{check_priority, check_text};
+use crate::model::task::{check_text, Priority, Text};
 use crate::model::workstream::{workstream_path, Workstream};
 
+/// Its fields are validated types: one decoded from JSON is as checked as
+/// one built by `new`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateWorkstream {
-    pub name: String,
-    pub description: String,
-    pub priority: u8,
+    pub name: WorkstreamName,
+    pub description: Text,
+    pub priority: Priority,
 }
 
 impl CreateWorkstream {
     /// Checks the input before anything is read or written.
     pub fn new(name: &str, description: Option<&str>, priority: Option<u8>) -> Result<Self> {
-        check_workstream_name(name)?;
-        let description = description.unwrap_or_default().to_string();
-        check_text("description", &description)?;
-        let priority = priority.unwrap_or(crate::model::workstream::DEFAULT_WS_PRIORITY);
-        check_priority(priority)?;
-        Ok(Self { name: name.into(), description, priority })
+        let name = WorkstreamName::new(name)?;
+        let description = description.unwrap_or_default();
+        check_text("description", description)?;
+        let priority = match priority {
+            Some(p) => Priority::new(p)?,
+            None => Priority::new(crate::model::workstream::DEFAULT_WS_PRIORITY)?,
+        };
+        Ok(Self { name, description: Text::new(description)?, priority })
     }
 }
 
@@ -36,19 +40,19 @@ impl Operation for CreateWorkstream {
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Workstream>> {
         if snap.workstream_exists(&self.name)? {
             return Err(Error::refused("already_exists", format!("workstream {} already exists", self.name))
-                .with("workstream", &self.name)
+                .with("workstream", self.name.as_str())
                 .with_hint(format!("orc ws show {}", self.name)));
         }
         let ws = Workstream {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            priority: self.priority,
+            name: self.name.to_string(),
+            description: self.description.to_string(),
+            priority: self.priority.get(),
             created_at: env.now,
             created_by: env.actor.name().into(),
         };
         Ok(Plan::new(format!("create workstream {}", self.name), ws.clone())
             .write(workstream_path(&self.name), record::render(&ws))
             .detail("workstream", &self.name)
-            .detail("priority", self.priority))
+            .detail("priority", self.priority.get()))
     }
 }

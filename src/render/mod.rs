@@ -359,6 +359,25 @@ pub fn render(snap: &Snapshot<'_>, branch: &str) -> Result<Rendered> {
     Ok(Rendered { readme, html })
 }
 
+/// The operation name of a render, which is not state.
+pub const DASHBOARD_OP: &str = "dashboard.render";
+
+/// Where the rendered files live in the branch.
+pub const README_PATH: &str = "README.md";
+pub const HTML_PATH: &str = "docs/index.html";
+pub const NOJEKYLL_PATH: &str = "docs/.nojekyll";
+
+/// When the last render landed, if any.
+pub fn last_render(snap: &Snapshot<'_>) -> Result<Option<DateTime<Utc>>> {
+    let Some(tip) = snap.commit else { return Ok(None) };
+    for (commit, message) in snap.store.commits_since(tip, None, 500)? {
+        if crate::ops::trailer::Envelope::op_in(&message).as_deref() == Some(DASHBOARD_OP) {
+            return snap.store.commit_time(commit).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,48 +399,4 @@ mod tests {
         );
         assert!(html.contains("<h1>T</h1>") && html.contains(">click</a>"), "{html}");
     }
-}
-
-/// Where the rendered files live in the branch.
-pub const README_PATH: &str = "README.md";
-pub const HTML_PATH: &str = "docs/index.html";
-pub const NOJEKYLL_PATH: &str = "docs/.nojekyll";
-
-/// `orc dashboard`: renders and commits README.md, docs/index.html and
-/// docs/.nojekyll as one operation; nothing when they are unchanged. A
-/// render logs no event and is not state: the next render ignores it when
-/// it asks how old the state is.
-#[derive(Debug, Clone, Serialize)]
-pub struct RenderDashboard;
-
-impl crate::ops::Operation for RenderDashboard {
-    type Output = bool;
-    const NAME: &'static str = "dashboard.render";
-
-    fn plan(&self, snap: &Snapshot<'_>, _env: &crate::ops::OpEnv<'_>) -> Result<crate::ops::Plan<bool>> {
-        let branch = snap.store.branch().to_string();
-        let rendered = render(snap, &branch)?;
-        let mut plan = crate::ops::Plan::new("render dashboard", false);
-        plan.quiet = true;
-        for (path, text) in [(README_PATH, rendered.readme), (HTML_PATH, rendered.html), (NOJEKYLL_PATH, String::new())]
-        {
-            let current = snap.file(path)?;
-            if current.as_deref() != Some(text.as_bytes()) {
-                plan.changes.insert(path.to_string(), Some(text.into_bytes()));
-            }
-        }
-        plan.output = !plan.changes.is_empty();
-        Ok(plan)
-    }
-}
-
-/// When the last render landed, if any.
-pub fn last_render(snap: &Snapshot<'_>) -> Result<Option<DateTime<Utc>>> {
-    let Some(tip) = snap.commit else { return Ok(None) };
-    for (commit, message) in snap.store.commits_since(tip, None, 500)? {
-        if message.contains("\"op\":\"dashboard.render\"") {
-            return snap.store.commit_time(commit).map(Some);
-        }
-    }
-    Ok(None)
 }

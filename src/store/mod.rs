@@ -59,8 +59,25 @@ pub struct Store {
 /// Holds the queue that serialises local writers (`<git-common-dir>/orc/write.lock`).
 /// The kernel drops it when the process dies, so a killed writer never blocks
 /// the next one.
+///
+/// It is a capability: code that writes under the queue takes `&WriteLock`,
+/// and only the outermost caller takes the queue. A thread that asks for it
+/// while already holding it would wait on itself forever (the kernel lock
+/// is per open file, not per process); that is refused at once instead.
 pub struct WriteLock {
     _file: File,
+    held_key: PathBuf,
+}
+
+thread_local! {
+    /// The write queues this thread holds, by lock file.
+    static HELD_QUEUES: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        HELD_QUEUES.with(|held| held.borrow_mut().retain(|p| p != &self.held_key));
+    }
 }
 
 fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
@@ -275,6 +292,13 @@ impl Store {
         let dir = self.private_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&format!("cannot create {}", dir.display()), &e))?;
         let path = dir.join("write.lock");
+        if HELD_QUEUES.with(|held| held.borrow().contains(&path)) {
+            return Err(Error::environment(
+                "internal",
+                format!("orc asked for its write queue {} while already holding it", path.display()),
+            )
+            .with_hint("this is a bug in orc: please report it with the command that hit it"));
+        }
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -282,7 +306,8 @@ impl Store {
             .open(&path)
             .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))?;
         file.lock().map_err(|e| Error::io(&format!("cannot lock {}", path.display()), &e))?;
-        Ok(WriteLock { _file: file })
+        HELD_QUEUES.with(|held| held.borrow_mut().push(path.clone()));
+        Ok(WriteLock { _file: file, held_key: path })
     }
 
     /// Moves the branch from `expected` to `new`, only if it still holds

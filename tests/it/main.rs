@@ -15,6 +15,7 @@ mod knowledge;
 mod locks;
 mod onboarding;
 mod races;
+mod regressions;
 mod remote;
 mod replay;
 mod storage;

@@ -2,6 +2,8 @@
 //! `orc sync`), with no network: two clones diverge, one fetches the other's
 //! branch, and its operations are checked again on top of it.
 
+use std::collections::HashSet;
+
 use orc::ops::replay::{local_only, replay_all, Replayed};
 use orc::ops::Orc;
 
@@ -31,9 +33,11 @@ fn a_claim_won_elsewhere_is_dropped_and_the_rest_is_replayed_in_order() {
     let local = orc.store.tip().unwrap().unwrap();
     let remote = orc.store.resolve("refs/remotes/origin/orc").unwrap().unwrap();
     let ops = local_only(&orc, local, Some(remote)).unwrap();
-    let names: Vec<&str> = ops.iter().map(|r| r.op.as_str()).collect();
+    let names: Vec<&str> = ops.iter().map(|r| r.envelope.op.as_str()).collect();
     assert_eq!(names, ["task.claim", "task.add", "event.log", "kb.write", "kb.write"]);
-    let (tip, outcomes) = replay_all(&orc, ops, remote).unwrap();
+    let queue = orc.store.lock_writers().unwrap();
+    let (tip, outcomes) = replay_all(&orc, &queue, ops, remote, &HashSet::new()).unwrap();
+    drop(queue);
 
     match &outcomes[0].1 {
         Replayed::Dropped(e) => {

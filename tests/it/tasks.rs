@@ -74,7 +74,7 @@ fn each_operation_is_one_commit_with_a_trailer_and_an_event() {
     // again on another machine's tip.
     let trailer: serde_json::Value =
         serde_json::from_str(message.lines().find_map(|l| l.strip_prefix("Orc-Op: ")).unwrap()).unwrap();
-    assert_eq!(trailer["input"], serde_json::json!({"workstream": null, "id": id, "agent": "agent-1"}));
+    assert_eq!(trailer["input"], serde_json::json!({"agent": "agent-1", "task": id}));
     let events = env.show(&format!(
         "events/{}/agent-1.jsonl",
         env.git(&["log", "-1", "--format=%ad", "--date=format:%Y/%m/%d", "orc"])
