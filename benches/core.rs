@@ -405,7 +405,7 @@ impl Bench {
         let start = Instant::now();
         let store = Store::discover(&dir).expect("the repository opens");
         let tip = store.tip().expect("the tip reads").expect("orc init created the branch");
-        let now = orc::clock::now().expect("the clock");
+        let now = orc::session::Clock::system().now();
         let mut changes = Changes::new();
         let ws = Workstream {
             name: WS.into(),
@@ -418,7 +418,7 @@ impl Bench {
         let mut ids = Vec::with_capacity(n);
         let mut seen = HashSet::with_capacity(n);
         while ids.len() < n {
-            let id = orc::clock::new_task_id();
+            let id = orc::session::Clock::system().new_task_id();
             if !seen.insert(id.clone()) {
                 continue;
             }
@@ -472,7 +472,7 @@ impl Bench {
         let start = Instant::now();
         let store = Store::discover(&dir).expect("the repository opens");
         let tip = store.tip().expect("the tip reads").expect("orc init created the branch");
-        let now = orc::clock::precise_now().expect("the clock");
+        let now = orc::session::Clock::system().precise_now();
         let first_day = now.date_naive() - chrono::Days::new(days as u64 - 1);
         let log_start = first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         let total = days * agents * per;
@@ -496,7 +496,7 @@ impl Bench {
                 COMMON_EVENTS[(j / agents) % COMMON_EVENTS.len()]
             };
             let event = Event {
-                id: orc::clock::new_ulid(at),
+                id: orc::session::Clock::system().new_ulid(at),
                 // Events store whole seconds, ids the millisecond (as orc does).
                 ts: at.trunc_subsecs(0),
                 agent: agent.clone(),

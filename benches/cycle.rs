@@ -63,7 +63,7 @@ fn seed(orc: &Path, dir: &Path, home: &Path) {
     }
     let mut ids = Vec::new();
     for i in 0..TASKS {
-        let id = orc::clock::new_task_id();
+        let id = orc::session::Clock::system().new_task_id();
         let ws = streams[i % streams.len()];
         let after = if i % 7 == 3 { ids.last().cloned().into_iter().collect() } else { Vec::new() };
         let mut task = Task::new(
@@ -100,7 +100,7 @@ fn seed(orc: &Path, dir: &Path, home: &Path) {
             for n in 0..per_file {
                 let ts = at - Duration::seconds((per_file - n) as i64);
                 let event = Event {
-                    id: orc::clock::new_ulid(ts),
+                    id: orc::session::Clock::system().new_ulid(ts),
                     ts,
                     agent: format!("agent-{a}"),
                     kind: "task.claim".into(),

@@ -17,9 +17,11 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::api::Repo;
+use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
-use crate::ops::Orc;
+use crate::session::Session;
+use crate::store::Store;
 
 /// The hooks orc installs, in the order it lists them.
 pub const HOOKS: [&str; 5] = ["post-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push"];
@@ -44,10 +46,10 @@ pub fn hooks_dir(work_dir: &Path) -> Result<PathBuf> {
         .env("LC_MESSAGES", "C")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::environment("git", format!("cannot run git to find the hooks folder: {e}")))?;
+        .map_err(|e| Error::new(Kind::Git, format!("cannot run git to find the hooks folder: {e}")))?;
     if !out.status.success() {
-        return Err(Error::environment(
-            "git",
+        return Err(Error::new(
+            Kind::Git,
             format!("git rev-parse --git-path hooks failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
         ));
     }
@@ -90,7 +92,7 @@ pub fn state(dir: &Path, hook: &str) -> HookState {
 pub fn check_hooks(names: &[String]) -> Result<()> {
     for name in names {
         if !HOOKS.contains(&name.as_str()) {
-            return Err(Error::input("invalid_input", format!("orc has no {name:?} hook"))
+            return Err(Error::new(Kind::InvalidInput, format!("orc has no {name:?} hook"))
                 .with_hint(format!("choose from {}", HOOKS.join(","))));
         }
     }
@@ -114,8 +116,8 @@ pub fn install(dir: &Path, hooks: &[&str]) -> Result<Vec<(String, HookState)>> {
             HookState::Installed | HookState::Chained => {}
             HookState::UserOnly => {
                 if user.exists() {
-                    return Err(Error::environment(
-                        "hook_conflict",
+                    return Err(Error::new(
+                        Kind::HookConflict,
                         format!(
                             "both {} and {} exist; orc will not guess which to keep",
                             path.display(),
@@ -163,17 +165,29 @@ pub fn uninstall(dir: &Path) -> Result<Vec<(String, HookState)>> {
 /// orc branch is left to a detached `orc hook-record` process, so the git
 /// command does not wait for it. Errors go to `hooks.log`, never to git.
 pub fn run_hook(dir: &Path, agent: Option<String>, hook: &str, args: &[String], stdin: &str) {
-    let Ok(orc) = Orc::open(dir, agent.clone(), None) else {
+    let Ok(repo) = Repo::open(dir) else {
         // Without a repository there is no log to write to; git carries on.
         return;
     };
-    let outcome = hook_event(&orc, hook, args, stdin).and_then(|event| match event {
+    let Ok(store) = repo.store() else { return };
+    let outcome = hook_event(&store, hook, args, stdin).and_then(|event| match event {
         Some((kind, data)) => spawn_recorder(dir, &json!({"kind": kind, "data": data, "agent": agent})),
         None => Ok(()),
     });
     if let Err(e) = &outcome {
-        append_log(&orc.store.private_dir(), hook, e);
+        append_log(&store.private_dir(), hook, e);
     }
+}
+
+/// The hook's session: the worktree's agent (given by the hook's caller, or
+/// `git config orc.agent`), else the git user as a person.
+fn hook_session(repo: &Repo, agent: Option<String>) -> Result<Session> {
+    let agent = match agent {
+        Some(name) => Some(crate::model::names::AgentName::new(&name)?),
+        None => repo.configured_agent()?,
+    };
+    let clock = crate::session::Clock::from_env()?;
+    Ok(Session::new(crate::api::actor_for(agent, repo.git_person()?)).with_clock(clock))
 }
 
 fn spawn_recorder(dir: &Path, record: &Value) -> Result<()> {
@@ -196,12 +210,15 @@ fn spawn_recorder(dir: &Path, record: &Value) -> Result<()> {
 pub fn record(dir: &Path, input: &str) {
     let Ok(record) = serde_json::from_str::<Value>(input) else { return };
     let agent = record["agent"].as_str().map(str::to_string);
-    let Ok(orc) = Orc::open(dir, agent, None) else { return };
+    let Ok(repo) = Repo::open(dir) else { return };
     let kind = record["kind"].as_str().unwrap_or("hook.unknown").to_string();
     let event =
         OrcEventType::new(&kind).and_then(|kind| Ok(HookEvent { kind, data: EventData::new(record["data"].clone())? }));
-    if let Err(e) = event.and_then(|event| orc.apply(&event)) {
-        append_log(&orc.store.private_dir(), &kind, &e);
+    let applied = event.and_then(|event| repo.apply(&hook_session(&repo, agent)?, &event));
+    if let Err(e) = applied {
+        if let Ok(store) = repo.store() {
+            append_log(&store.private_dir(), &kind, &e);
+        }
     }
 }
 
@@ -236,8 +253,7 @@ fn hex(oid: Option<git2::Oid>) -> Value {
 
 /// The event a hook logs, or None when there is nothing to log (a file
 /// checkout, not a branch switch).
-pub fn hook_event(orc: &Orc, hook: &str, args: &[String], stdin: &str) -> Result<Option<(String, Value)>> {
-    let store = &orc.store;
+pub fn hook_event(store: &Store, hook: &str, args: &[String], stdin: &str) -> Result<Option<(String, Value)>> {
     let (head, branch) = store.head()?;
     // A rebase checks out and commits many times; an amend is a commit
     // too. Each is one event, from post-rewrite.
@@ -291,7 +307,7 @@ pub fn hook_event(orc: &Orc, hook: &str, args: &[String], stdin: &str) -> Result
                 .collect();
             json!({"remote": args.first(), "url": args.get(1).map(|u| without_credentials(u)), "refs": refs})
         }
-        other => return Err(Error::input("invalid_input", format!("orc has no {other:?} hook"))),
+        other => return Err(Error::new(Kind::InvalidInput, format!("orc has no {other:?} hook"))),
     };
     Ok(Some((format!("hook.{hook}"), data)))
 }

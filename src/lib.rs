@@ -7,12 +7,14 @@
 //! `store` is the only code that talks to git, `ops` holds every operation
 //! with typed inputs and outputs so other front ends can call them.
 
+pub mod api;
 pub mod cli;
-pub mod clock;
 pub mod error;
 pub mod hooks;
 pub mod model;
 pub mod ops;
+pub mod read;
 pub mod render;
+pub mod session;
 pub mod store;
 pub mod sync;

@@ -12,11 +12,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
 use crate::ops::replay::{local_only, op_ids_between, replay_all, Recorded, Replayed};
-use crate::ops::Orc;
+use crate::ops::Engine;
 use crate::store::remote::{self, Pushed};
 use crate::store::{ObjectId, Swap, WriteLock};
 
@@ -56,7 +55,7 @@ pub struct SyncReport {
 
 fn backoff(attempt: u32) {
     let mut jitter = [0u8; 2];
-    clock::random_bytes(&mut jitter);
+    getrandom::fill(&mut jitter).expect("the OS random generator is available on every supported platform");
     let base = 10u64 << attempt.min(5);
     let jitter = u64::from(u16::from_le_bytes(jitter)) % base;
     std::thread::sleep(Duration::from_millis(base + jitter));
@@ -71,7 +70,7 @@ fn with_retries<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
     let mut attempt = 0;
     loop {
         match call() {
-            Err(e) if e.kind == "network" && attempt + 1 < TRIES => {
+            Err(e) if e.kind == Kind::Network && attempt + 1 < TRIES => {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(50 << attempt));
             }
@@ -81,13 +80,13 @@ fn with_retries<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 /// The commits `from` has that `base` lacks.
-fn count_between(orc: &Orc, from: ObjectId, base: Option<ObjectId>) -> Result<usize> {
+fn count_between(orc: &Engine<'_>, from: ObjectId, base: Option<ObjectId>) -> Result<usize> {
     Ok(orc.store.commits_since(from, base, usize::MAX)?.len())
 }
 
 /// Logs each dropped operation as a `sync.drop` event on top of `tip`, so
 /// the drop travels with the push.
-fn log_drops(orc: &Orc, queue: &WriteLock, mut tip: ObjectId, drops: &[(Recorded, Error)]) -> Result<ObjectId> {
+fn log_drops(orc: &Engine<'_>, queue: &WriteLock, mut tip: ObjectId, drops: &[(Recorded, Error)]) -> Result<ObjectId> {
     for (rec, err) in drops {
         let envelope = &rec.envelope;
         let event = HookEvent {
@@ -103,20 +102,20 @@ fn log_drops(orc: &Orc, queue: &WriteLock, mut tip: ObjectId, drops: &[(Recorded
 }
 
 /// Where orc remembers the remote tip its last sync left in place.
-fn synced_marker(orc: &Orc, remote: &str) -> std::path::PathBuf {
+fn synced_marker(orc: &Engine<'_>, remote: &str) -> std::path::PathBuf {
     orc.store.private_dir().join(format!("synced-{remote}"))
 }
 
-fn last_synced(orc: &Orc, remote: &str) -> Option<ObjectId> {
+fn last_synced(orc: &Engine<'_>, remote: &str) -> Option<ObjectId> {
     std::fs::read_to_string(synced_marker(orc, remote)).ok()?.trim().parse().ok()
 }
 
-fn remember_synced(orc: &Orc, remote: &str, tip: ObjectId) -> Result<()> {
+fn remember_synced(orc: &Engine<'_>, remote: &str, tip: ObjectId) -> Result<()> {
     // Syncs of one clone may run at once (a `lock run` renewing while its
     // command publishes): each writes its own temporary file.
     let path = synced_marker(orc, remote);
     let mut salt = [0u8; 4];
-    clock::random_bytes(&mut salt);
+    getrandom::fill(&mut salt).expect("the OS random generator is available on every supported platform");
     let tmp = path.with_extension(format!("tmp-{}-{:08x}", std::process::id(), u32::from_le_bytes(salt)));
     let written = std::fs::write(&tmp, format!("{tip}\n")).and_then(|()| std::fs::rename(&tmp, &path));
     if written.is_err() {
@@ -127,15 +126,15 @@ fn remember_synced(orc: &Orc, remote: &str, tip: ObjectId) -> Result<()> {
 
 /// Stops a sync whose remote lost commits this machine had synced: keeps
 /// the local branch under a backup ref and says which operations are gone.
-fn rewritten(orc: &Orc, remote: &str, before: ObjectId, now: ObjectId, local: ObjectId) -> Result<Error> {
+fn rewritten(orc: &Engine<'_>, remote: &str, before: ObjectId, now: ObjectId, local: ObjectId) -> Result<Error> {
     let lost = orc.store.commits_since(before, Some(now), usize::MAX)?;
-    let backup = format!("refs/orc-backup/{remote}/{}", clock::now()?.format("%Y%m%dT%H%M%SZ"));
+    let backup = format!("refs/orc-backup/{remote}/{}", orc.session.clock.now().format("%Y%m%dT%H%M%SZ"));
     orc.store.set_ref(&backup, local, "orc: backup before a rewritten remote")?;
     let subjects: Vec<String> =
         lost.iter().take(10).map(|(_, m)| m.lines().next().unwrap_or_default().to_string()).collect();
     let more = if lost.len() > 10 { format!(" and {} more", lost.len() - 10) } else { String::new() };
-    Ok(Error::environment(
-        "remote_rewritten",
+    Ok(Error::new(
+        Kind::RemoteRewritten,
         format!(
             "{remote}'s orc branch was rewritten: {} operation(s) this machine had synced are gone ({}{more}); local work is kept at {backup}",
             lost.len(),
@@ -148,15 +147,15 @@ fn rewritten(orc: &Orc, remote: &str, before: ObjectId, now: ObjectId, local: Ob
 }
 
 /// Runs one sync with `remote`.
-pub fn sync(orc: &Orc, remote_name: &str) -> Result<SyncReport> {
+pub fn sync(orc: &Engine<'_>, remote_name: &str) -> Result<SyncReport> {
     sync_with(orc, remote_name, false)
 }
 
 /// Runs one sync; `accept_rewrite` replays onto a remote branch that was
 /// rewritten instead of stopping.
-pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
+pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
     if !orc.store.remote_names().iter().any(|r| r == remote_name) {
-        return Err(Error::input("no_remote", format!("no git remote named {remote_name:?}"))
+        return Err(Error::new(Kind::NoRemote, format!("no git remote named {remote_name:?}"))
             .with_hint(format!("git remote add {remote_name} <url>, or pass --remote")));
     }
     let dir = orc.store.git_cwd();
@@ -253,8 +252,8 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
                     backoff(attempt);
                     continue;
                 }
-                Pushed::Refused(why) => return Err(Error::refused(
-                    "push_refused",
+                Pushed::Refused(why) => return Err(Error::new(
+                    Kind::PushRefused,
                     format!("{remote_name} refused the orc branch: {why}"),
                 )
                 .with_hint(
@@ -269,14 +268,14 @@ pub fn sync_with(orc: &Orc, remote_name: &str, accept_rewrite: bool) -> Result<S
         report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
         return Ok(report);
     }
-    Err(Error::environment("busy", format!("{remote_name} kept moving: gave up after {} pushes", report.pushes))
+    Err(Error::new(Kind::Busy, format!("{remote_name} kept moving: gave up after {} pushes", report.pushes))
         .with_hint("local work is kept; run `orc sync` again"))
 }
 
 /// Moves the local branch from `was` to `synced`; operations made locally
 /// during the sync are replayed on top (and published by the next sync).
 /// The queue is taken once, here, and handed to the replay.
-fn settle_local(orc: &Orc, was: ObjectId, synced: ObjectId) -> Result<()> {
+fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()> {
     loop {
         let queue = orc.store.lock_writers()?;
         let now = orc.store.tip()?.unwrap_or(was);

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::output::{agent_json, agent_line, Output};
 use super::Ctx;
-use crate::clock;
 use crate::error::Result;
 use crate::ops::agent::{Heartbeat, RegisterAgent};
+use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
 pub enum AgentCommand {
@@ -47,25 +47,28 @@ pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
     match cmd {
         AgentCommand::Register(args) => {
             let applied = orc.apply(&RegisterAgent::new(&args.id, args.role.as_deref())?)?;
-            let snap = orc.snapshot()?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
             let (settings, _) = snap.settings();
             let agent = applied.output;
             let role = if agent.role.is_empty() { String::new() } else { format!(" as {}", agent.role) };
-            Ok(Output::new(agent_json(&agent, &settings, clock::now()?), format!("registered {}{role}", agent.id)))
+            Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("registered {}{role}", agent.id)))
         }
         AgentCommand::Heartbeat(args) => {
-            let agent = orc.require_agent(args.id.as_deref())?;
+            let agent = orc.agent(args.id.as_deref())?;
             let status = args.status.as_deref().map(crate::model::names::Label::new).transpose()?;
             let applied = orc.apply(&Heartbeat { agent, status })?;
-            let snap = orc.snapshot()?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
             let (settings, _) = snap.settings();
             let agent = applied.output;
-            Ok(Output::new(agent_json(&agent, &settings, clock::now()?), format!("{} is alive", agent.id)))
+            Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("{} is alive", agent.id)))
         }
         AgentCommand::List => {
-            let snap = orc.snapshot()?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
             let (settings, _) = snap.settings();
-            let now = clock::now()?;
+            let now = orc.now();
             let mut agents = snap.agents()?;
             agents.items.sort_by(|a, b| a.id.cmp(&b.id));
             let json: Vec<Value> = agents.items.iter().map(|a| agent_json(a, &settings, now)).collect();

@@ -4,11 +4,12 @@ use clap::Args;
 
 use super::output::Output;
 use super::Ctx;
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::names::{check_name, NameKind};
 use crate::model::task::Terms;
-use crate::ops::cycle::{compute_brief, CloseCycle, WritePlan};
+use crate::ops::cycle::{CloseCycle, WritePlan};
+use crate::read::cycle::compute_brief;
+use crate::read::Snapshot;
 
 #[derive(Args, Debug)]
 pub struct BriefArgs {
@@ -35,16 +36,17 @@ pub fn collect(orc: &Ctx) -> Result<Output> {
 
 pub fn brief(orc: &Ctx, args: &BriefArgs) -> Result<Output> {
     check_name(NameKind::Agent, &args.name)?;
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let (settings, _) = snap.settings();
-    let terms = Terms { now: clock::now()?, lease: settings.lease, grace: settings.clock_grace };
+    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
     let is_agent = !args.workstream && snap.agent(&args.name)?.is_some();
     let brief = if is_agent {
         compute_brief(&snap, &terms, Some(&args.name), None)?
     } else if snap.workstream_exists(&args.name)? {
         compute_brief(&snap, &terms, None, Some(&args.name))?
     } else if args.workstream {
-        return Err(Error::input("not_found", format!("no workstream named {}", args.name))
+        return Err(Error::new(Kind::NotFound, format!("no workstream named {}", args.name))
             .with_hint("list them with `orc ws list`"));
     } else {
         // An agent that has not acted yet: brief it on what to take.

@@ -10,13 +10,15 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::output::Output;
-use crate::error::{Error, Result};
+use crate::api::Repo;
+use crate::error::{Error, Kind, Result};
+use crate::model::task::Actor;
 use crate::model::task::Status;
-use crate::ops::task::{AddTask, Board};
-use crate::ops::view::Snapshot;
+use crate::ops::task::AddTask;
 use crate::ops::workstream::CreateWorkstream;
-use crate::ops::Orc;
-use crate::store::Store;
+use crate::read::board::Board;
+use crate::read::Snapshot;
+use crate::session::{Clock, Session};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -49,14 +51,14 @@ fn run(dir: &Path, program: &Path, args: &[&str], agent: Option<&str>) -> Result
     if let Some(agent) = agent {
         cmd.env("ORC_AGENT", agent);
     }
-    cmd.output().map_err(|e| Error::environment("io", format!("cannot run {}: {e}", program.display())))
+    cmd.output().map_err(|e| Error::new(Kind::Io, format!("cannot run {}: {e}", program.display())))
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let out = run(dir, Path::new("git"), args, None)?;
     if !out.status.success() {
-        return Err(Error::environment(
-            "git",
+        return Err(Error::new(
+            Kind::Git,
             format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()),
         ));
     }
@@ -83,9 +85,10 @@ fn set_up(root: &Path, tasks: usize) -> Result<(PathBuf, PathBuf)> {
     git(&project, &["commit", "-q", "-m", "A demo project"])?;
     git(&project, &["remote", "add", "origin", remote.to_str().unwrap_or_default()])?;
     git(&project, &["push", "-q", "origin", "main"])?;
-    let orc = Orc::open(&project, None, None)?;
+    let repo = Repo::open(&project)?;
+    let session = demo_session()?;
     for (i, (ws, description)) in STREAMS.iter().enumerate() {
-        orc.apply(&CreateWorkstream::new(ws, Some(description), Some(i as u8 + 1))?)?;
+        repo.apply(&session, &CreateWorkstream::new(ws, Some(description), Some(i as u8 + 1))?)?;
     }
     let mut previous: Vec<String> = Vec::new();
     for i in 0..tasks {
@@ -93,22 +96,32 @@ fn set_up(root: &Path, tasks: usize) -> Result<(PathBuf, PathBuf)> {
         let after = if i % 5 == 4 { previous.last().cloned().into_iter().collect() } else { Vec::new() };
         let resources = if i % 4 == 1 { vec!["staging".to_string()] } else { Vec::new() };
         let title = format!("{} task {}", ws, i + 1);
-        let applied = orc.apply(&AddTask::new(
-            ws,
-            &title,
-            Some("Made by orc demo."),
-            Some(1 + (i % 3) as u8),
-            after,
-            resources,
-        )?)?;
+        let applied = repo.apply(
+            &session,
+            &AddTask::new(
+                &session.clock,
+                ws,
+                &title,
+                Some("Made by orc demo."),
+                Some(1 + (i % 3) as u8),
+                after,
+                resources,
+            )?,
+        )?;
         previous.push(applied.output.id);
     }
-    crate::sync::sync(&orc, "origin")?;
+    repo.sync(&session, "origin", false)?;
     Ok((remote, project))
 }
 
+/// The person who sets the demo up and takes in its results.
+fn demo_session() -> Result<Session> {
+    Ok(Session::new(Actor::Person("orc demo".into())).with_clock(Clock::from_env()?))
+}
+
 fn remaining(remote: &Path) -> Result<(usize, usize)> {
-    let store = Store::discover(remote)?;
+    let repo = Repo::open(remote)?;
+    let store = repo.store()?;
     let snap = Snapshot::current(&store)?;
     let board = Board::load(&snap, None)?;
     let done = board.tasks.iter().filter(|t| t.status == Status::Done).count();
@@ -117,19 +130,19 @@ fn remaining(remote: &Path) -> Result<(usize, usize)> {
 
 pub fn demo(args: &DemoArgs) -> Result<Output> {
     if args.agents == 0 || args.agents > 32 || args.tasks == 0 || args.tasks > 2000 {
-        return Err(Error::input("invalid_input", "a demo runs 1 to 32 agents on 1 to 2000 tasks"));
+        return Err(Error::new(Kind::InvalidInput, "a demo runs 1 to 32 agents on 1 to 2000 tasks"));
     }
     let keep = args.keep || args.dir.is_some();
     let root = match &args.dir {
         Some(dir) => dir.clone(),
         None => {
             let mut suffix = [0u8; 4];
-            crate::clock::random_bytes(&mut suffix);
+            getrandom::fill(&mut suffix).expect("the OS random generator is available on every supported platform");
             std::env::temp_dir().join(format!("orc-demo-{:08x}", u32::from_le_bytes(suffix)))
         }
     };
     if root.join("remote.git").exists() {
-        return Err(Error::input("invalid_input", format!("{} already holds a demo", root.display()))
+        return Err(Error::new(Kind::InvalidInput, format!("{} already holds a demo", root.display()))
             .with_hint("pick another --dir, or remove it first"));
     }
     let started = Instant::now();
@@ -188,7 +201,7 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
             for (_, child) in &mut agents {
                 let _ = child.kill();
             }
-            return Err(Error::environment("timeout", "the demo agents did not finish within 10 minutes"));
+            return Err(Error::new(Kind::Timeout, "the demo agents did not finish within 10 minutes"));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -198,22 +211,24 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
         stats.push(report);
     }
     // Take in everything, render the dashboard, and count.
-    let orc = Orc::open(&project, None, None)?;
-    crate::sync::sync(&orc, "origin")?;
-    orc.apply(&crate::ops::dashboard::RenderDashboard)?;
-    crate::sync::sync(&orc, "origin")?;
+    let repo = Repo::open(&project)?;
+    let session = demo_session()?;
+    repo.sync(&session, "origin", false)?;
+    repo.apply(&session, &crate::ops::dashboard::RenderDashboard)?;
+    repo.sync(&session, "origin", false)?;
     let out_dir = root.join("dashboard");
-    let snap = orc.snapshot()?;
-    let rendered = crate::render::render(&snap, orc.store.branch())?;
+    let store = repo.store()?;
+    let snap = Snapshot::current(&store)?;
+    let rendered = crate::render::render(&snap, repo.branch())?;
     std::fs::create_dir_all(out_dir.join("docs")).map_err(|e| Error::io("cannot write the dashboard", &e))?;
     std::fs::write(out_dir.join("docs/index.html"), &rendered.html)
         .map_err(|e| Error::io("cannot write the dashboard", &e))?;
     std::fs::write(out_dir.join("README.md"), &rendered.readme)
         .map_err(|e| Error::io("cannot write the dashboard", &e))?;
     let board = Board::load(&snap, None)?;
-    let events = crate::ops::events::query(
+    let events = crate::read::events::query(
         &snap,
-        &crate::ops::events::EventQuery {
+        &crate::read::events::EventQuery {
             since: Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
             ..Default::default()
         },
@@ -243,7 +258,7 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
         "claims_contested_and_lost": contested,
         "lock_acquisitions": events.iter().filter(|e| e.kind == "lock.acquire").count(),
         "events": events.len(),
-        "knowledge_topics": crate::ops::knowledge::list(&snap)?.items.len(),
+        "knowledge_topics": crate::read::knowledge::list(&snap)?.items.len(),
         "seconds": started.elapsed().as_secs_f64(),
         "dashboard": out_dir.join("docs/index.html"),
         "agent_reports": stats,

@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::output::Output;
 use super::Ctx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::event::Event;
 use crate::model::names::name_problem;
 use crate::model::task::Status;
-use crate::ops::task::Board;
-use crate::ops::view::Snapshot;
+use crate::read::board::Board;
+use crate::read::Snapshot;
 
 #[derive(Serialize)]
 struct Problem {
@@ -25,7 +25,7 @@ struct Problem {
 
 impl Problem {
     fn error(err: &Error) -> Self {
-        Self { severity: "error", kind: err.kind.into(), message: err.message.clone(), fix: err.hint.clone() }
+        Self { severity: "error", kind: err.kind.as_str().into(), message: err.message.clone(), fix: err.hint.clone() }
     }
 
     fn warning(kind: &str, message: String, fix: Option<String>) -> Self {
@@ -49,33 +49,31 @@ const KNOWN_TOP: &[&str] = &[
 
 pub fn doctor(orc: &Ctx) -> Result<Output> {
     let mut problems = Vec::new();
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     if snap.commit.is_none() {
         problems.push(Problem::warning(
             "no_branch",
-            format!("the branch {} does not exist yet", orc.store.branch()),
+            format!("the branch {} does not exist yet", store.branch()),
             Some("orc init".into()),
         ));
     }
-    if orc.agent().is_none() {
+    if orc.session.agent().is_err() {
         problems.push(Problem::warning(
             "no_agent",
             "no agent identity is set for this worktree (agents must pass --agent on every claim)".into(),
             Some("git config orc.agent <name>   (or export ORC_AGENT=<name>)".into()),
         ));
     }
-    if let Some(remote) = orc.store.config_string("orc.remote") {
-        if !orc.store.remote_names().contains(&remote) {
+    if let Some(remote) = store.config_string("orc.remote") {
+        if !store.remote_names().contains(&remote) {
             problems.push(Problem::error(
-                &Error::environment(
-                    "no_remote",
-                    format!("git config orc.remote names {remote:?}, which is not a remote"),
-                )
-                .with_hint(format!("git remote add {remote} <url>   (or git config --unset orc.remote)")),
+                &Error::new(Kind::NoRemote, format!("git config orc.remote names {remote:?}, which is not a remote"))
+                    .with_hint(format!("git remote add {remote} <url>   (or git config --unset orc.remote)")),
             ));
         }
     }
-    let ref_lock = orc.store.private_dir().parent().map(|d| d.join(format!("{}.lock", orc.store.refname())));
+    let ref_lock = store.private_dir().parent().map(|d| d.join(format!("{}.lock", store.refname())));
     if let Some(lock) = ref_lock.filter(|p| p.exists()) {
         problems.push(Problem::warning(
             "stale_ref_lock",
@@ -83,9 +81,9 @@ pub fn doctor(orc: &Ctx) -> Result<Output> {
             Some(format!("rm {}", lock.display())),
         ));
     }
-    let hook_errors = crate::hooks::logged_errors(&orc.store.private_dir());
+    let hook_errors = crate::hooks::logged_errors(&store.private_dir());
     if let Some(last) = hook_errors.last() {
-        let log = orc.store.private_dir().join("hooks.log");
+        let log = store.private_dir().join("hooks.log");
         problems.push(Problem::warning(
             "hook_errors",
             format!("{} git hook run(s) could not log an event; the last: {last}", hook_errors.len()),
@@ -175,9 +173,9 @@ fn check_branch(snap: &Snapshot<'_>, problems: &mut Vec<Problem>) -> Result<()> 
             ));
         }
     }
-    let locks = crate::ops::lock::all_locks(snap)?;
+    let locks = crate::read::locks::all_locks(snap)?;
     locks.broken.iter().for_each(|e| problems.push(Problem::error(e)));
-    let topics = crate::ops::knowledge::list(snap)?;
+    let topics = crate::read::knowledge::list(snap)?;
     topics.broken.iter().for_each(|e| problems.push(Problem::error(e)));
     check_events(snap, "events", problems)
 }

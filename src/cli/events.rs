@@ -1,19 +1,19 @@
 //! `orc log` and `orc events`.
 
 use std::io::Write;
-use std::time::Duration as StdDuration;
 
 use clap::Args;
 use serde_json::Value;
 
 use super::output::{display_line, Output};
 use super::Ctx;
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::api::watch::EventFollower;
+use crate::error::{Error, Kind, Result};
 use crate::model::event::Event;
 use crate::model::names::check_name;
 use crate::model::names::NameKind;
-use crate::ops::events::{parse_since, query, EventQuery, LogEvent};
+use crate::ops::events::LogEvent;
+use crate::read::events::{parse_since, query, EventQuery};
 
 /// How many events `orc events` shows when no filter bounds the listing.
 const DEFAULT_LAST: usize = 20;
@@ -49,7 +49,7 @@ pub struct EventsArgs {
 }
 
 pub fn log(orc: &Ctx, args: &LogArgs) -> Result<Output> {
-    let agent = orc.require_agent(None)?;
+    let agent = orc.agent(None)?;
     let applied = orc.apply(&LogEvent::new(agent, &args.kind, args.data.as_deref())?)?;
     let event = applied.output;
     let json = serde_json::to_value(&event).expect("events serialise");
@@ -85,17 +85,17 @@ fn build_query(orc: &Ctx, args: &EventsArgs) -> Result<EventQuery> {
             Err(e) => return Err(e),
         },
     };
-    let since = args.since.as_deref().map(|s| parse_since(s, clock::now()?)).transpose()?;
+    let since = args.since.as_deref().map(|s| parse_since(s, orc.now())).transpose()?;
     if let Some(after) = &args.after {
         if after.len() != 26 || !after.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(Error::input(
-                "invalid_id",
+            return Err(Error::new(
+                Kind::InvalidId,
                 format!("--after {after:?} is not an event id (a 26-character ULID)"),
             ));
         }
     }
     let last = match (args.last, &since, &args.after) {
-        (Some(0), ..) => return Err(Error::input("invalid_input", "--last takes a number from 1")),
+        (Some(0), ..) => return Err(Error::new(Kind::InvalidInput, "--last takes a number from 1")),
         (Some(n), ..) => Some(n),
         (None, None, None) => Some(DEFAULT_LAST),
         _ => None,
@@ -111,13 +111,10 @@ fn build_query(orc: &Ctx, args: &EventsArgs) -> Result<EventQuery> {
 
 pub fn events(orc: &Ctx, args: &EventsArgs) -> Result<Output> {
     let q = build_query(orc, args)?;
-    let tip = orc.store.tip()?;
-    let snap = crate::ops::view::Snapshot::at(&orc.store, tip)?;
-    let found = query(&snap, &q)?;
-    drop(snap);
     if args.follow {
-        return follow(orc, q, tip, found.items, &found.broken);
+        return follow(orc, q);
     }
+    let found = orc.read(|snap| query(snap, &q))?;
     let json: Vec<Value> = found.items.iter().map(|e| serde_json::to_value(e).expect("events serialise")).collect();
     let human: String = found.items.iter().map(|e| event_line(e) + "\n").collect();
     let mut output = Output::new(Value::Array(json), human).warn_broken(&found.broken);
@@ -127,41 +124,18 @@ pub fn events(orc: &Ctx, args: &EventsArgs) -> Result<Output> {
     Ok(output)
 }
 
-/// Prints what matched, then every new matching event as the branch moves.
-fn follow(
-    orc: &Ctx,
-    mut q: EventQuery,
-    mut tip: Option<crate::store::ObjectId>,
-    first: Vec<Event>,
-    broken: &[Error],
-) -> Result<Output> {
-    for warning in Output::new(Value::Null, "").warn_broken(broken).warnings {
+/// Prints what matched, then every new matching event as the branch moves,
+/// until interrupted.
+fn follow(orc: &Ctx, q: EventQuery) -> Result<Output> {
+    let (mut follower, first) = EventFollower::start(&orc.repo, &orc.session, q)?;
+    for warning in Output::new(Value::Null, "").warn_broken(&first.broken).warnings {
         eprintln!("warning: {warning}");
     }
-    print_events(orc.json, &first);
-    // Ids are time-ordered: with nothing printed yet, everything logged from
-    // now on sorts after an id made a moment ago.
-    let mut cursor = match first.last() {
-        Some(event) => Some(event.id.clone()),
-        None => Some(clock::new_ulid(clock::now()? - chrono::Duration::seconds(1))),
-    };
-    q.last = None;
-    q.since = None;
+    print_events(orc.json, &first.items);
     loop {
-        std::thread::sleep(StdDuration::from_millis(250));
-        let now_tip = orc.store.tip()?;
-        if now_tip == tip {
-            continue;
-        }
-        tip = now_tip;
-        q.after = cursor.clone();
-        let snap = crate::ops::view::Snapshot::at(&orc.store, tip)?;
-        let found = query(&snap, &q)?;
+        let found = follower.next_batch(None, None)?;
         for err in &found.broken {
             eprintln!("warning: skipped {}", err.message);
-        }
-        if let Some(last) = found.items.last() {
-            cursor = Some(last.id.clone());
         }
         print_events(orc.json, &found.items);
     }

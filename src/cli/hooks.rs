@@ -68,7 +68,7 @@ fn report(dir: &std::path::Path, states: &[(String, HookState)], verb: &str) -> 
 }
 
 pub fn run(orc: &Ctx, cmd: &HooksCommand) -> Result<Output> {
-    let dir = hooks::hooks_dir(&orc.dir)?;
+    let dir = hooks::hooks_dir(orc.repo.dir())?;
     match cmd {
         HooksCommand::Install(args) => {
             hooks::check_hooks(&args.hooks)?;

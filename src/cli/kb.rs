@@ -7,11 +7,12 @@ use serde_json::Value;
 
 use super::output::{display_line, Output};
 use super::Ctx;
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::duration::format_age;
 use crate::model::knowledge::{check_topic, MAX_KB_BYTES};
-use crate::ops::knowledge::{list, read, RemoveTopic, Topic, WriteTopic};
+use crate::ops::knowledge::{RemoveTopic, WriteTopic};
+use crate::read::knowledge::{list, read, Topic};
+use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
 pub enum KbCommand {
@@ -61,7 +62,7 @@ fn topic_json(topic: &Topic) -> Value {
 
 fn read_text(args: &WriteArgs) -> Result<String> {
     let too_big = || {
-        Error::input("too_large", format!("the text is over {MAX_KB_BYTES} bytes"))
+        Error::new(Kind::TooLarge, format!("the text is over {MAX_KB_BYTES} bytes"))
             .with_hint("split it into several topics")
     };
     let bytes = match (&args.text, &args.file) {
@@ -76,23 +77,23 @@ fn read_text(args: &WriteArgs) -> Result<String> {
         (Some(text), None) => text.clone().into_bytes(),
         (None, Some(path)) => {
             let size = std::fs::metadata(path)
-                .map_err(|e| Error::input("invalid_input", format!("cannot read {}: {e}", path.display())))?
+                .map_err(|e| Error::new(Kind::InvalidInput, format!("cannot read {}: {e}", path.display())))?
                 .len();
             if size > MAX_KB_BYTES as u64 {
                 return Err(too_big());
             }
             std::fs::read(path)
-                .map_err(|e| Error::input("invalid_input", format!("cannot read {}: {e}", path.display())))?
+                .map_err(|e| Error::new(Kind::InvalidInput, format!("cannot read {}: {e}", path.display())))?
         }
         _ => {
-            return Err(Error::input("usage", "no text given")
+            return Err(Error::new(Kind::Usage, "no text given")
                 .with_hint(format!("orc kb write {} \"text\"  (or --file F, or - to read stdin)", args.topic)))
         }
     };
     if bytes.len() > MAX_KB_BYTES {
         return Err(too_big());
     }
-    String::from_utf8(bytes).map_err(|_| Error::input("invalid_input", "the text is not UTF-8; knowledge is Markdown"))
+    String::from_utf8(bytes).map_err(|_| Error::new(Kind::InvalidInput, "the text is not UTF-8; knowledge is Markdown"))
 }
 
 pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
@@ -108,7 +109,8 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
             Ok(Output::new(topic_json(&topic), format!("{verb} {} ({} bytes)", topic.topic, topic.size)))
         }
         KbCommand::Read(args) => {
-            let snap = orc.snapshot()?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
             let topic = read(&snap, &args.topic)?;
             let text = topic.text.clone().unwrap_or_default();
             // The text exactly as stored, so `orc kb read t > t.md` round-trips.
@@ -117,9 +119,10 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
             Ok(output)
         }
         KbCommand::List => {
-            let snap = orc.snapshot()?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
             let topics = list(&snap)?;
-            let now = clock::now()?;
+            let now = orc.now();
             let json: Vec<Value> = topics.items.iter().map(topic_json).collect();
             let human: String = topics
                 .items

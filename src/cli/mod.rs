@@ -17,11 +17,17 @@ mod ws;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::{Error, Result};
-use crate::ops::Orc;
+use crate::api::{PooledStore, Repo};
+use crate::error::{Error, Kind, Result};
+use crate::model::names::AgentName;
+use crate::model::task::Actor;
+use crate::ops::{Applied, Operation};
+use crate::read::Snapshot;
+use crate::session::{Clock, IdempotencyKey, Publish, Session};
 use output::Output;
 
 /// Coordinate a team of AI coding agents through git alone
@@ -204,63 +210,63 @@ pub struct InitArgs {
     pub remote: Option<String>,
 }
 
-/// An opened repository plus how the result will be shown, so commands
-/// build only the rendering that is printed.
+/// The repository, the session this command acts in, and how the result
+/// will be shown, so commands build only the rendering that is printed.
 pub struct Ctx {
-    pub orc: Orc,
+    pub repo: Arc<Repo>,
+    pub session: Arc<Session>,
     pub json: bool,
-    /// Where orc was started, for helpers that open their own handle.
-    pub dir: PathBuf,
     /// `--agent` as given on the command line (`orc events` filters by it).
     pub agent_flag: Option<String>,
-    /// `--local`: keep this operation local until the next sync.
-    pub local: bool,
 }
 
-/// Publishes a just-applied operation when a remote is configured, so a
-/// claim or lock is won only once the host accepted it (DESIGN §4). If the
-/// replay on the remote's tip refused it (another machine won), that
-/// refusal is this command's answer. Local work waiting for the next sync
-/// (events, heartbeats, knowledge) travels in the same push.
-pub(crate) fn publish(orc: &Orc, local: bool, op_id: &str) -> Result<()> {
-    if local {
-        return Ok(());
+impl Ctx {
+    /// A git handle for this command.
+    pub fn store(&self) -> Result<PooledStore<'_>> {
+        self.repo.store()
     }
-    let Some(remote) = crate::ops::init::remote_name(orc) else { return Ok(()) };
-    if !orc.store.remote_names().contains(&remote) {
-        return Ok(());
+
+    /// Applies one operation locally.
+    pub fn apply<O: Operation>(&self, op: &O) -> Result<Applied<O::Output>> {
+        self.repo.apply(&self.session, op)
     }
-    let report = crate::sync::sync(orc, &remote).map_err(|e| {
-        if e.kind == "network" {
-            let mut e = e;
-            e.message = format!("done locally but not published: {}", e.message);
-            e.hint = Some(
-                "`orc sync` publishes it once the remote is reachable; until then another machine may win it".into(),
-            );
-            e
-        } else {
-            e
+
+    /// Reads the branch's tip.
+    pub fn read<T>(&self, read: impl FnOnce(&Snapshot<'_>) -> Result<T>) -> Result<T> {
+        self.repo.read(read)
+    }
+
+    /// The clock's "now".
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.session.clock.now()
+    }
+
+    /// The acting agent: the seed's positional agent argument when given
+    /// (it names the agent for this one command), else the session's.
+    pub fn agent(&self, positional: Option<&str>) -> Result<AgentName> {
+        match positional {
+            Some(name) => AgentName::new(name),
+            None => self.session.agent().map_err(|mut e| {
+                e.message = "this command acts as an agent, and no agent is set".into();
+                e.with_hint("pass --agent NAME, set ORC_AGENT=NAME, or run `git config orc.agent NAME`")
+            }),
         }
-    })?;
-    if std::env::var_os("ORC_TRACE").is_some() {
-        eprintln!("trace: pushes={}", report.pushes);
-    }
-    match report.refusals.into_iter().find(|(id, _)| id == op_id) {
-        Some((_, refusal)) => Err(refusal),
-        None => Ok(()),
     }
 }
 
-impl std::ops::Deref for Ctx {
-    type Target = Orc;
-    fn deref(&self) -> &Orc {
-        &self.orc
+/// The agent named by `--agent`, else `ORC_AGENT`, else the worktree's
+/// `git config orc.agent`: the CLI's identity rule (DESIGN §2).
+fn resolve_agent(cli: &Cli, repo: &Repo) -> Result<Option<AgentName>> {
+    match cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty())) {
+        Some(name) => AgentName::new(&name).map(Some),
+        None => repo.configured_agent(),
     }
 }
 
-/// Resolves the agent identity from the flag, then ORC_AGENT.
-fn agent_from_flags(cli: &Cli) -> Option<String> {
-    cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty()))
+/// The person operations without an agent run as: git's user, else the
+/// login name.
+fn resolve_person(repo: &Repo) -> Result<String> {
+    Ok(repo.git_person()?.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "person".into()))
 }
 
 fn start_dir(cli: &Cli) -> Result<PathBuf> {
@@ -270,29 +276,45 @@ fn start_dir(cli: &Cli) -> Result<PathBuf> {
     }
 }
 
-fn open(cli: &Cli) -> Result<Orc> {
-    Orc::open(&start_dir(cli)?, agent_from_flags(cli), cli.idempotency_key.clone())
+/// Opens the repository and builds the session: who acts (`as_agent`
+/// false: always the person, for commands where `--agent` filters), the
+/// clock (`ORC_NOW`, `ORC_SEED`, read here once), the key and the publish
+/// policy.
+fn open(cli: &Cli, as_agent: bool) -> Result<(Repo, Session)> {
+    let repo = Repo::open(&start_dir(cli)?)?;
+    let agent = if as_agent { resolve_agent(cli, &repo)? } else { None };
+    let actor = match agent {
+        Some(agent) => Actor::Agent(agent.to_string()),
+        None => Actor::Person(resolve_person(&repo)?),
+    };
+    let key = cli.idempotency_key.as_deref().map(IdempotencyKey::new).transpose()?;
+    let publish = if cli.local { Publish::Local } else { Publish::WhenRemote };
+    let session = Session::new(actor).with_clock(Clock::from_env()?).with_key(key).with_publish(publish);
+    Ok((repo, session))
 }
 
 fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
-    let orc = open(cli)?;
-    if let Some(branch) = &args.branch {
-        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
-            return Err(Error::input("invalid_name", format!("{branch:?} is not a valid branch name")));
+    let (repo, session) = open(cli, true)?;
+    {
+        let store = repo.store()?;
+        if let Some(branch) = &args.branch {
+            if !crate::store::is_valid_branch_name(branch) {
+                return Err(Error::new(Kind::InvalidName, format!("{branch:?} is not a valid branch name")));
+            }
+            store.set_config("orc.branch", branch)?;
         }
-        orc.store.set_config("orc.branch", branch)?;
-    }
-    if let Some(remote) = &args.remote {
-        if !orc.store.remote_names().contains(remote) {
-            return Err(Error::input("not_found", format!("no git remote named {remote:?}"))
-                .with_hint(format!("git remote add {remote} <url>")));
+        if let Some(remote) = &args.remote {
+            if !store.remote_names().contains(remote) {
+                return Err(Error::new(Kind::NotFound, format!("no git remote named {remote:?}"))
+                    .with_hint(format!("git remote add {remote} <url>")));
+            }
+            store.set_config("orc.remote", remote)?;
         }
-        orc.store.set_config("orc.remote", remote)?;
     }
     // Reopen so a new branch name takes effect.
-    let orc = if args.branch.is_some() { open(cli)? } else { orc };
-    let outcome = crate::ops::init::init(&orc)?;
-    for notice in orc.take_notices() {
+    let (repo, session) = if args.branch.is_some() { open(cli, true)? } else { (repo, session) };
+    let outcome = repo.init(&session)?;
+    for notice in session.take_notices() {
         eprintln!("{notice}");
     }
     let human = match outcome.state.as_str() {
@@ -305,12 +327,10 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
 }
 
 fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
-    use crate::ops::dashboard::RenderDashboard;
     use crate::render::{render, HTML_PATH, NOJEKYLL_PATH, README_PATH};
     match &args.out {
         Some(dir) => {
-            let snap = orc.snapshot()?;
-            let rendered = render(&snap, orc.store.branch())?;
+            let rendered = orc.read(|snap| render(snap, orc.repo.branch()))?;
             let write = |path: &str, text: &str| -> Result<()> {
                 let target = dir.join(path);
                 if let Some(parent) = target.parent() {
@@ -329,7 +349,7 @@ fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
             ))
         }
         None => {
-            let applied = orc.apply(&RenderDashboard)?;
+            let applied = orc.apply(&crate::ops::dashboard::RenderDashboard)?;
             let human = if applied.output {
                 "rendered README.md and docs/index.html into the branch".to_string()
             } else {
@@ -340,27 +360,16 @@ fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
     }
 }
 
-/// Re-renders the dashboard before a sync when the last render is older
-/// than orc.toml's `render_interval`, so the push carries it. Never on the
-/// claim path: publishing operations do not render.
-fn render_if_due(orc: &Ctx) -> Result<()> {
-    let snap = orc.snapshot()?;
-    let (settings, _) = snap.settings();
-    let last = crate::render::last_render(&snap)?;
-    drop(snap);
-    if last.is_none_or(|at| crate::clock::now().is_ok_and(|now| now - at >= settings.render_interval)) {
-        orc.apply(&crate::ops::dashboard::RenderDashboard)?;
-    }
-    Ok(())
-}
-
 fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
-    let Some(remote) = args.remote.clone().or_else(|| crate::ops::init::remote_name(orc)) else {
-        return Err(Error::input("no_remote", "no remote to sync with")
+    let Some(remote) = args.remote.clone().map_or_else(|| orc.repo.remote_name(), |r| Ok(Some(r)))? else {
+        return Err(Error::new(Kind::NoRemote, "no remote to sync with")
             .with_hint("git remote add origin <url> (or git config orc.remote <name>), then orc sync"));
     };
-    render_if_due(orc)?;
-    let report = crate::sync::sync_with(orc, &remote, args.accept_rewrite)?;
+    if !orc.store()?.remote_names().contains(&remote) {
+        return Err(Error::new(Kind::NoRemote, format!("no git remote named {remote:?}"))
+            .with_hint(format!("git remote add {remote} <url>, or pass --remote")));
+    }
+    let report = orc.repo.sync(&orc.session, &remote, args.accept_rewrite)?;
     if std::env::var_os("ORC_TRACE").is_some() {
         eprintln!("trace: pushes={}", report.pushes);
     }
@@ -381,14 +390,15 @@ fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
 
 fn dispatch(cli: &Cli) -> Result<Output> {
     let Some(command) = &cli.command else {
-        return Err(Error::input("usage", "no command given").with_hint("orc --help"));
+        return Err(Error::new(Kind::Usage, "no command given").with_hint("orc --help"));
     };
     if let Command::Init(args) = command {
         return init(cli, args);
     }
     if let Command::Hook(args) = command {
         // Whatever happens, git must carry on: errors go to hooks.log.
-        return Ok(hooks::hook(&start_dir(cli)?, agent_from_flags(cli), args));
+        let agent = cli.agent.clone().or_else(|| std::env::var("ORC_AGENT").ok().filter(|a| !a.is_empty()));
+        return Ok(hooks::hook(&start_dir(cli)?, agent, args));
     }
     if let Command::Completions(args) = command {
         return Ok(onboard::completions(args));
@@ -404,13 +414,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     }
     // `orc events --agent A` filters by writer, and may name a person: the
     // flag is not an identity there.
-    let identity = if matches!(command, Command::Events(_)) {
-        Orc::open(&start_dir(cli)?, None, cli.idempotency_key.clone())?
-    } else {
-        open(cli)?
-    };
-    let orc =
-        Ctx { orc: identity, json: cli.json, dir: start_dir(cli)?, agent_flag: cli.agent.clone(), local: cli.local };
+    let (repo, session) = open(cli, !matches!(command, Command::Events(_)))?;
+    let orc = Ctx { repo: Arc::new(repo), session: Arc::new(session), json: cli.json, agent_flag: cli.agent.clone() };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),
@@ -439,11 +444,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         }
         Command::Prime(args) => onboard::prime(&orc, args),
     };
-    for notice in orc.take_notices() {
+    for notice in orc.session.take_notices() {
         eprintln!("{notice}");
-    }
-    if std::env::var_os("ORC_TRACE").is_some() {
-        eprintln!("trace: cas_retries={}", orc.cas_retries());
     }
     result
 }
@@ -480,7 +482,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             }
             if wants_json {
                 let message = e.kind().as_str().map_or_else(|| first_line(&e.to_string()), str::to_string);
-                let err = Error::input("usage", format!("{message}: {}", first_line(&e.to_string())));
+                let err = Error::new(Kind::Usage, format!("{message}: {}", first_line(&e.to_string())));
                 print_stdout(&format!("{}\n", err.to_json()));
             } else {
                 let _ = e.print();

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::output::Output;
 use super::{Cli, Ctx};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 const BEGIN: &str = "<!-- orc:begin (maintained by `orc prime --agents-md`; edit outside these markers) -->";
 const END: &str = "<!-- orc:end -->";
@@ -70,12 +70,14 @@ locks, events and knowledge are files there, and every change is a commit. {iden
 }
 
 pub fn prime(orc: &Ctx, args: &PrimeArgs) -> Result<Output> {
-    let text = primer(orc.agent(), orc.store.branch());
+    let agent = orc.session.agent().ok();
+    let text = primer(agent.as_deref(), orc.repo.branch());
     if !args.agents_md {
         return Ok(Output::new(json!({"primer": text}), text));
     }
-    let root = orc.store.work_dir().ok_or_else(|| {
-        Error::input("usage", "this repository has no working tree for an AGENTS.md")
+    let store = orc.store()?;
+    let root = store.work_dir().ok_or_else(|| {
+        Error::new(Kind::Usage, "this repository has no working tree for an AGENTS.md")
             .with_hint("run orc prime --agents-md in a clone")
     })?;
     let agents_md = root.join("AGENTS.md");

@@ -3,15 +3,15 @@
 //! JSON document.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+pub use crate::api::views::{agent_json, task_json, task_out, ts, TaskFacts, TaskOut};
 use crate::error::Error;
 use crate::model::agent::Agent;
 use crate::model::duration::format_age;
 use crate::model::names::terminal_safe;
 use crate::model::settings::Settings;
-use crate::model::task::{short_time, Blocker, Status, Task, Terms};
+use crate::model::task::{short_time, Status, Task, Terms};
 
 /// What a command produced.
 pub struct Output {
@@ -46,73 +46,6 @@ impl Output {
         }
         self
     }
-}
-
-/// Facts about a task that depend on other records: the effective lease and
-/// what blocks it.
-pub struct TaskFacts<'a> {
-    pub holder_seen: Option<DateTime<Utc>>,
-    pub blocked_by: Option<&'a [Blocker]>,
-}
-
-pub fn ts(at: Option<DateTime<Utc>>) -> Value {
-    at.map_or(Value::Null, |t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-}
-
-/// The task object of DESIGN §5 (every field present, null when unset),
-/// borrowed so long listings serialise without building a `Value` each.
-#[derive(Serialize)]
-pub struct TaskOut<'a> {
-    id: &'a str,
-    workstream: &'a str,
-    title: &'a str,
-    description: &'a str,
-    priority: u8,
-    status: Status,
-    claimed_by: Option<&'a str>,
-    claimed_at: Value,
-    lease_expires: Value,
-    lease_expired: bool,
-    claim_token: u64,
-    after: &'a [String],
-    resources: &'a [String],
-    result: Option<&'a str>,
-    created_at: Value,
-    created_by: &'a str,
-    finished_at: Value,
-    finished_by: Option<&'a str>,
-    updated_at: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    blocked_by: Option<&'a [Blocker]>,
-}
-
-pub fn task_out<'a>(task: &'a Task, terms: &Terms, facts: &TaskFacts<'a>) -> TaskOut<'a> {
-    TaskOut {
-        id: &task.id,
-        workstream: &task.workstream,
-        title: &task.title,
-        description: &task.description,
-        priority: task.priority,
-        status: task.status,
-        claimed_by: task.claimed_by.as_deref(),
-        claimed_at: ts(task.claimed_at),
-        lease_expires: ts(task.lease_end(facts.holder_seen, terms.lease)),
-        lease_expired: task.lease_expired(terms, facts.holder_seen),
-        claim_token: task.claim_token,
-        after: &task.after,
-        resources: &task.resources,
-        result: task.result.as_deref(),
-        created_at: ts(Some(task.created_at)),
-        created_by: &task.created_by,
-        finished_at: ts(task.finished_at),
-        finished_by: task.finished_by.as_deref(),
-        updated_at: ts(Some(task.updated_at)),
-        blocked_by: facts.blocked_by,
-    }
-}
-
-pub fn task_json(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> Value {
-    serde_json::to_value(task_out(task, terms, facts)).expect("task output serialises")
 }
 
 /// Hands a large read-only structure to the process exit instead of freeing
@@ -189,18 +122,6 @@ pub fn task_detail(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String 
         out += &format!("  finished    {} by {}\n", short_time(at, terms.now), terminal_safe(by));
     }
     out
-}
-
-/// The agent object of DESIGN §5.
-pub fn agent_json(agent: &Agent, settings: &Settings, now: DateTime<Utc>) -> Value {
-    json!({
-        "id": agent.id,
-        "role": agent.role,
-        "registered_at": ts(Some(agent.registered_at)),
-        "last_seen": ts(Some(agent.last_seen)),
-        "status": agent.status,
-        "stale": agent.is_stale(now, settings.stale_after, settings.clock_grace),
-    })
 }
 
 pub fn agent_line(agent: &Agent, settings: &Settings, now: DateTime<Utc>) -> String {

@@ -8,27 +8,28 @@ use super::lock::{judged_locks, lock_json, lock_line};
 use super::output::{agent_json, agent_line, task_json, task_line, ts, Output, TaskFacts};
 use super::ws::{ws_json, ws_line, Counts};
 use super::Ctx;
-use crate::clock;
 use crate::error::Result;
 use crate::model::task::{Status, Terms};
-use crate::ops::events::{query, EventQuery};
-use crate::ops::task::Board;
+use crate::read::board::Board;
+use crate::read::events::{query, EventQuery};
+use crate::read::Snapshot;
 
 const READY_SHOWN: usize = 10;
 const RECENT_EVENTS: usize = 8;
 
 pub fn status(orc: &Ctx) -> Result<Output> {
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let Some(tip) = snap.commit else {
-        let json = json!({"branch": orc.store.branch(), "tip": null, "workstreams": [], "agents": [], "tasks": Counts::default().json()});
+        let json = json!({"branch": orc.store()?.branch(), "tip": null, "workstreams": [], "agents": [], "tasks": Counts::default().json()});
         let human = format!(
             "orc: no branch {} yet — nothing to show.\nhint: `orc init` sets it up; `orc ws create <name>` and `orc t add <ws> <title>` add work.\n",
-            orc.store.branch()
+            orc.store()?.branch()
         );
         return Ok(Output::new(json, human));
     };
     let (settings, settings_problem) = snap.settings();
-    let now = clock::now()?;
+    let now = orc.now();
     let terms = Terms { now, lease: settings.lease, grace: settings.clock_grace };
     let board = Board::load(&snap, None)?;
     let mut broken = board.broken.clone();
@@ -60,7 +61,7 @@ pub fn status(orc: &Ctx) -> Result<Output> {
     let mut claimed: Vec<_> = board.tasks.iter().filter(|t| t.status == Status::Claimed).collect();
     claimed.sort_by(|a, b| (a.claimed_at, &a.id).cmp(&(b.claimed_at, &b.id)));
     let ready = board.ready(&snap, &terms)?;
-    let as_of = orc.store.commit_time(tip).ok();
+    let as_of = orc.store()?.commit_time(tip).ok();
 
     let (locks, lock_problems) = judged_locks(orc, false)?;
     broken.extend(lock_problems);
@@ -70,7 +71,7 @@ pub fn status(orc: &Ctx) -> Result<Output> {
     let facts_for =
         |task: &crate::model::task::Task| TaskFacts { holder_seen: board.holder_seen(task), blocked_by: None };
     let json = json!({
-        "branch": orc.store.branch(),
+        "branch": orc.store()?.branch(),
         "tip": tip.to_string(),
         "as_of": ts(as_of),
         "tasks": total.json(),
@@ -90,7 +91,7 @@ pub fn status(orc: &Ctx) -> Result<Output> {
 
     let mut out = format!(
         "orc on branch {} @ {}{}\n",
-        orc.store.branch(),
+        orc.store()?.branch(),
         &tip.to_string()[..10],
         as_of.map(|t| format!(" (state as of {})", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
     );

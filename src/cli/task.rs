@@ -1,23 +1,23 @@
 //! `orc t …`, `orc ready`, and the everyday loop at the top level
 //! (`claim`, `next`, `complete`, `fail`, `wait`).
 
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::output::{task_detail, task_json, task_line, task_out, Output, TaskFacts, TaskOut};
 use super::Ctx;
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::duration::parse_duration;
 use crate::model::names::check_workstream_name;
 use crate::model::names::{AgentName, WorkstreamName};
 use crate::model::task::Text;
 use crate::model::task::{Blocker, Status, Task, Terms};
-use crate::ops::task::{AddTask, Board, Change, ChangeTask, ClaimTask, Finish, FinishTask};
-use crate::ops::view::Snapshot;
+use crate::ops::task::{AddTask, Change, ChangeTask, ClaimTask, Finish, FinishTask};
 use crate::ops::Applied;
+use crate::read::board::Board;
+use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
 pub enum TaskCommand {
@@ -186,7 +186,7 @@ fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String
         [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
         [ws, id] => (Some(ws.clone()), id.clone(), None),
         [ws, id, extra] => (Some(ws.clone()), id.clone(), Some(extra.clone())),
-        _ => return Err(Error::input("usage", "expected [ws] <id> [text]")),
+        _ => return Err(Error::new(Kind::Usage, "expected [ws] <id> [text]")),
     };
     if let Some(ws) = &ws {
         check_workstream_name(ws)?;
@@ -194,15 +194,16 @@ fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String
     Ok((ws, id, extra))
 }
 
-fn terms(snap: &Snapshot<'_>) -> Result<Terms> {
+fn terms(orc: &Ctx, snap: &Snapshot<'_>) -> Result<Terms> {
     let (settings, _) = snap.settings();
-    Ok(Terms { now: clock::now()?, lease: settings.lease, grace: settings.clock_grace })
+    Ok(Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace })
 }
 
 /// Renders a task that an operation returned, judged against the branch after it.
 fn task_output(orc: &Ctx, task: &Task, human_prefix: &str) -> Result<Output> {
-    let snap = orc.snapshot()?;
-    let terms = terms(&snap)?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
+    let terms = terms(orc, &snap)?;
     let holder_seen = snap.last_seen(task.claimed_by.as_deref());
     let facts = TaskFacts { holder_seen, blocked_by: None };
     let json = task_json(task, &terms, &facts);
@@ -238,7 +239,7 @@ pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
                 [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
                 [ws, id] => (Some(ws.clone()), id.clone(), None),
                 [ws, id, agent] => (Some(ws.clone()), id.clone(), Some(agent.clone())),
-                _ => return Err(Error::input("usage", "expected [ws] <id> [agent]")),
+                _ => return Err(Error::new(Kind::Usage, "expected [ws] <id> [agent]")),
             };
             if let Some(ws) = &ws {
                 check_workstream_name(ws)?;
@@ -250,7 +251,7 @@ pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
                 [] => (None, None),
                 [ws] => (Some(ws.clone()), None),
                 [ws, agent] => (Some(ws.clone()), Some(agent.clone())),
-                _ => return Err(Error::input("usage", "expected [ws] [agent]")),
+                _ => return Err(Error::new(Kind::Usage, "expected [ws] [agent]")),
             };
             next(orc, ws, agent.as_deref())
         }
@@ -279,12 +280,13 @@ pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
 fn reject_extra(extra: Option<String>) -> Result<()> {
     match extra {
         None => Ok(()),
-        Some(extra) => Err(Error::input("usage", format!("unexpected argument {extra:?}: expected [ws] <id>"))),
+        Some(extra) => Err(Error::new(Kind::Usage, format!("unexpected argument {extra:?}: expected [ws] <id>"))),
     }
 }
 
 fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
     let op = AddTask::new(
+        &orc.session.clock,
         &args.workstream,
         &args.title,
         args.description.as_deref(),
@@ -293,16 +295,16 @@ fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
         args.resources.clone(),
     )?;
     let applied = orc.apply(&op)?;
-    let snap = orc.snapshot()?;
-    let terms = terms(&snap)?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
+    let terms = terms(orc, &snap)?;
     let json = task_json(&applied.output, &terms, &TaskFacts { holder_seen: None, blocked_by: None });
     Ok(Output::new(json, applied.output.id.clone()))
 }
 
 fn claim(orc: &Ctx, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {
     let agent = resolve_agent(orc, agent)?;
-    let applied = orc.apply(&ClaimTask::task(agent, &id, ws_name(ws)?))?;
-    super::publish(orc, orc.local, &applied.op_id)?;
+    let applied = orc.repo.claim(&orc.session, &ClaimTask::task(agent, &id, ws_name(ws)?))?;
     claim_output(orc, applied)
 }
 
@@ -311,25 +313,14 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
         check_workstream_name(ws)?;
     }
     let agent = resolve_agent(orc, agent)?;
-    let ws = ws_name(ws)?;
-    // Another machine may win the task this one chose: the sync that said
-    // so also brought its claim here, so the next try picks another task.
-    const TRIES: usize = 10;
-    for attempt in 1..=TRIES {
-        let applied = orc.apply(&ClaimTask::best(agent.clone(), ws.clone()))?;
-        match super::publish(orc, orc.local, &applied.op_id) {
-            Ok(()) => return claim_output(orc, applied),
-            Err(e) if e.kind == "already_claimed" && attempt < TRIES => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    unreachable!("the last try returns")
+    let applied = orc.repo.claim(&orc.session, &ClaimTask::best(agent, ws_name(ws)?))?;
+    claim_output(orc, applied)
 }
 
 /// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`
 /// and git config, as it names the agent explicitly for this one command.
 fn resolve_agent(orc: &Ctx, positional: Option<&str>) -> Result<AgentName> {
-    orc.require_agent(positional)
+    orc.agent(positional)
 }
 
 fn ws_name(ws: Option<String>) -> Result<Option<WorkstreamName>> {
@@ -344,8 +335,7 @@ fn finish(
     token: Option<u64>,
     how: Finish,
 ) -> Result<Output> {
-    let applied = orc.apply(&FinishTask::new(ws_name(ws)?, id, how, token, text)?)?;
-    super::publish(orc, orc.local, &applied.op_id)?;
+    let applied = orc.repo.finish(&orc.session, &FinishTask::new(ws_name(ws)?, id, how, token, text)?)?;
     let note = applied_note(&applied);
     task_output(orc, &applied.output, note)
 }
@@ -358,19 +348,20 @@ fn change(orc: &Ctx, ws: Option<String>, id: String, how: Change, reason: Option
 }
 
 fn show(orc: &Ctx, id: &str) -> Result<Output> {
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     if snap.commit.is_none() {
         return Err(no_branch_yet());
     }
     let task = snap.find_task(id, None)?;
-    let terms = terms(&snap)?;
-    let blockers = crate::ops::task::blockers(&snap, &task, &Default::default())?;
+    let terms = terms(orc, &snap)?;
+    let blockers = crate::read::board::blockers(&snap, &task, &Default::default())?;
     let facts = TaskFacts { holder_seen: snap.last_seen(task.claimed_by.as_deref()), blocked_by: Some(&blockers) };
     Ok(Output::new(task_json(&task, &terms, &facts), task_detail(&task, &terms, &facts)))
 }
 
 fn no_branch_yet() -> Error {
-    Error::input("not_found", "there is no orc branch yet, so no tasks")
+    Error::new(Kind::NotFound, "there is no orc branch yet, so no tasks")
         .with_hint("orc init, then orc ws create <ws> and orc t add <ws> <title>")
 }
 
@@ -389,13 +380,14 @@ fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     let status = match &args.status {
         None => None,
         Some(text) => Some(Status::parse(text).ok_or_else(|| {
-            Error::input("invalid_input", format!("unknown status {text:?}"))
+            Error::new(Kind::InvalidInput, format!("unknown status {text:?}"))
                 .with_hint("use one of open, claimed, done, failed, cancelled")
         })?),
     };
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let board = load_board(&snap, args.workstream.as_deref())?;
-    let terms = terms(&snap)?;
+    let terms = terms(orc, &snap)?;
     let mut tasks: Vec<&Task> = board
         .tasks
         .iter()
@@ -450,9 +442,10 @@ fn listing(
 }
 
 pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let board = load_board(&snap, args.workstream.as_deref())?;
-    let terms = terms(&snap)?;
+    let terms = terms(orc, &snap)?;
     let ready = board.ready(&snap, &terms)?;
     let output = listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready");
     drop(ready);
@@ -479,48 +472,17 @@ pub fn wait(orc: &Ctx, args: &WaitArgs) -> Result<Output> {
     let timeout = args
         .timeout
         .as_deref()
-        .map(|t| parse_duration(t).map_err(|e| Error::input("invalid_input", format!("--timeout: {e}"))))
+        .map(|t| parse_duration(t).map_err(|e| Error::new(Kind::InvalidInput, format!("--timeout: {e}"))))
         .transpose()?;
-    let started = Instant::now();
-    let snap = orc.snapshot()?;
-    if snap.commit.is_none() {
+    let deadline = timeout.map(|t| Instant::now() + t.to_std().unwrap_or_default());
+    if orc.store()?.tip()?.is_none() {
         return Err(no_branch_yet());
     }
-    let id = snap.find_task(&args.id, None)?.id;
-    drop(snap);
-    let mut last_tip = None;
-    loop {
-        let tip = orc.store.tip()?;
-        if tip != last_tip {
-            last_tip = tip;
-            let snap = orc.snapshot()?;
-            let task =
-                snap.task_by_id(&id)?.ok_or_else(|| Error::input("not_found", format!("{id} no longer exists")))?;
-            match task.status {
-                Status::Done => return task_output(orc, &task, ""),
-                Status::Failed => {
-                    return Err(Error::refused(
-                        "task_failed",
-                        format!("{id} failed: {}", task.result.as_deref().unwrap_or("no reason given")),
-                    )
-                    .with("task", &id))
-                }
-                Status::Cancelled => {
-                    return Err(Error::refused("terminal", format!("{id} was cancelled")).with("task", &id))
-                }
-                Status::Open | Status::Claimed => {}
-            }
+    let task = crate::api::watch::wait_for_task(&orc.repo, &args.id, deadline, None).map_err(|mut e| {
+        if e.kind == Kind::Timeout {
+            e.message = format!("{} after {}", e.message, args.timeout.as_deref().unwrap_or_default());
         }
-        if let Some(limit) = timeout {
-            if started.elapsed() >= limit.to_std().unwrap_or_default() {
-                return Err(Error::refused(
-                    "timeout",
-                    format!("{id} is not finished after {}", args.timeout.as_deref().unwrap_or_default()),
-                )
-                .with("task", &id));
-            }
-        }
-        // Reading the ref is one small file read; polling it is cheap.
-        std::thread::sleep(StdDuration::from_millis(200));
-    }
+        e
+    })?;
+    task_output(orc, &task, "")
 }

@@ -1,17 +1,18 @@
 //! `orc ws create|list|show`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::output::{bar, one_line, task_json, task_line, ts, Output, TaskFacts};
+use super::output::{bar, one_line, task_json, task_line, Output, TaskFacts};
 use super::Ctx;
-use crate::clock;
-use crate::error::{Error, Result};
+pub use crate::api::views::{ws_json, Counts};
+use crate::error::{Error, Kind, Result};
 use crate::model::names::{check_workstream_name, terminal_safe};
 use crate::model::task::{Status, Terms};
 use crate::model::workstream::Workstream;
-use crate::ops::task::Board;
 use crate::ops::workstream::CreateWorkstream;
+use crate::read::board::Board;
+use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
 pub enum WsCommand {
@@ -45,24 +46,13 @@ pub struct ShowArgs {
     pub name: String,
 }
 
-pub fn ws_json(ws: &Workstream, counts: &Counts) -> Value {
-    json!({
-        "name": ws.name,
-        "description": ws.description,
-        "priority": ws.priority,
-        "created_at": ts(Some(ws.created_at)),
-        "created_by": ws.created_by,
-        "tasks": counts.json(),
-    })
-}
-
 /// One line for a workstream: name, priority, progress, what is left.
 pub fn ws_line(ws: &Workstream, counts: &Counts) -> String {
     format!(
         "{:<16} p{}  {}  {} open · {} claimed · {} failed  {}",
         ws.name,
         ws.priority,
-        counts.progress(),
+        progress(counts),
         counts.get(Status::Open),
         counts.get(Status::Claimed),
         counts.get(Status::Failed),
@@ -70,35 +60,10 @@ pub fn ws_line(ws: &Workstream, counts: &Counts) -> String {
     )
 }
 
-/// Tasks per status.
-#[derive(Default, Clone, Copy)]
-pub struct Counts {
-    pub by_status: [usize; 5],
-}
-
-impl Counts {
-    pub fn add(&mut self, status: Status) {
-        self.by_status[status as usize] += 1;
-    }
-    pub fn get(&self, status: Status) -> usize {
-        self.by_status[status as usize]
-    }
-    pub fn total(&self) -> usize {
-        self.by_status.iter().sum()
-    }
-    pub fn json(&self) -> Value {
-        let mut map = serde_json::Map::new();
-        for status in Status::ALL {
-            map.insert(status.as_str().into(), Value::from(self.get(status)));
-        }
-        map.insert("total".into(), Value::from(self.total()));
-        Value::Object(map)
-    }
-    /// `4/6 done` with a bar; cancelled tasks do not count toward the total.
-    pub fn progress(&self) -> String {
-        let total = self.total() - self.get(Status::Cancelled);
-        format!("{} {}/{} done", bar(self.get(Status::Done), total, 10), self.get(Status::Done), total)
-    }
+/// `4/6 done` with a bar; cancelled tasks do not count toward the total.
+pub fn progress(counts: &Counts) -> String {
+    let (done, total) = counts.done_of();
+    format!("{} {done}/{total} done", bar(done, total, 10))
 }
 
 pub fn run(orc: &Ctx, cmd: &WsCommand) -> Result<Output> {
@@ -116,7 +81,8 @@ pub fn run(orc: &Ctx, cmd: &WsCommand) -> Result<Output> {
 }
 
 fn list(orc: &Ctx) -> Result<Output> {
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let names = snap.workstream_names()?;
     let mut broken = names.broken;
     let mut json = Vec::new();
@@ -153,13 +119,14 @@ fn list(orc: &Ctx) -> Result<Output> {
 
 fn show(orc: &Ctx, name: &str) -> Result<Output> {
     check_workstream_name(name)?;
-    let snap = orc.snapshot()?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
     let ws = snap.workstream(name)?.ok_or_else(|| {
-        Error::input("not_found", format!("no workstream named {name}")).with_hint("list them with `orc ws list`")
+        Error::new(Kind::NotFound, format!("no workstream named {name}")).with_hint("list them with `orc ws list`")
     })?;
     let board = Board::load(&snap, Some(name))?;
     let (settings, _) = snap.settings();
-    let terms = Terms { now: clock::now()?, lease: settings.lease, grace: settings.clock_grace };
+    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
     let mut counts = Counts::default();
     let mut tasks: Vec<_> = board.tasks.iter().collect();
     tasks.sort_by(|a, b| (a.status, a.next_order()).cmp(&(b.status, b.next_order())));
@@ -181,5 +148,5 @@ fn show(orc: &Ctx, name: &str) -> Result<Output> {
 fn counts_line(board: &Board) -> String {
     let mut counts = Counts::default();
     board.tasks.iter().for_each(|t| counts.add(t.status));
-    counts.progress()
+    progress(&counts)
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::names::{name_problem, printable};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// Largest knowledge text: a long design note, not a data dump.
 pub const MAX_KB_BYTES: usize = 4 * 1024 * 1024;
@@ -34,7 +34,7 @@ pub fn meta_path(topic: &str) -> String {
 /// Checks a topic: names joined by `/`.
 pub fn check_topic(topic: &str) -> Result<()> {
     let fail = |problem: String| {
-        Err(Error::input("invalid_name", format!("invalid topic {}: {problem}", printable(topic)))
+        Err(Error::new(Kind::InvalidName, format!("invalid topic {}: {problem}", printable(topic)))
             .with("topic", topic)
             .with_hint("topics are names joined by '/', for example `api-design` or `services/auth`"))
     };
@@ -76,8 +76,8 @@ crate::model::names::validated_string!(
 
 pub fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_KB_BYTES {
-        return Err(Error::input(
-            "too_large",
+        return Err(Error::new(
+            Kind::TooLarge,
             format!("the text is {} bytes; a topic holds at most {MAX_KB_BYTES}", text.len()),
         )
         .with_hint("split it into several topics, for example `design/part-1`"));

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::task::short_time;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 pub const DEFAULT_TTL: Duration = Duration::seconds(60);
 pub const MAX_TTL: Duration = Duration::days(7);
@@ -111,8 +111,8 @@ impl Lock {
             Some(holder) if !current.is_live(clock) => {
                 Ok((fresh(current.token + 1), Acquired::TakenOver { from: holder.to_string() }))
             }
-            Some(holder) => Err(Error::refused(
-                "lock_held",
+            Some(holder) => Err(Error::new(
+                Kind::LockHeld,
                 format!(
                     "{resource} is locked by {holder} until {} (token {})",
                     short_time(current.expires_at, now),
@@ -131,12 +131,12 @@ impl Lock {
     pub fn release(&self, actor: &str, is_agent: bool, force: bool, now: DateTime<Utc>) -> Result<Self> {
         let Some(holder) = self.holder.as_deref() else {
             return Err(
-                Error::refused("not_held", format!("{} is not locked", self.resource)).with("resource", &self.resource)
+                Error::new(Kind::NotHeld, format!("{} is not locked", self.resource)).with("resource", &self.resource)
             );
         };
         let is_holder = is_agent && holder == actor;
         if !force && !is_holder {
-            return Err(Error::refused("not_holder", format!("{} is locked by {holder}, not {actor}", self.resource))
+            return Err(Error::new(Kind::NotHolder, format!("{} is locked by {holder}, not {actor}", self.resource))
                 .with("resource", &self.resource)
                 .with("holder", holder)
                 .with_hint(format!(

@@ -2,7 +2,7 @@
 //! anything that could escape its folder or confuse a terminal is refused
 //! before a byte is written.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -56,7 +56,7 @@ pub fn check_name(kind: NameKind, name: &str) -> Result<()> {
     match name_problem(name) {
         None => Ok(()),
         Some(problem) => {
-            Err(Error::input("invalid_name", format!("invalid {} name {}: {problem}", kind.label(), printable(name)))
+            Err(Error::new(Kind::InvalidName, format!("invalid {} name {}: {problem}", kind.label(), printable(name)))
                 .with("name", name)
                 .with_hint("names match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, for example `api-v2`"))
         }
@@ -68,8 +68,8 @@ pub fn check_name(kind: NameKind, name: &str) -> Result<()> {
 pub fn check_workstream_name(name: &str) -> Result<()> {
     check_name(NameKind::Workstream, name)?;
     if name.to_ascii_lowercase().starts_with("t-") {
-        return Err(Error::input(
-            "invalid_name",
+        return Err(Error::new(
+            Kind::InvalidName,
             format!(
                 "invalid workstream name {}: names starting with \"t-\" are reserved for task ids",
                 printable(name)
@@ -194,7 +194,7 @@ validated_string!(
 /// A short free-text label (an agent's role or status line).
 pub fn check_label(label: &str) -> Result<()> {
     if label.chars().count() > 200 || label.chars().any(char::is_control) {
-        return Err(Error::input("invalid_input", "a role or status is at most 200 printable characters")
+        return Err(Error::new(Kind::InvalidInput, "a role or status is at most 200 printable characters")
             .with_hint("keep it to one short line"));
     }
     Ok(())

@@ -7,13 +7,15 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 pub const MIN_PRIORITY: u8 = 1;
 pub const MAX_PRIORITY: u8 = 9;
 pub const DEFAULT_PRIORITY: u8 = 3;
 pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Length of the random part of a task id (`t-` and ten base32 characters).
+pub const TASK_ID_CHARS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,11 +143,11 @@ pub struct Terms {
 /// Checks the free-text fields a person or agent supplies.
 pub fn check_title(title: &str) -> Result<()> {
     if title.trim().is_empty() {
-        return Err(Error::input("invalid_input", "the task title is empty").with_hint("orc t add <ws> \"<title>\""));
+        return Err(Error::new(Kind::InvalidInput, "the task title is empty").with_hint("orc t add <ws> \"<title>\""));
     }
     if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(Error::input(
-            "invalid_input",
+        return Err(Error::new(
+            Kind::InvalidInput,
             format!("the task title is {} characters; the limit is {MAX_TITLE_CHARS}", title.chars().count()),
         )
         .with_hint("put the details in the description"));
@@ -155,8 +157,8 @@ pub fn check_title(title: &str) -> Result<()> {
 
 pub fn check_text(what: &str, text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
-        return Err(Error::input(
-            "invalid_input",
+        return Err(Error::new(
+            Kind::InvalidInput,
             format!("the {what} is {} bytes; the limit is {MAX_TEXT_BYTES}", text.len()),
         )
         .with_hint("keep long text in the knowledge base and reference the topic"));
@@ -166,8 +168,8 @@ pub fn check_text(what: &str, text: &str) -> Result<()> {
 
 pub fn check_priority(priority: u8) -> Result<()> {
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-        return Err(Error::input(
-            "invalid_input",
+        return Err(Error::new(
+            Kind::InvalidInput,
             format!("priority {priority} is out of range; use {MIN_PRIORITY} (highest) to {MAX_PRIORITY} (lowest)"),
         ));
     }
@@ -209,9 +211,8 @@ impl From<Priority> for u8 {
 /// A full task id, `t-` and ten base32 characters: it becomes a file name.
 pub fn check_task_id(id: &str) -> Result<()> {
     let body = id.strip_prefix("t-").unwrap_or("");
-    if body.len() != crate::clock::TASK_ID_CHARS || !body.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-    {
-        return Err(Error::input("invalid_input", format!("{} is not a task id", crate::model::names::printable(id)))
+    if body.len() != TASK_ID_CHARS || !body.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
+        return Err(Error::new(Kind::InvalidInput, format!("{} is not a task id", crate::model::names::printable(id)))
             .with_hint("task ids look like t-3fk2a8c9d0"));
     }
     Ok(())
@@ -232,6 +233,31 @@ crate::model::names::validated_string!(
     TaskId,
     check_task_id
 );
+
+/// Canonical spelling of a typed task id or prefix: lower case, `t-` added
+/// when missing, and the letters Crockford treats as digits mapped back
+/// (i, l → 1; o → 0). Returns None when it cannot be part of a task id.
+pub fn normalize_task_ref(input: &str) -> Option<String> {
+    const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let lower = input.trim().to_ascii_lowercase();
+    let body = lower.strip_prefix("t-").unwrap_or(&lower);
+    if body.is_empty() || body.len() > TASK_ID_CHARS {
+        return None;
+    }
+    let mut out = String::from("t-");
+    for c in body.chars() {
+        let c = match c {
+            'i' | 'l' => '1',
+            'o' => '0',
+            c => c,
+        };
+        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(out)
+}
 
 /// Formats a time for a one-line message.
 pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -308,7 +334,7 @@ impl Task {
     }
 
     fn refuse_terminal(&self, action: &str) -> Error {
-        Error::refused("terminal", format!("cannot {action} {}: it is {} and stays so", self.id, self.status.as_str()))
+        Error::new(Kind::Terminal, format!("cannot {action} {}: it is {} and stays so", self.id, self.status.as_str()))
             .with("task", &self.id)
             .with("status", self.status)
     }
@@ -332,7 +358,7 @@ impl Task {
         let kind = match self.status {
             Status::Done | Status::Cancelled => return Err(self.refuse_terminal("claim")),
             Status::Failed => {
-                return Err(Error::refused("wrong_state", format!("cannot claim {}: it failed", self.id))
+                return Err(Error::new(Kind::WrongState, format!("cannot claim {}: it failed", self.id))
                     .with("task", &self.id)
                     .with("status", self.status)
                     .with_hint(format!("orc t retry {}", self.id)))
@@ -346,8 +372,8 @@ impl Task {
                     ClaimKind::Reclaimed { from: holder }
                 } else {
                     let at = self.claimed_at.unwrap_or(self.updated_at);
-                    return Err(Error::refused(
-                        "already_claimed",
+                    return Err(Error::new(
+                        Kind::AlreadyClaimed,
                         format!("{} was claimed by {holder} at {}", self.id, short_time(at, now)),
                     )
                     .with("task", &self.id)
@@ -360,8 +386,8 @@ impl Task {
         if !blockers.is_empty() {
             let list: Vec<String> =
                 blockers.iter().map(|b| format!("{} ({})", b.id, b.status.map_or("missing", Status::as_str))).collect();
-            return Err(Error::refused(
-                "blocked",
+            return Err(Error::new(
+                Kind::Blocked,
                 format!("cannot claim {}: it waits for {}", self.id, list.join(", ")),
             )
             .with("task", &self.id)
@@ -393,15 +419,15 @@ impl Task {
             return Err(self.refuse_terminal(action));
         }
         if self.status == Status::Failed {
-            return Err(Error::refused("wrong_state", format!("cannot {action} {}: it already failed", self.id))
+            return Err(Error::new(Kind::WrongState, format!("cannot {action} {}: it already failed", self.id))
                 .with("task", &self.id)
                 .with("status", self.status)
                 .with_hint(format!("orc t retry {}", self.id)));
         }
         if let Some(token) = token {
             if self.status != Status::Claimed || token != self.claim_token {
-                return Err(Error::refused(
-                    "stale_token",
+                return Err(Error::new(
+                    Kind::StaleToken,
                     format!(
                         "cannot {action} {}: claim token {token} is not the current claim (token {}, {})",
                         self.id,
@@ -420,8 +446,8 @@ impl Task {
                 if self.lease_expired(terms, holder_seen) {
                     let until = self.lease_end(holder_seen, terms.lease).expect("an expired lease has an end");
                     let now = terms.now;
-                    return Err(Error::refused(
-                        "claim_expired",
+                    return Err(Error::new(
+                        Kind::ClaimExpired,
                         format!("cannot {action} {}: your claim expired at {}", self.id, short_time(until, now)),
                     )
                     .with("task", &self.id)
@@ -430,14 +456,14 @@ impl Task {
                 }
                 Ok(())
             }
-            (Status::Claimed, Some(holder)) => Err(Error::refused(
-                "not_holder",
+            (Status::Claimed, Some(holder)) => Err(Error::new(
+                Kind::NotHolder,
                 format!("cannot {action} {}: it is claimed by {holder}, not {agent}", self.id),
             )
             .with("task", &self.id)
             .with("claimed_by", holder)),
-            _ => Err(Error::refused(
-                "not_holder",
+            _ => Err(Error::new(
+                Kind::NotHolder,
                 format!("cannot {action} {}: {agent} holds no claim on it (it is open)", self.id),
             )
             .with("task", &self.id)
@@ -485,8 +511,8 @@ impl Task {
             return Err(self.refuse_terminal("release"));
         }
         if self.status != Status::Claimed {
-            return Err(Error::refused(
-                "wrong_state",
+            return Err(Error::new(
+                Kind::WrongState,
                 format!("cannot release {}: it is {}, not claimed", self.id, self.status.as_str()),
             )
             .with("task", &self.id)
@@ -494,8 +520,8 @@ impl Task {
         }
         if let (Actor::Agent(agent), Some(holder)) = (actor, self.claimed_by.as_deref()) {
             if holder != agent {
-                return Err(Error::refused(
-                    "not_holder",
+                return Err(Error::new(
+                    Kind::NotHolder,
                     format!("cannot release {}: it is claimed by {holder}, not {agent}", self.id),
                 )
                 .with("task", &self.id)
@@ -523,8 +549,8 @@ impl Task {
             return Err(self.refuse_terminal("retry"));
         }
         if self.status != Status::Failed {
-            return Err(Error::refused(
-                "wrong_state",
+            return Err(Error::new(
+                Kind::WrongState,
                 format!("cannot retry {}: it is {}, not failed", self.id, self.status.as_str()),
             )
             .with("task", &self.id)
@@ -542,6 +568,19 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_refs_are_normalised() {
+        assert_eq!(normalize_task_ref("T-3FK2").as_deref(), Some("t-3fk2"));
+        assert_eq!(normalize_task_ref("3fk2").as_deref(), Some("t-3fk2"));
+        assert_eq!(normalize_task_ref("t-oil").as_deref(), Some("t-011"));
+        assert_eq!(normalize_task_ref("t-"), None);
+        assert_eq!(normalize_task_ref("t-u"), None);
+        assert_eq!(normalize_task_ref("../x"), None);
+        assert_eq!(normalize_task_ref("t-0123456789a"), None);
+        assert!(check_task_id("t-0123456789").is_ok());
+        assert!(check_task_id("t-../../x").is_err());
+    }
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().into()

@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::view::Snapshot;
 use super::{OpEnv, Operation, Plan};
 use crate::error::Result;
 use crate::model::agent::{agent_path, Agent};
 use crate::model::names::{AgentName, Label};
 use crate::model::record;
 use crate::model::task::Actor;
+use crate::read::Snapshot;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegisterAgent {

@@ -11,8 +11,8 @@
 
 use super::replay::Recorded;
 use super::trailer::Envelope;
-use super::{key_record_in, Operation, Orc, RecordSource};
-use crate::error::{Error, Result};
+use super::{key_record_in, Engine, Operation, RecordSource};
+use crate::error::{Error, Kind, Result};
 use crate::store::{ObjectId, WriteLock};
 
 mod sealed {
@@ -23,7 +23,7 @@ pub(crate) use sealed::Catalogued;
 
 /// Replays one recorded operation on `onto`: `Some(commit)` when it still
 /// holds, `None` when its idempotency key was already answered there.
-type ReplayFn = fn(&Orc, &WriteLock, &Recorded, ObjectId) -> Result<Option<ObjectId>>;
+type ReplayFn = fn(&Engine<'_>, &WriteLock, &Recorded, ObjectId) -> Result<Option<ObjectId>>;
 
 /// One operation's entry.
 pub struct Entry {
@@ -32,11 +32,16 @@ pub struct Entry {
     pub replay: ReplayFn,
 }
 
-fn replay_as<O: Operation>(orc: &Orc, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> Result<Option<ObjectId>> {
-    let source = RecordSource { store: &orc.store, commit: rec.commit };
+fn replay_as<O: Operation>(
+    orc: &Engine<'_>,
+    queue: &WriteLock,
+    rec: &Recorded,
+    onto: ObjectId,
+) -> Result<Option<ObjectId>> {
+    let source = RecordSource { store: orc.store, commit: rec.commit };
     let op = O::from_record(&rec.envelope, &source)?;
     let key_record = match &rec.envelope.key {
-        Some(key) => key_record_in(&orc.store, rec.commit, key)?,
+        Some(key) => key_record_in(orc.store, rec.commit, key)?,
         None => None,
     };
     Ok(orc.build_on(queue, &op, &rec.envelope, key_record, onto)?.map(|(_, commit)| commit))
@@ -76,7 +81,7 @@ pub fn entry(name: &str) -> Option<&'static Entry> {
 }
 
 /// Replays a recorded operation through its catalog entry.
-pub fn replay(orc: &Orc, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> Result<Option<ObjectId>> {
+pub fn replay(orc: &Engine<'_>, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> Result<Option<ObjectId>> {
     match entry(&rec.envelope.op) {
         Some(entry) => (entry.replay)(orc, queue, rec, onto),
         None => Err(unknown(&rec.envelope)),
@@ -84,8 +89,8 @@ pub fn replay(orc: &Orc, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> R
 }
 
 fn unknown(envelope: &Envelope) -> Error {
-    Error::refused(
-        "unknown_operation",
+    Error::new(
+        Kind::UnknownOperation,
         format!("{} is not an operation this orc knows (made by a newer orc?)", envelope.op),
     )
     .with("op", &envelope.op)

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::view::Snapshot;
 use super::{OpEnv, Operation, Plan};
 use crate::error::Result;
+use crate::read::Snapshot;
 use crate::render::{render, DASHBOARD_OP, HTML_PATH, NOJEKYLL_PATH, README_PATH};
 
 /// `orc dashboard`: renders and commits README.md, docs/index.html and

@@ -3,19 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Orc;
+use super::Engine;
 use crate::error::Result;
-use crate::store::{ObjectId, Swap, WriteLock};
+use crate::store::{ObjectId, Store, Swap, WriteLock};
 
 /// The remote orc coordinates through: git config `orc.remote`, else `origin`.
-pub fn remote_name(orc: &Orc) -> Option<String> {
-    orc.store.config_string("orc.remote").or_else(|| orc.store.remote_names().into_iter().find(|r| r == "origin"))
+pub fn remote_name(store: &Store) -> Option<String> {
+    store.config_string("orc.remote").or_else(|| store.remote_names().into_iter().find(|r| r == "origin"))
 }
 
 /// Points the local branch at `refs/remotes/<remote>/<branch>` when only the
 /// remote-tracking branch exists. Call with the write queue held.
-pub fn adopt_remote_branch(orc: &Orc, queue: &WriteLock) -> Result<Option<ObjectId>> {
-    let mut remotes: Vec<String> = remote_name(orc).into_iter().collect();
+pub fn adopt_remote_branch(orc: &Engine<'_>, queue: &WriteLock) -> Result<Option<ObjectId>> {
+    let mut remotes: Vec<String> = remote_name(orc.store).into_iter().collect();
     for other in orc.store.remote_names() {
         if !remotes.contains(&other) {
             remotes.push(other);
@@ -27,7 +27,7 @@ pub fn adopt_remote_branch(orc: &Orc, queue: &WriteLock) -> Result<Option<Object
             if orc.store.create_ref(queue, target, &format!("orc: adopt {remote}/{}", orc.store.branch()))?
                 == Swap::Done
             {
-                orc.notice(format!("adopted {remote}/{} as the orc branch", orc.store.branch()));
+                orc.session.notice(format!("adopted {remote}/{} as the orc branch", orc.store.branch()));
             }
             return orc.store.tip();
         }
@@ -46,7 +46,7 @@ pub struct InitOutcome {
 }
 
 /// Makes sure the branch exists; idempotent.
-pub fn init(orc: &Orc) -> Result<InitOutcome> {
+pub fn init(orc: &Engine<'_>) -> Result<InitOutcome> {
     let state;
     let tip = match orc.store.tip()? {
         Some(tip) => {
@@ -72,6 +72,6 @@ pub fn init(orc: &Orc) -> Result<InitOutcome> {
         branch: orc.store.branch().into(),
         state: state.into(),
         tip: tip.to_string(),
-        remote: remote_name(orc),
+        remote: remote_name(orc.store),
     })
 }

@@ -1,111 +1,23 @@
-//! `lock acquire` and `lock release`, and what this machine has observed of
-//! lock versions (the local half of expiry, see `model::lock`).
-
-use std::collections::HashMap;
-use std::path::PathBuf;
+//! `lock acquire` and `lock release` as operations; what this machine has
+//! observed of lock versions lives in `read::locks`.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::trailer::Envelope;
-use super::view::Snapshot;
 use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
-use crate::error::Result;
-use crate::model::lock::{lock_path, Acquired, Lock, LockClock, MAX_TTL};
+use crate::error::{Kind, Result};
+use crate::model::lock::{lock_path, Acquired, Lock, MAX_TTL};
 use crate::model::names::{AgentName, ResourceName};
 use crate::model::record;
 use crate::model::task::Actor;
+use crate::read::locks::{read_lock, Observations};
+use crate::read::Snapshot;
 use crate::store::Store;
-
-/// When this machine first saw each lock version, kept in
-/// `<git-common-dir>/orc/observed-locks`. Losing it only makes expiry more
-/// patient: an unseen version counts as first seen now.
-#[derive(Debug, Clone, Default)]
-pub struct Observations {
-    path: PathBuf,
-    seen: HashMap<String, (u64, i64, i64)>,
-}
-
-impl Observations {
-    pub fn load(store: &Store) -> Self {
-        let path = store.private_dir().join("observed-locks");
-        let mut seen = HashMap::new();
-        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
-            let parts: Vec<&str> = line.split(' ').collect();
-            if let [resource, token, expires, first] = parts[..] {
-                if let (Ok(token), Ok(expires), Ok(first)) = (token.parse(), expires.parse(), first.parse()) {
-                    seen.insert(resource.to_string(), (token, expires, first));
-                }
-            }
-        }
-        Self { path, seen }
-    }
-
-    /// When this machine first saw exactly this version of the lock.
-    pub fn first_seen(&self, lock: &Lock) -> Option<DateTime<Utc>> {
-        match self.seen.get(&lock.resource) {
-            Some((token, expires, first)) if *token == lock.token && *expires == lock.expires_at.timestamp() => {
-                DateTime::from_timestamp(*first, 0)
-            }
-            _ => None,
-        }
-    }
-
-    /// Records the versions of held locks not seen before; saves when any was
-    /// new. Best effort: a file that cannot be written only costs patience.
-    pub fn observe<'l>(&mut self, locks: impl IntoIterator<Item = &'l Lock>, now: DateTime<Utc>) {
-        let mut changed = false;
-        for lock in locks.into_iter().filter(|l| l.is_held()) {
-            if self.first_seen(lock).is_none() {
-                self.seen.insert(lock.resource.clone(), (lock.token, lock.expires_at.timestamp(), now.timestamp()));
-                changed = true;
-            }
-        }
-        if changed {
-            let text: String = self.seen.iter().map(|(r, (t, e, f))| format!("{r} {t} {e} {f}\n")).collect();
-            let mut salt = [0u8; 4];
-            crate::clock::random_bytes(&mut salt);
-            let tmp = self.path.with_extension(format!("tmp-{}-{:08x}", std::process::id(), u32::from_le_bytes(salt)));
-            if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path)).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-        }
-    }
-
-    pub fn clock(&self, lock: Option<&Lock>, now: DateTime<Utc>, grace: Duration) -> LockClock {
-        LockClock { now, grace, first_seen: lock.and_then(|l| self.first_seen(l)) }
-    }
-}
-
-/// Every lock file, parsed (free ones included).
-pub fn all_locks(snap: &Snapshot<'_>) -> Result<super::view::Loaded<Lock>> {
-    let mut out = super::view::Loaded::default();
-    for entry in snap.list("locks")? {
-        let Some(resource) = entry.name.strip_suffix(".toml") else { continue };
-        if entry.is_tree || crate::model::names::name_problem(resource).is_some() {
-            continue;
-        }
-        match read_lock(snap, resource) {
-            Ok(Some(lock)) => out.items.push(lock),
-            Ok(None) => {}
-            Err(e) => out.broken.push(e),
-        }
-    }
-    out.items.sort_by(|a, b| a.resource.cmp(&b.resource));
-    Ok(out)
-}
-
-pub fn read_lock(snap: &Snapshot<'_>, resource: &str) -> Result<Option<Lock>> {
-    let mut lock: Option<Lock> = snap.record(&lock_path(resource))?;
-    if let Some(lock) = lock.as_mut() {
-        lock.resource = resource.to_string();
-    }
-    Ok(lock)
-}
 
 /// Checks a `--ttl`.
 pub fn check_ttl(ttl: Duration) -> Result<()> {
     if ttl <= Duration::zero() || ttl > MAX_TTL {
-        return Err(crate::error::Error::input("invalid_input", "a lock TTL is between 1s and 7d")
+        return Err(crate::error::Error::new(Kind::InvalidInput, "a lock TTL is between 1s and 7d")
             .with_hint("pass a TTL such as 60s, 5m or 2h"));
     }
     Ok(())
@@ -220,7 +132,7 @@ impl Operation for ReleaseLock {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         let Some(current) = read_lock(snap, &self.resource)? else {
-            return Err(crate::error::Error::refused("not_held", format!("{} is not locked", self.resource))
+            return Err(crate::error::Error::new(Kind::NotHeld, format!("{} is not locked", self.resource))
                 .with("resource", self.resource.as_str()));
         };
         let released = current.release(env.actor.name(), env.actor.agent().is_some(), self.force, env.now)?;

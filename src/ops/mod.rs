@@ -9,7 +9,6 @@
 //! touched, and no hooks run (libgit2 has none).
 
 pub mod agent;
-pub mod cache;
 pub mod catalog;
 pub mod cycle;
 pub mod dashboard;
@@ -20,28 +19,26 @@ pub mod lock;
 pub mod replay;
 pub mod task;
 pub mod trailer;
-pub mod view;
 pub mod workstream;
 
-use std::cell::RefCell;
-use std::path::Path;
+use std::cell::Cell;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::agent::{agent_path, Agent};
 use crate::model::event::{event_path, Event};
-use crate::model::names::{check_name, name_problem, NameKind};
+use crate::model::names::name_problem;
 use crate::model::record;
-use crate::model::settings::Settings;
+use crate::model::settings::{Settings, ROOT_SETTINGS, SETTINGS_PATH};
 use crate::model::task::{Actor, Terms};
+use crate::read::Snapshot;
+use crate::session::{ulid_after, Session};
 use crate::store::{Changes, ObjectId, Store, Swap, WriteLock};
 use trailer::Envelope;
-use view::Snapshot;
 
 /// How many times an operation is re-checked after the ref moved under it
 /// (only possible when something bypassed the local write queue).
@@ -49,14 +46,12 @@ const MAX_ATTEMPTS: u32 = 50;
 /// Largest event file orc appends to; past it the day's file is full.
 const MAX_EVENT_FILE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Who is running orc and with what options; one per command (or request).
-pub struct Orc {
-    pub store: Store,
-    agent: Option<String>,
-    person: String,
-    idempotency_key: Option<String>,
-    notices: RefCell<Vec<String>>,
-    retries: std::cell::Cell<u32>,
+/// Applies operations to one repository for one session: the engine every
+/// write goes through. Borrowed per call; cheap to make.
+pub struct Engine<'a> {
+    pub store: &'a Store,
+    pub session: &'a Session,
+    retries: Cell<u32>,
 }
 
 /// What `plan` sees besides the branch.
@@ -165,7 +160,7 @@ pub struct RecordSource<'a> {
 /// before anything is checked against the branch.
 pub fn decode_input<T: DeserializeOwned>(envelope: &Envelope) -> Result<T> {
     serde_json::from_value(envelope.input.clone()).map_err(|e| {
-        Error::input("invalid_input", format!("the recorded {} input is not valid: {e}", envelope.op))
+        Error::new(Kind::InvalidInput, format!("the recorded {} input is not valid: {e}", envelope.op))
             .with("op_id", &envelope.id)
     })
 }
@@ -210,100 +205,36 @@ pub fn person_file_name(name: &str) -> String {
 }
 
 fn key_path(key: &str) -> String {
-    let hash = git2::Oid::hash_object(git2::ObjectType::Blob, key.as_bytes())
-        .expect("hashing bytes in memory cannot fail")
-        .to_string();
+    let hash = crate::store::hash_bytes(key.as_bytes());
     format!("idempotency/{}/{}/{}.json", &hash[..2], &hash[2..4], &hash[4..])
 }
 
-impl Orc {
-    /// Opens the repository containing `dir`. `agent` is the resolved
-    /// identity (flag, `ORC_AGENT`, or git config `orc.agent`), if any.
-    pub fn open(dir: &Path, agent: Option<String>, idempotency_key: Option<String>) -> Result<Self> {
-        let store = Store::discover(dir)?;
-        let agent = agent.or_else(|| store.config_string("orc.agent"));
-        if let Some(agent) = &agent {
-            check_name(NameKind::Agent, agent)?;
-        }
-        if let Some(key) = &idempotency_key {
-            if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
-                return Err(Error::input("invalid_input", "an idempotency key is 1 to 200 printable characters"));
-            }
-        }
-        let person = match store.git_user() {
-            (Some(name), _) => name,
-            (None, Some(email)) => email,
-            (None, None) => std::env::var("USER").unwrap_or_else(|_| "person".into()),
-        };
-        Ok(Self {
-            store,
-            agent,
-            person,
-            idempotency_key,
-            notices: RefCell::new(Vec::new()),
-            retries: std::cell::Cell::new(0),
-        })
-    }
-
-    pub fn agent(&self) -> Option<&str> {
-        self.agent.as_deref()
-    }
-
-    /// The identified agent, or a person under their git name.
-    pub fn actor(&self) -> Actor {
-        match &self.agent {
-            Some(agent) => Actor::Agent(agent.clone()),
-            None => Actor::Person(self.person.clone()),
-        }
-    }
-
-    /// The acting agent; operations that act as an agent need one.
-    pub fn require_agent(&self, explicit: Option<&str>) -> Result<crate::model::names::AgentName> {
-        let agent = match (explicit, self.agent.as_deref()) {
-            (Some(a), _) => a.to_string(),
-            (None, Some(a)) => a.to_string(),
-            (None, None) => {
-                return Err(Error::input("no_agent", "this command acts as an agent, and no agent is set")
-                    .with_hint("pass --agent NAME, set ORC_AGENT=NAME, or run `git config orc.agent NAME`"))
-            }
-        };
-        crate::model::names::AgentName::new(&agent)
-    }
-
-    /// Messages for stderr gathered while working ("created branch orc").
-    pub fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut self.notices.borrow_mut())
+impl<'a> Engine<'a> {
+    pub fn new(store: &'a Store, session: &'a Session) -> Self {
+        Self { store, session, retries: Cell::new(0) }
     }
 
     /// Compare-and-swap retries of all operations applied through this
-    /// handle (the write queue should keep this at zero on one machine).
+    /// engine (the write queue should keep this at zero on one machine).
     pub fn cas_retries(&self) -> u32 {
         self.retries.get()
     }
 
-    pub fn notice(&self, text: String) {
-        self.notices.borrow_mut().push(text);
-    }
-
-    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
-        Snapshot::current(&self.store)
-    }
-
     /// Creates the branch (adopting a remote-tracking one, else at the fixed
     /// root commit) if it does not exist yet. Call with the write queue held.
-    pub fn ensure_branch_locked(&self, queue: &crate::store::WriteLock) -> Result<ObjectId> {
+    pub fn ensure_branch_locked(&self, queue: &WriteLock) -> Result<ObjectId> {
         if let Some(tip) = self.store.tip()? {
             return Ok(tip);
         }
         if let Some(adopted) = init::adopt_remote_branch(self, queue)? {
             return Ok(adopted);
         }
-        let root = self.store.root_commit(queue)?;
+        let root = self.store.root_commit(queue, SETTINGS_PATH, ROOT_SETTINGS.as_bytes())?;
         match self.store.compare_and_swap(queue, None, root, "orc: create branch")? {
-            Swap::Done => self.notice(format!("created branch {} for orc's state", self.store.branch())),
+            Swap::Done => self.session.notice(format!("created branch {} for orc's state", self.store.branch())),
             Swap::Moved => {}
         }
-        self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch vanished right after it was created"))
+        self.store.tip()?.ok_or_else(|| Error::new(Kind::Git, "the orc branch vanished right after it was created"))
     }
 
     /// Runs one operation to completion (see the module docs).
@@ -319,7 +250,7 @@ impl Orc {
     }
 
     fn apply_from<O: Operation>(&self, op: &O, start: Option<ObjectId>) -> Result<Applied<O::Output>> {
-        let actor = op.actor(&self.actor());
+        let actor = op.actor(&self.session.actor);
         let queue = self.store.lock_writers()?;
         let mut tip = self.ensure_branch_locked(&queue)?;
         if let Some(start) = start {
@@ -329,13 +260,15 @@ impl Orc {
         // after the tip's: ids then follow commit order, which is what lets
         // `orc events --after <id>` serve as a cursor even when a clock steps
         // back.
-        let precise = clock::precise_now()?;
+        let clock = &self.session.clock;
+        let precise = clock.precise_now();
         let now = chrono::SubsecRound::trunc_subsecs(precise, 0);
-        let op_id = clock::ulid_after(clock::new_ulid(precise), self.last_op_id(tip)?.as_deref());
+        let op_id = ulid_after(clock.new_ulid(precise), self.last_op_id(tip)?.as_deref());
+        let key = self.session.key.as_ref().map(|k| k.as_str().to_string());
         let mut retries = 0;
         for _ in 0..MAX_ATTEMPTS {
-            let snap = Snapshot::at(&self.store, Some(tip))?;
-            if let Some(key) = &self.idempotency_key {
+            let snap = Snapshot::at(self.store, Some(tip))?;
+            if let Some(key) = &key {
                 if let Some(output) = replay_key(&snap, key, O::NAME, &op.fingerprint())? {
                     return Ok(Applied { output, op_id, commit: Some(tip), replayed: true, retries });
                 }
@@ -346,7 +279,7 @@ impl Orc {
             if plan.quiet && plan.changes.is_empty() {
                 return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
             }
-            let key_record = self.idempotency_key.as_ref().map(|key| {
+            let key_record = key.as_ref().map(|key| {
                 let record = KeyRecord {
                     key: key.clone(),
                     op: O::NAME.into(),
@@ -377,7 +310,7 @@ impl Orc {
                     retries += 1;
                     self.retries.set(self.retries.get() + 1);
                     let moved_to =
-                        self.store.tip()?.ok_or_else(|| Error::environment("git", "the orc branch was deleted"))?;
+                        self.store.tip()?.ok_or_else(|| Error::new(Kind::Git, "the orc branch was deleted"))?;
                     if self.contains_op(moved_to, tip, &op_id)? {
                         return Ok(Applied {
                             output: plan.output,
@@ -391,7 +324,7 @@ impl Orc {
                 }
             }
         }
-        Err(Error::environment("busy", format!("gave up after {MAX_ATTEMPTS} attempts: the orc branch keeps moving"))
+        Err(Error::new(Kind::Busy, format!("gave up after {MAX_ATTEMPTS} attempts: the orc branch keeps moving"))
             .with_hint("something is rewriting the orc branch outside orc's write queue; retry, or stop it"))
     }
 
@@ -410,7 +343,7 @@ impl Orc {
         key_record: Option<Vec<u8>>,
         tip: ObjectId,
     ) -> Result<Option<(O::Output, ObjectId)>> {
-        let snap = Snapshot::at(&self.store, Some(tip))?;
+        let snap = Snapshot::at(self.store, Some(tip))?;
         if let Some(key) = &envelope.key {
             if snap.file(&key_path(key))?.is_some() {
                 return Ok(None);
@@ -450,9 +383,9 @@ impl Orc {
         actor: Actor,
         tip: ObjectId,
     ) -> Result<ObjectId> {
-        let precise = clock::precise_now()?;
+        let precise = self.session.clock.precise_now();
         let envelope = Envelope {
-            id: clock::ulid_after(clock::new_ulid(precise), self.last_op_id(tip)?.as_deref()),
+            id: ulid_after(self.session.clock.new_ulid(precise), self.last_op_id(tip)?.as_deref()),
             op: O::NAME.into(),
             actor,
             at: chrono::SubsecRound::trunc_subsecs(precise, 0),
@@ -559,8 +492,8 @@ fn replay_key<T: DeserializeOwned>(snap: &Snapshot<'_>, key: &str, op: &str, arg
     let other_args = record.args.as_ref().is_some_and(|recorded| recorded != args);
     if record.op != op || other_args {
         let what = if record.op == op { format!("{op} with other arguments") } else { record.op.clone() };
-        return Err(Error::input(
-            "key_reused",
+        return Err(Error::new(
+            Kind::KeyReused,
             format!("idempotency key {key:?} was already used for {what} at {}", record.at.to_rfc3339()),
         )
         .with("key", key)

@@ -16,8 +16,8 @@
 use std::collections::HashSet;
 
 use super::trailer::Envelope;
-use super::{catalog, Orc};
-use crate::error::{Class, Error, Result};
+use super::{catalog, Engine};
+use crate::error::{Class, Error, Kind, Result};
 use crate::store::{ObjectId, WriteLock};
 
 /// One operation as a commit recorded it.
@@ -43,21 +43,21 @@ pub enum Replayed {
 
 /// The operation a commit records, or None for a commit without a trailer
 /// (the root, or a hand edit).
-pub fn recorded(orc: &Orc, commit: ObjectId) -> Result<Option<Recorded>> {
+pub fn recorded(orc: &Engine<'_>, commit: ObjectId) -> Result<Option<Recorded>> {
     let message = orc.store.commit_message(commit)?;
     let subject = message.lines().next().unwrap_or_default().trim_start_matches("orc: ").to_string();
     Ok(Envelope::parse(&message, &commit.to_string())?.map(|envelope| Recorded { commit, envelope, subject }))
 }
 
 /// The operations on `local` that `base` lacks, oldest first.
-pub fn local_only(orc: &Orc, local: ObjectId, base: Option<ObjectId>) -> Result<Vec<Recorded>> {
+pub fn local_only(orc: &Engine<'_>, local: ObjectId, base: Option<ObjectId>) -> Result<Vec<Recorded>> {
     let mut out = Vec::new();
     for (commit, _) in orc.store.commits_since(local, base, usize::MAX)?.into_iter().rev() {
         match recorded(orc, commit)? {
             Some(rec) => out.push(rec),
             None => {
-                return Err(Error::environment(
-                    "unreplayable",
+                return Err(Error::new(
+                    Kind::Unreplayable,
                     format!("commit {commit} on the local orc branch carries no Orc-Op trailer and cannot be replayed"),
                 )
                 .with("commit", commit.to_string())
@@ -72,7 +72,7 @@ pub fn local_only(orc: &Orc, local: ObjectId, base: Option<ObjectId>) -> Result<
 
 /// The operation ids recorded on `tip` but not on `base`: what a replay
 /// onto `tip` must not apply again.
-pub fn op_ids_between(orc: &Orc, tip: ObjectId, base: Option<ObjectId>) -> Result<HashSet<String>> {
+pub fn op_ids_between(orc: &Engine<'_>, tip: ObjectId, base: Option<ObjectId>) -> Result<HashSet<String>> {
     Ok(orc
         .store
         .commits_since(tip, base, usize::MAX)?
@@ -82,7 +82,7 @@ pub fn op_ids_between(orc: &Orc, tip: ObjectId, base: Option<ObjectId>) -> Resul
 }
 
 /// Checks one recorded operation again on top of `onto`.
-pub fn replay_one(orc: &Orc, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> Result<Replayed> {
+pub fn replay_one(orc: &Engine<'_>, queue: &WriteLock, rec: &Recorded, onto: ObjectId) -> Result<Replayed> {
     match catalog::replay(orc, queue, rec, onto) {
         Ok(Some(commit)) => Ok(Replayed::Applied(commit)),
         Ok(None) => Ok(Replayed::AlreadyThere),
@@ -95,7 +95,7 @@ pub fn replay_one(orc: &Orc, queue: &WriteLock, rec: &Recorded, onto: ObjectId) 
 /// Replays `ops` in order on top of `onto`, skipping those whose id is in
 /// `already_there`; returns the new tip and what happened to each.
 pub fn replay_all(
-    orc: &Orc,
+    orc: &Engine<'_>,
     queue: &WriteLock,
     ops: Vec<Recorded>,
     onto: ObjectId,

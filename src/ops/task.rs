@@ -1,107 +1,19 @@
-//! Task operations: add, claim, next, complete, fail, release, cancel, retry,
-//! and the read-side helpers they share (dependencies, readiness).
+//! Task operations: add, claim (and next), complete, fail, release, cancel,
+//! retry. Readiness and dependencies are read in `read::board`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::trailer::Envelope;
-use super::view::{Loaded, Snapshot};
 use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
-use crate::clock::new_task_id;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::names::{AgentName, ResourceName, WorkstreamName};
 use crate::model::record;
-use crate::model::task::{check_text, Actor, Blocker, ClaimKind, Priority, Status, Task, TaskId, Terms, Text, Title};
+use crate::model::task::{check_text, Actor, ClaimKind, Priority, Status, Task, TaskId, Terms, Text, Title};
 use crate::model::workstream::task_path;
-
-/// Dependencies of `task` that are not done. `known` holds statuses already
-/// loaded; others are looked up by id.
-pub fn blockers(snap: &Snapshot<'_>, task: &Task, known: &HashMap<String, Status>) -> Result<Vec<Blocker>> {
-    let mut out = Vec::new();
-    for dep in &task.after {
-        let status = match known.get(dep) {
-            Some(status) => Some(*status),
-            None => snap.task_by_id(dep)?.map(|t| t.status),
-        };
-        if status != Some(Status::Done) {
-            out.push(Blocker { id: dep.clone(), status });
-        }
-    }
-    Ok(out)
-}
-
-/// Everything needed to judge readiness of many tasks at once.
-pub struct Board {
-    pub tasks: Vec<Task>,
-    pub broken: Vec<Error>,
-    /// Statuses of the loaded tasks that other tasks wait for.
-    pub status_of: HashMap<String, Status>,
-    pub last_seen: HashMap<String, DateTime<Utc>>,
-}
-
-impl Board {
-    /// Loads the tasks of `ws` (or of every workstream) and every agent.
-    pub fn load(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Self> {
-        let Loaded { items: tasks, mut broken } = match ws {
-            Some(ws) => snap.tasks(ws)?,
-            None => snap.all_tasks()?,
-        };
-        let agents = snap.agents()?;
-        broken.extend(agents.broken);
-        // Only ids that something waits for: most tasks have no dependencies,
-        // and a map of every id cost more than the rest of `status`.
-        let wanted: HashSet<&str> = tasks.iter().flat_map(|t| t.after.iter().map(String::as_str)).collect();
-        let status_of =
-            tasks.iter().filter(|t| wanted.contains(t.id.as_str())).map(|t| (t.id.clone(), t.status)).collect();
-        let last_seen = agents.items.into_iter().map(|a| (a.id, a.last_seen)).collect();
-        Ok(Self { tasks, broken, status_of, last_seen })
-    }
-
-    pub fn holder_seen(&self, task: &Task) -> Option<DateTime<Utc>> {
-        task.claimed_by.as_ref().and_then(|h| self.last_seen.get(h).copied())
-    }
-
-    pub fn blockers(&self, snap: &Snapshot<'_>, task: &Task) -> Result<Vec<Blocker>> {
-        blockers(snap, task, &self.status_of)
-    }
-
-    /// Claimable tasks whose dependencies are done, best first: workstream
-    /// priority (when several), task priority, age, id.
-    pub fn ready(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<Vec<&Task>> {
-        // Workstreams rank by priority, then name; tasks carry that rank as
-        // a number so the sort compares no strings but ids.
-        let mut names: Vec<&str> = self.tasks.iter().map(|t| t.workstream.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        let mut ranked: Vec<(u8, &str)> =
-            names.iter().map(|ws| (snap.workstream(ws).ok().flatten().map_or(u8::MAX, |w| w.priority), *ws)).collect();
-        ranked.sort_unstable();
-        let rank: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, (_, ws))| (*ws, i)).collect();
-        let mut keyed = Vec::new();
-        let mut last_ws: Option<(&str, usize)> = None;
-        for task in &self.tasks {
-            if !task.is_claimable(terms, self.holder_seen(task)) || !self.blockers(snap, task)?.is_empty() {
-                continue;
-            }
-            let ws = task.workstream.as_str();
-            let ws_rank = match last_ws {
-                Some((name, r)) if name == ws => r,
-                _ => {
-                    let r = rank[ws];
-                    last_ws = Some((ws, r));
-                    r
-                }
-            };
-            keyed.push(((ws_rank, task.next_order()), task));
-        }
-        // Keys are computed once: at 10k tasks a comparator that hashes
-        // costs more than the rest of `status`.
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(keyed.into_iter().map(|(_, task)| task).collect())
-    }
-}
+use crate::read::board::{blockers, Board};
+use crate::read::Snapshot;
 
 /// Its fields are validated types: one decoded from JSON is as checked as
 /// one built by `new`.
@@ -121,7 +33,9 @@ pub struct AddTask {
 }
 
 impl AddTask {
+    /// Checks the input; the new task's id is drawn from `clock`.
     pub fn new(
+        clock: &crate::session::Clock,
         ws: &str,
         title: &str,
         description: Option<&str>,
@@ -145,7 +59,7 @@ impl AddTask {
             priority,
             after,
             resources,
-            id: TaskId::new(&new_task_id())?,
+            id: TaskId::new(&clock.new_task_id())?,
         })
     }
 }
@@ -173,7 +87,7 @@ impl Operation for AddTask {
         // check of one shard folder is cheap, and a clash must not overwrite.
         let id = self.id.to_string();
         if !snap.ids_with_prefix(&id)?.is_empty() {
-            return Err(Error::refused("already_exists", format!("a task with id {id} already exists"))
+            return Err(Error::new(Kind::AlreadyExists, format!("a task with id {id} already exists"))
                 .with("task", &id)
                 .with_hint("run the command again: a new id is drawn each time"));
         }
@@ -274,7 +188,7 @@ impl Operation for ClaimTask {
             op.workstream = None;
         }
         if op.task.is_none() {
-            return Err(Error::input("invalid_input", "a recorded claim names no task"));
+            return Err(Error::new(Kind::InvalidInput, "a recorded claim names no task"));
         }
         Ok(op)
     }
@@ -322,7 +236,7 @@ fn nothing_ready(board: &Board, ws: Option<&str>, terms: &Terms) -> Error {
     if !parts.is_empty() {
         message = format!("{message}: {}", parts.join(", "));
     }
-    Error::refused("nothing_ready", message)
+    Error::new(Kind::NothingReady, message)
         .with("workstream", ws)
         .with("blocked", open)
         .with("claimed", claimed)

@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::task::Actor;
 
 /// The version of the envelope this orc writes.
@@ -81,7 +81,7 @@ impl Envelope {
     pub fn parse(message: &str, commit: &str) -> Result<Option<Self>> {
         let Some(line) = message.lines().rev().find_map(|l| l.strip_prefix(PREFIX)) else { return Ok(None) };
         let broken = |problem: String| {
-            Error::environment("broken_commit", format!("commit {commit}: its Orc-Op trailer {problem}"))
+            Error::new(Kind::BrokenCommit, format!("commit {commit}: its Orc-Op trailer {problem}"))
                 .with("commit", commit)
                 .with_hint("a commit made by hand or by a broken tool; `orc doctor` checks the branch")
         };

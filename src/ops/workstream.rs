@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::view::Snapshot;
 use super::{OpEnv, Operation, Plan};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::names::WorkstreamName;
 use crate::model::record;
 use crate::model::task::{check_text, Priority, Text};
 use crate::model::workstream::{workstream_path, Workstream};
+use crate::read::Snapshot;
 
 /// Its fields are validated types: one decoded from JSON is as checked as
 /// one built by `new`.
@@ -39,7 +39,7 @@ impl Operation for CreateWorkstream {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Workstream>> {
         if snap.workstream_exists(&self.name)? {
-            return Err(Error::refused("already_exists", format!("workstream {} already exists", self.name))
+            return Err(Error::new(Kind::AlreadyExists, format!("workstream {} already exists", self.name))
                 .with("workstream", self.name.as_str())
                 .with_hint(format!("orc ws show {}", self.name)));
         }

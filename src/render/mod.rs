@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use minijinja::{Environment, Value as Template};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::duration::format_age;
 use crate::model::task::{Status, Task};
-use crate::ops::events::{query, EventQuery};
-use crate::ops::knowledge;
-use crate::ops::lock::all_locks;
-use crate::ops::task::Board;
-use crate::ops::view::Snapshot;
+use crate::read::board::Board;
+use crate::read::events::{query, EventQuery};
+use crate::read::knowledge;
+use crate::read::locks::all_locks;
+use crate::read::Snapshot;
 
 const README_TEMPLATE: &str = include_str!("../../templates/README.md.j2");
 const HTML_TEMPLATE: &str = include_str!("../../templates/index.html.j2");
@@ -353,7 +353,7 @@ fn engine() -> Environment<'static> {
 pub fn render(snap: &Snapshot<'_>, branch: &str) -> Result<Rendered> {
     let page = gather(snap, branch)?;
     let env = engine();
-    let fail = |e: minijinja::Error| Error::environment("render", format!("cannot render the dashboard: {e}"));
+    let fail = |e: minijinja::Error| Error::new(Kind::Render, format!("cannot render the dashboard: {e}"));
     let readme = env.get_template("README.md").expect("added above").render(&page).map_err(fail)?;
     let html = env.get_template("index.html").expect("added above").render(&page).map_err(fail)?;
     Ok(Rendered { readme, html })

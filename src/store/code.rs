@@ -3,8 +3,9 @@
 
 use git2::{DiffOptions, Oid};
 
+use super::git_error;
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A commit of the code repository, as a hook event reports it.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ impl Store {
             Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => {
                 return Ok((None, None))
             }
-            Err(e) => return Err(Error::git("cannot read HEAD", &e)),
+            Err(e) => return Err(git_error("cannot read HEAD", &e)),
         };
         let branch = head.is_branch().then(|| head.shorthand().map(str::to_string)).flatten();
         Ok((head.target(), branch))
@@ -47,7 +48,7 @@ impl Store {
     }
 
     pub fn commit_facts(&self, oid: Oid) -> Result<CommitFacts> {
-        let commit = self.repo.find_commit(oid).map_err(|e| Error::git("cannot read a commit", &e))?;
+        let commit = self.repo.find_commit(oid).map_err(|e| git_error("cannot read a commit", &e))?;
         Ok(CommitFacts {
             subject: commit.summary().unwrap_or_default().to_string(),
             parents: commit.parent_ids().collect(),
@@ -58,10 +59,10 @@ impl Store {
     /// the first `limit` of them.
     pub fn changed_paths(&self, oid: Oid, limit: usize) -> Result<(usize, Vec<String>)> {
         let context = "cannot diff a commit";
-        let commit = self.repo.find_commit(oid).map_err(|e| Error::git(context, &e))?;
-        let tree = commit.tree().map_err(|e| Error::git(context, &e))?;
+        let commit = self.repo.find_commit(oid).map_err(|e| git_error(context, &e))?;
+        let tree = commit.tree().map_err(|e| git_error(context, &e))?;
         let parent_tree = match commit.parent(0) {
-            Ok(parent) => Some(parent.tree().map_err(|e| Error::git(context, &e))?),
+            Ok(parent) => Some(parent.tree().map_err(|e| git_error(context, &e))?),
             Err(_) => None,
         };
         let mut options = DiffOptions::new();
@@ -69,7 +70,7 @@ impl Store {
         let diff = self
             .repo
             .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))
-            .map_err(|e| Error::git(context, &e))?;
+            .map_err(|e| git_error(context, &e))?;
         let paths = diff
             .deltas()
             .take(limit)

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, RepositoryOpenFlags, Signature, Time, Tree};
 
-use crate::error::{Error, Result};
-use crate::model::settings::{ROOT_SETTINGS, SETTINGS_PATH};
+use crate::error::{Error, Kind, Result};
 
 pub use git2::Oid as ObjectId;
 
@@ -80,8 +79,14 @@ impl Drop for WriteLock {
     }
 }
 
+/// A libgit2 failure while doing `context` (which names the commit, path
+/// or ref), with libgit2's own message kept as the cause.
+pub(crate) fn git_error(context: &str, err: &git2::Error) -> Error {
+    Error::new(Kind::Git, format!("{context}: {}", err.message())).with_cause(err)
+}
+
 fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
-    move |e| Error::git(context, &e)
+    move |e| git_error(context, &e)
 }
 
 impl Store {
@@ -90,18 +95,18 @@ impl Store {
         let repo =
             Repository::open_ext(dir, RepositoryOpenFlags::FROM_ENV, std::iter::empty::<&Path>()).map_err(|e| {
                 if e.code() == ErrorCode::NotFound {
-                    Error::environment("not_a_repository", format!("{} is not inside a git repository", dir.display()))
+                    Error::new(Kind::NotARepository, format!("{} is not inside a git repository", dir.display()))
                         .with_hint("run orc inside your project's repository, or create one with `git init`")
                 } else {
-                    Error::git("cannot open the repository", &e)
+                    git_error("cannot open the repository", &e)
                 }
             })?;
         let config = repo.config().and_then(|mut c| c.snapshot()).map_err(git_err("cannot read git config"))?;
         let branch = config.get_string("orc.branch").unwrap_or_else(|_| "orc".to_string());
         let refname = format!("refs/heads/{branch}");
         if !git2::Reference::is_valid_name(&refname) {
-            return Err(Error::input(
-                "invalid_name",
+            return Err(Error::new(
+                Kind::InvalidName,
                 format!("git config orc.branch = {branch:?} is not a valid branch name"),
             )
             .with_hint("git config orc.branch orc"));
@@ -157,7 +162,7 @@ impl Store {
         match self.repo.refname_to_id(refname) {
             Ok(oid) => Ok(Some(oid)),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(Error::git(&format!("cannot read {refname}"), &e)),
+            Err(e) => Err(git_error(&format!("cannot read {refname}"), &e)),
         }
     }
 
@@ -175,7 +180,7 @@ impl Store {
         let entry = match tree.get_path(Path::new(path)) {
             Ok(entry) => entry,
             Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(Error::git(&format!("cannot look up {path}"), &e)),
+            Err(e) => return Err(git_error(&format!("cannot look up {path}"), &e)),
         };
         Ok(plain_entry(&entry))
     }
@@ -293,8 +298,8 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&format!("cannot create {}", dir.display()), &e))?;
         let path = dir.join("write.lock");
         if HELD_QUEUES.with(|held| held.borrow().contains(&path)) {
-            return Err(Error::environment(
-                "internal",
+            return Err(Error::new(
+                Kind::Internal,
                 format!("orc asked for its write queue {} while already holding it", path.display()),
             )
             .with_hint("this is a bug in orc: please report it with the command that hit it"));
@@ -343,16 +348,17 @@ impl Store {
                     if now != expected {
                         return Ok(Swap::Moved);
                     }
-                    return Err(Error::git(&format!("cannot update {}", self.refname), &e));
+                    return Err(git_error(&format!("cannot update {}", self.refname), &e));
                 }
             }
         }
-        Err(Error::environment("git", format!("cannot update {}: its lock file stays in place", self.refname))
-            .with_hint(format!(
+        Err(Error::new(Kind::Git, format!("cannot update {}: its lock file stays in place", self.refname)).with_hint(
+            format!(
                 "check that no other program is writing {} and remove {}",
                 self.refname,
                 self.ref_lock_path().display()
-            )))
+            ),
+        ))
     }
 
     fn ref_lock_path(&self) -> PathBuf {
@@ -385,10 +391,11 @@ impl Store {
         Ok(out)
     }
 
-    /// The fixed root commit every machine derives identically.
-    pub fn root_commit(&self, queue: &WriteLock) -> Result<Oid> {
+    /// The fixed root commit every machine derives identically: one file
+    /// (`path` with `contents`), a fixed author, time and message.
+    pub fn root_commit(&self, queue: &WriteLock, path: &str, contents: &[u8]) -> Result<Oid> {
         let mut changes = Changes::new();
-        changes.insert(SETTINGS_PATH.to_string(), Some(ROOT_SETTINGS.as_bytes().to_vec()));
+        changes.insert(path.to_string(), Some(contents.to_vec()));
         let sig = Signature::new(ROOT_AUTHOR.0, ROOT_AUTHOR.1, &Time::new(ROOT_TIME, 0))
             .expect("the root signature is a valid constant");
         self.write_commit(Some(queue), None, &changes, ROOT_MESSAGE, &sig)
@@ -403,6 +410,16 @@ impl Store {
     pub fn git_user(&self) -> (Option<String>, Option<String>) {
         (self.config_string("user.name"), self.config_string("user.email"))
     }
+}
+
+/// The git blob id of `bytes`, in hex: a stable, well-spread file name.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    Oid::hash_object(ObjectType::Blob, bytes).expect("hashing bytes in memory cannot fail").to_string()
+}
+
+/// Is `name` a valid branch name for git?
+pub fn is_valid_branch_name(name: &str) -> bool {
+    git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
 }
 
 /// Writes the tree `base` + `changes`; None when it ends up empty.
@@ -465,7 +482,7 @@ fn build_tree(
 }
 
 fn path_conflict(name: &str, what: &str) -> Error {
-    Error::input("path_conflict", format!("cannot write below {name:?}: {what} of that name is in the way"))
+    Error::new(Kind::PathConflict, format!("cannot write below {name:?}: {what} of that name is in the way"))
         .with_hint("choose a name that is not already a file or folder on the orc branch")
 }
 
@@ -513,6 +530,6 @@ impl Store {
     pub fn commit_time(&self, commit: Oid) -> Result<chrono::DateTime<chrono::Utc>> {
         let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;
         chrono::DateTime::from_timestamp(commit.time().seconds(), 0)
-            .ok_or_else(|| Error::environment("git", "a commit has an impossible time"))
+            .ok_or_else(|| Error::new(Kind::Git, "a commit has an impossible time"))
     }
 }

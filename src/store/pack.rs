@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 use git2::{Buf, Indexer, Oid, Repository};
 
 use super::fsync::sync_files;
-use crate::error::{Error, Result};
+use super::git_error;
+use crate::error::{Error, Kind, Result};
 
 const ROLL_UP_AT: usize = 8;
 
 fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
-    move |e| Error::git(context, &e)
+    move |e| git_error(context, &e)
 }
 
 /// Runs `build` against a fresh handle whose writes land in memory, then
@@ -185,8 +186,7 @@ fn merge_smallest(
         }
     }
     builder.write(pack_dir, 0o444).map_err(git_err("cannot write a pack"))?;
-    let name =
-        builder.name().map(str::to_string).ok_or_else(|| Error::environment("git", "a written pack has no name"))?;
+    let name = builder.name().map(str::to_string).ok_or_else(|| Error::new(Kind::Git, "a written pack has no name"))?;
     let count = builder.written();
     sync_pack(pack_dir, &name)?;
     Ok(Some((merge, name, count)))
@@ -195,7 +195,7 @@ fn merge_smallest(
 /// The object ids listed in a version-2 pack index.
 fn idx_object_ids(idx: &Path) -> Result<Vec<Oid>> {
     let bytes = fs::read(idx).map_err(|e| Error::io(&format!("cannot read {}", idx.display()), &e))?;
-    let bad = || Error::environment("git", format!("{} is not a version 2 pack index", idx.display()));
+    let bad = || Error::new(Kind::Git, format!("{} is not a version 2 pack index", idx.display()));
     if bytes.len() < 8 + 256 * 4 || bytes[..4] != [0xff, b't', b'O', b'c'] || bytes[4..8] != [0, 0, 0, 2] {
         return Err(bad());
     }

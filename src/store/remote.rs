@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// How long one fetch or push may take before orc gives up on it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,7 +38,7 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
-            Error::environment("git", format!("cannot run git: {e}")).with_hint("install git and put it on PATH")
+            Error::new(Kind::Git, format!("cannot run git: {e}")).with_hint("install git and put it on PATH")
         })?;
     // Read both pipes on threads so a chatty git cannot block on a full pipe.
     let mut out = child.stdout.take().expect("stdout was piped");
@@ -61,8 +61,8 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::environment(
-                "network",
+            return Err(Error::new(
+                Kind::Network,
                 format!("git {} did not finish within {}s", args.first().unwrap_or(&""), timeout.as_secs()),
             )
             .with_hint("check the network and the remote, then run `orc sync`"));
@@ -91,7 +91,7 @@ pub fn fetch(dir: &Path, remote: &str, branch: &str, timeout: Duration) -> Resul
         if ran.stderr.contains("couldn't find remote ref") {
             return Ok(false);
         }
-        return Err(Error::environment("network", format!("cannot fetch from {remote}: {}", last_line(&ran.stderr)))
+        return Err(Error::new(Kind::Network, format!("cannot fetch from {remote}: {}", last_line(&ran.stderr)))
             .with_hint("local work is kept; `orc sync` publishes it once the remote is reachable"));
     }
     Ok(true)
@@ -153,7 +153,7 @@ pub fn push(
             }
         }
         _ if ran.success => Ok(Pushed::Accepted),
-        _ => Err(Error::environment("network", format!("cannot push to {remote}: {}", last_line(&ran.stderr)))
+        _ => Err(Error::new(Kind::Network, format!("cannot push to {remote}: {}", last_line(&ran.stderr)))
             .with_hint("local work is kept; `orc sync` publishes it once the remote is reachable")),
     }
 }

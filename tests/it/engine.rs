@@ -5,12 +5,14 @@
 use git2::Repository;
 use orc::model::names::AgentName;
 use orc::model::record;
+use orc::model::task::Actor;
 use orc::model::task::{Task, Terms};
 use orc::model::workstream::task_path;
 use orc::ops::task::ClaimTask;
-use orc::ops::view::Snapshot;
-use orc::ops::Orc;
-use orc::store::Changes;
+use orc::ops::Engine;
+use orc::read::Snapshot;
+use orc::session::Session;
+use orc::store::{Changes, Store};
 
 use crate::common::TestEnv;
 
@@ -38,10 +40,12 @@ fn me() -> AgentName {
 #[test]
 fn a_claim_lost_between_read_and_swap_is_refused_naming_the_winner() {
     let (env, id) = setup();
-    let orc = Orc::open(&env.repo, None, None).unwrap();
+    let store = Store::discover(&env.repo).unwrap();
+    let session = Session::new(Actor::Person("Test Person".into()));
+    let orc = Engine::new(&store, &session);
     let read = orc.store.tip().unwrap().unwrap();
     {
-        let snap = Snapshot::current(&orc.store).unwrap();
+        let snap = Snapshot::current(orc.store).unwrap();
         let task: Task = snap.find_task(&id, None).unwrap();
         let terms = Terms {
             now: chrono::Utc::now(),
@@ -63,7 +67,9 @@ fn a_claim_lost_between_read_and_swap_is_refused_naming_the_winner() {
 #[test]
 fn an_unrelated_write_in_between_is_retried_and_both_land() {
     let (env, id) = setup();
-    let orc = Orc::open(&env.repo, None, None).unwrap();
+    let store = Store::discover(&env.repo).unwrap();
+    let session = Session::new(Actor::Person("Test Person".into()));
+    let orc = Engine::new(&store, &session);
     let read = orc.store.tip().unwrap().unwrap();
     let mut changes = Changes::new();
     changes.insert("knowledge/note.md".into(), Some(b"written meanwhile\n".to_vec()));

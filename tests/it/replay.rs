@@ -4,8 +4,11 @@
 
 use std::collections::HashSet;
 
+use orc::model::task::Actor;
 use orc::ops::replay::{local_only, replay_all, Replayed};
-use orc::ops::Orc;
+use orc::ops::Engine;
+use orc::session::Session;
+use orc::store::Store;
 
 use crate::common::TestEnv;
 
@@ -29,7 +32,9 @@ fn a_claim_won_elsewhere_is_dropped_and_the_rest_is_replayed_in_order() {
 
     // b fetches a's branch and replays its own operations on top of it.
     a.git_in(&b_dir, &["fetch", "-q", "origin", "orc"]);
-    let orc = Orc::open(&b_dir, None, None).unwrap();
+    let store = Store::discover(&b_dir).unwrap();
+    let session = Session::new(Actor::Person("Test Person".into()));
+    let orc = Engine::new(&store, &session);
     let local = orc.store.tip().unwrap().unwrap();
     let remote = orc.store.resolve("refs/remotes/origin/orc").unwrap().unwrap();
     let ops = local_only(&orc, local, Some(remote)).unwrap();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::view::Loaded;
+use super::snapshot::Loaded;
 use crate::error::{Error, Result};
 use crate::model::names::name_problem;
 use crate::model::record;
@@ -256,7 +256,7 @@ fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item = String>) {
         return;
     }
     let mut suffix = [0u8; 6];
-    crate::clock::random_bytes(&mut suffix);
+    getrandom::fill(&mut suffix).expect("the OS random generator is available on every supported platform");
     let tmp = dir.join(format!(
         ".tmp-{}-{:x}",
         std::process::id(),

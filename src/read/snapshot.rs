@@ -6,12 +6,12 @@ use git2::Tree;
 use serde::de::DeserializeOwned;
 
 use super::cache;
-use crate::clock::normalize_task_ref;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::agent::{agent_path, Agent};
 use crate::model::names::{name_problem, printable};
 use crate::model::record;
 use crate::model::settings::{Settings, SETTINGS_PATH};
+use crate::model::task::normalize_task_ref;
 use crate::model::task::Task;
 use crate::model::workstream::{task_path, task_shard, tasks_dir, workstream_dir, workstream_path, Workstream};
 use crate::store::{Entry, ObjectId, Store};
@@ -128,7 +128,7 @@ impl<'s> Snapshot<'s> {
         if self.workstream_exists(ws)? {
             return Ok(());
         }
-        Err(Error::input("not_found", format!("no workstream named {}", printable(ws)))
+        Err(Error::new(Kind::NotFound, format!("no workstream named {}", printable(ws)))
             .with("workstream", ws)
             .with_hint(format!("create it with `orc ws create {ws}`, or list them with `orc ws list`")))
     }
@@ -220,22 +220,22 @@ impl<'s> Snapshot<'s> {
     /// to one task; `ws`, when given, must be the task's workstream.
     pub fn find_task(&self, typed: &str, ws: Option<&str>) -> Result<Task> {
         let Some(prefix) = normalize_task_ref(typed) else {
-            return Err(Error::input("invalid_id", format!("{} is not a task id", printable(typed)))
+            return Err(Error::new(Kind::InvalidId, format!("{} is not a task id", printable(typed)))
                 .with("id", typed)
                 .with_hint("task ids look like t-3fk2…; list them with `orc t list`"));
         };
         let matches = self.ids_with_prefix(&prefix)?;
         let (task_ws, id) = match matches.as_slice() {
             [] => {
-                return Err(Error::input("not_found", format!("no task matches {prefix}"))
+                return Err(Error::new(Kind::NotFound, format!("no task matches {prefix}"))
                     .with("id", &prefix)
                     .with_hint("list tasks with `orc t list`"))
             }
             [one] => one.clone(),
             many => {
                 let names: Vec<&str> = many.iter().map(|(_, id)| id.as_str()).take(5).collect();
-                return Err(Error::input(
-                    "ambiguous_id",
+                return Err(Error::new(
+                    Kind::AmbiguousId,
                     format!("{prefix} matches {} tasks: {}", many.len(), names.join(", ")),
                 )
                 .with("id", &prefix)
@@ -245,8 +245,8 @@ impl<'s> Snapshot<'s> {
         };
         if let Some(ws) = ws {
             if ws != task_ws {
-                return Err(Error::input(
-                    "wrong_workstream",
+                return Err(Error::new(
+                    Kind::WrongWorkstream,
                     format!("{id} is in workstream {task_ws}, not {}", printable(ws)),
                 )
                 .with("id", &id)
@@ -254,7 +254,7 @@ impl<'s> Snapshot<'s> {
                 .with_hint(format!("leave the workstream out, or use {task_ws}")));
             }
         }
-        self.task(&task_ws, &id)?.ok_or_else(|| Error::environment("git", format!("{id} vanished while being read")))
+        self.task(&task_ws, &id)?.ok_or_else(|| Error::new(Kind::Git, format!("{id} vanished while being read")))
     }
 
     pub fn agent(&self, id: &str) -> Result<Option<Agent>> {

@@ -1,0 +1,293 @@
+//! The library's front door (DESIGN §9): a repository handle shared by a
+//! whole process, and on it every rule of orc that is more than one
+//! operation. The CLI, and later `orc serve`, `orc mcp` and `orc work`,
+//! call this layer and hold no rule of their own.
+//!
+//! Rules this module keeps:
+//! - Publish before success: a claim, `next`, a finish and a lock change
+//!   report success only once the remote accepted them, when the session
+//!   publishes and a remote is configured ([`Repo::publish`]).
+//! - `next` moves on to another task after losing its choice to another
+//!   machine, a bounded number of times.
+//! - Waiting and following have deadlines or cancellation, never a bare
+//!   `loop { sleep }` a caller cannot stop.
+//! - A lock held for a command is a [`lease::LockLease`]: it renews every
+//!   third of its TTL and releases when dropped.
+//! - Identity is the front end's choice: nothing here reads `ORC_AGENT`
+//!   or falls back to another actor.
+
+pub mod lease;
+pub mod views;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::Duration;
+
+use crate::error::{Error, Kind, Result};
+use crate::model::lock::Lock;
+use crate::model::names::{AgentName, ResourceName};
+use crate::model::task::{Actor, Task};
+use crate::ops::dashboard::RenderDashboard;
+use crate::ops::lock::{AcquireLock, ReleaseLock};
+use crate::ops::task::{ClaimTask, FinishTask};
+use crate::ops::{Applied, Engine, Operation};
+use crate::read::locks::Observations;
+use crate::read::Snapshot;
+use crate::session::{Publish, Session};
+use crate::store::Store;
+use crate::sync::SyncReport;
+
+pub use crate::ops::init::InitOutcome;
+
+/// How many times `next` picks another task after another machine won the
+/// one it chose: each loss brings the winner's claim here, so each try
+/// picks a task nobody else has.
+const NEXT_TRIES: usize = 10;
+
+/// Locks, each with whether this machine judges it expired.
+pub type JudgedLocks = Vec<(Lock, bool)>;
+
+/// One repository, shared by every thread of a process (`Send + Sync`).
+/// git handles are not shareable, so each call borrows one from a small
+/// pool and gives it back.
+pub struct Repo {
+    dir: PathBuf,
+    pool: Mutex<Vec<Store>>,
+    branch: String,
+}
+
+/// A store borrowed from the pool; returned when dropped.
+pub struct PooledStore<'r> {
+    repo: &'r Repo,
+    store: Option<Store>,
+}
+
+impl std::ops::Deref for PooledStore<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for PooledStore<'_> {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let mut pool = self.repo.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pool.len() < 8 {
+                pool.push(store);
+            }
+        }
+    }
+}
+
+impl Repo {
+    /// Opens the repository containing `dir` (honouring `GIT_DIR`).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let store = Store::discover(dir)?;
+        let branch = store.branch().to_string();
+        Ok(Self { dir: dir.to_path_buf(), pool: Mutex::new(vec![store]), branch })
+    }
+
+    /// A git handle for one call.
+    pub fn store(&self) -> Result<PooledStore<'_>> {
+        let pooled = self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let store = match pooled {
+            Some(store) => store,
+            None => Store::discover(&self.dir)?,
+        };
+        Ok(PooledStore { repo: self, store: Some(store) })
+    }
+
+    /// Where the repository was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The orc branch's name.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// The agent this worktree is configured as (`git config orc.agent`).
+    pub fn configured_agent(&self) -> Result<Option<AgentName>> {
+        self.store()?.config_string("orc.agent").map(|name| AgentName::new(&name)).transpose()
+    }
+
+    /// The person operations without an agent are recorded under: git's
+    /// `user.name`, else `user.email`, else None.
+    pub fn git_person(&self) -> Result<Option<String>> {
+        let (name, email) = self.store()?.git_user();
+        Ok(name.or(email))
+    }
+
+    /// The remote orc coordinates through: git config `orc.remote`, else
+    /// `origin` when present.
+    pub fn remote_name(&self) -> Result<Option<String>> {
+        Ok(crate::ops::init::remote_name(&*self.store()?))
+    }
+
+    /// Runs `read` on a snapshot of the branch's tip.
+    pub fn read<T>(&self, read: impl FnOnce(&Snapshot<'_>) -> Result<T>) -> Result<T> {
+        let store = self.store()?;
+        let snap = Snapshot::current(&store)?;
+        read(&snap)
+    }
+
+    /// Applies one operation locally (no publishing).
+    pub fn apply<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
+        let store = self.store()?;
+        Engine::new(&store, session).apply(op)
+    }
+
+    /// Applies one operation and publishes it before reporting success
+    /// (DESIGN §4): the answer is the remote's, not this machine's.
+    pub fn apply_published<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
+        let applied = self.apply(session, op)?;
+        self.publish(session, &applied.op_id)?;
+        Ok(applied)
+    }
+
+    /// Publishes a just-applied operation when the session publishes and a
+    /// remote is configured. If the replay on the remote's tip refused it
+    /// (another machine won), that refusal is the answer. Local work
+    /// waiting for the next sync (events, heartbeats, knowledge) travels in
+    /// the same push.
+    pub fn publish(&self, session: &Session, op_id: &str) -> Result<()> {
+        if session.publish == Publish::Local {
+            return Ok(());
+        }
+        let store = self.store()?;
+        let Some(remote) = crate::ops::init::remote_name(&store) else { return Ok(()) };
+        if !store.remote_names().contains(&remote) {
+            return Ok(());
+        }
+        let engine = Engine::new(&store, session);
+        let report = crate::sync::sync(&engine, &remote).map_err(|mut e| {
+            if e.kind == Kind::Network {
+                e.message = format!("done locally but not published: {}", e.message);
+                e.hint = Some(
+                    "a sync publishes it once the remote is reachable; until then another machine may win it".into(),
+                );
+            }
+            e
+        })?;
+        match report.refusals.into_iter().find(|(id, _)| id == op_id) {
+            Some((_, refusal)) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    /// Claims a task (by id or prefix) or the best ready one, published.
+    /// A `next` that lost its choice to another machine picks again.
+    pub fn claim(&self, session: &Session, op: &ClaimTask) -> Result<Applied<Task>> {
+        let tries = if op.task.is_some() { 1 } else { NEXT_TRIES };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.apply_published(session, op) {
+                Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Completes or fails a task, published.
+    pub fn finish(&self, session: &Session, op: &FinishTask) -> Result<Applied<Task>> {
+        self.apply_published(session, op)
+    }
+
+    /// Acquires (or renews) a lock as the session's agent, published. This
+    /// machine starts watching the lock's version before the attempt, so a
+    /// refused acquire still starts the expiry clock on the holder.
+    pub fn acquire_lock(&self, session: &Session, resource: &ResourceName, ttl: Duration) -> Result<Applied<Lock>> {
+        let agent = session.agent()?;
+        let op = {
+            let store = self.store()?;
+            AcquireLock::new(&store, resource, agent, ttl, session.clock.now())?
+        };
+        let mut observed = op.observed.clone();
+        let applied = self.apply_published(session, &op)?;
+        // The holder's own machine watched its lock from the moment it was taken.
+        observed.observe([&applied.output], session.clock.now());
+        Ok(applied)
+    }
+
+    /// Releases a lock (the holder's, or any with `force`), published.
+    pub fn release_lock(&self, session: &Session, resource: &ResourceName, force: bool) -> Result<Applied<Lock>> {
+        self.apply_published(session, &ReleaseLock { resource: resource.clone(), force })
+    }
+
+    /// Every lock (or the held ones), each judged live or expired by what
+    /// this machine observed (DESIGN §4), and the lock files that did not
+    /// parse.
+    pub fn judged_locks(&self, session: &Session, all: bool) -> Result<(JudgedLocks, Vec<Error>)> {
+        let store = self.store()?;
+        let snap = Snapshot::current(&store)?;
+        let (settings, _) = snap.settings();
+        let now = session.clock.now();
+        let locks = crate::read::locks::all_locks(&snap)?;
+        let mut observed = Observations::load(&store);
+        observed.observe(&locks.items, now);
+        let judged = locks
+            .items
+            .into_iter()
+            .filter(|l| all || l.is_held())
+            .map(|l| {
+                let expired = l.is_held() && !l.is_live(&observed.clock(Some(&l), now, settings.clock_grace));
+                (l, expired)
+            })
+            .collect();
+        Ok((judged, locks.broken))
+    }
+
+    /// Syncs with `remote`: renders the dashboard first when the last render
+    /// is older than orc.toml's `render_interval` (so the push carries it;
+    /// never on the claim path), then fetches, replays and pushes.
+    pub fn sync(&self, session: &Session, remote: &str, accept_rewrite: bool) -> Result<SyncReport> {
+        let store = self.store()?;
+        let due = {
+            let snap = Snapshot::current(&store)?;
+            let (settings, _) = snap.settings();
+            crate::render::last_render(&snap)?.is_none_or(|at| session.clock.now() - at >= settings.render_interval)
+        };
+        let engine = Engine::new(&store, session);
+        if due {
+            engine.apply(&RenderDashboard)?;
+        }
+        crate::sync::sync_with(&engine, remote, accept_rewrite)
+    }
+
+    /// Creates the branch (or adopts the remote's); idempotent.
+    pub fn init(&self, session: &Session) -> Result<InitOutcome> {
+        let store = self.store()?;
+        crate::ops::init::init(&Engine::new(&store, session))
+    }
+
+    /// The acting agent of `session`, or the refusal that says how to set one.
+    pub fn require_agent(session: &Session) -> Result<AgentName> {
+        session.agent()
+    }
+}
+
+/// The actor a front end should use: the agent if one is given, else the
+/// person. The front end decides where each comes from.
+pub fn actor_for(agent: Option<AgentName>, person: Option<String>) -> Actor {
+    match agent {
+        Some(agent) => Actor::Agent(agent.to_string()),
+        None => Actor::Person(person.unwrap_or_else(|| "person".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repo_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Repo>();
+        shareable::<Session>();
+    }
+}

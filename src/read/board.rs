@@ -1,0 +1,97 @@
+//! The task board: tasks with the facts readiness needs (dependencies,
+//! holders' last signs of life), and the order `next` and `ready` use.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::snapshot::{Loaded, Snapshot};
+use crate::error::{Error, Result};
+use crate::model::task::{Blocker, Status, Task, Terms};
+
+/// Dependencies of `task` that are not done. `known` holds statuses already
+/// loaded; others are looked up by id.
+pub fn blockers(snap: &Snapshot<'_>, task: &Task, known: &HashMap<String, Status>) -> Result<Vec<Blocker>> {
+    let mut out = Vec::new();
+    for dep in &task.after {
+        let status = match known.get(dep) {
+            Some(status) => Some(*status),
+            None => snap.task_by_id(dep)?.map(|t| t.status),
+        };
+        if status != Some(Status::Done) {
+            out.push(Blocker { id: dep.clone(), status });
+        }
+    }
+    Ok(out)
+}
+
+/// Everything needed to judge readiness of many tasks at once.
+pub struct Board {
+    pub tasks: Vec<Task>,
+    pub broken: Vec<Error>,
+    /// Statuses of the loaded tasks that other tasks wait for.
+    pub status_of: HashMap<String, Status>,
+    pub last_seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl Board {
+    /// Loads the tasks of `ws` (or of every workstream) and every agent.
+    pub fn load(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Self> {
+        let Loaded { items: tasks, mut broken } = match ws {
+            Some(ws) => snap.tasks(ws)?,
+            None => snap.all_tasks()?,
+        };
+        let agents = snap.agents()?;
+        broken.extend(agents.broken);
+        // Only ids that something waits for: most tasks have no dependencies,
+        // and a map of every id cost more than the rest of `status`.
+        let wanted: HashSet<&str> = tasks.iter().flat_map(|t| t.after.iter().map(String::as_str)).collect();
+        let status_of =
+            tasks.iter().filter(|t| wanted.contains(t.id.as_str())).map(|t| (t.id.clone(), t.status)).collect();
+        let last_seen = agents.items.into_iter().map(|a| (a.id, a.last_seen)).collect();
+        Ok(Self { tasks, broken, status_of, last_seen })
+    }
+
+    pub fn holder_seen(&self, task: &Task) -> Option<DateTime<Utc>> {
+        task.claimed_by.as_ref().and_then(|h| self.last_seen.get(h).copied())
+    }
+
+    pub fn blockers(&self, snap: &Snapshot<'_>, task: &Task) -> Result<Vec<Blocker>> {
+        blockers(snap, task, &self.status_of)
+    }
+
+    /// Claimable tasks whose dependencies are done, best first: workstream
+    /// priority (when several), task priority, age, id.
+    pub fn ready(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<Vec<&Task>> {
+        // Workstreams rank by priority, then name; tasks carry that rank as
+        // a number so the sort compares no strings but ids.
+        let mut names: Vec<&str> = self.tasks.iter().map(|t| t.workstream.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut ranked: Vec<(u8, &str)> =
+            names.iter().map(|ws| (snap.workstream(ws).ok().flatten().map_or(u8::MAX, |w| w.priority), *ws)).collect();
+        ranked.sort_unstable();
+        let rank: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, (_, ws))| (*ws, i)).collect();
+        let mut keyed = Vec::new();
+        let mut last_ws: Option<(&str, usize)> = None;
+        for task in &self.tasks {
+            if !task.is_claimable(terms, self.holder_seen(task)) || !self.blockers(snap, task)?.is_empty() {
+                continue;
+            }
+            let ws = task.workstream.as_str();
+            let ws_rank = match last_ws {
+                Some((name, r)) if name == ws => r,
+                _ => {
+                    let r = rank[ws];
+                    last_ws = Some((ws, r));
+                    r
+                }
+            };
+            keyed.push(((ws_rank, task.next_order()), task));
+        }
+        // Keys are computed once: at 10k tasks a comparator that hashes
+        // costs more than the rest of `status`.
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(keyed.into_iter().map(|(_, task)| task).collect())
+    }
+}

@@ -1,0 +1,21 @@
+//! The read side: what the branch says at one commit, and the models built
+//! from it (the task board, events, locks as this machine judges them,
+//! knowledge, cycle plans and reports).
+//!
+//! Rules this module keeps:
+//! - Nothing here writes to the branch or moves a ref; writes live in
+//!   `ops`. (Two caches are kept outside the branch, under the git dir: the
+//!   task cache and this machine's lock observations.)
+//! - Branch content is untrusted: names are allow-listed per path
+//!   component, sizes capped before parsing, and a broken file is reported
+//!   (`Loaded::broken`) without stopping what does not need it.
+
+pub mod board;
+pub mod cache;
+pub mod cycle;
+pub mod events;
+pub mod knowledge;
+pub mod locks;
+pub mod snapshot;
+
+pub use snapshot::{Loaded, Snapshot};
