@@ -21,7 +21,7 @@ use crate::api::Repo;
 use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
 use crate::session::Session;
-use crate::store::Store;
+use crate::store::{ObjectId, Store};
 
 /// The hooks orc installs, in the order it lists them.
 pub const HOOKS: [&str; 5] = ["post-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push"];
@@ -37,24 +37,7 @@ pub fn script(hook: &str) -> String {
     TEMPLATE.replace("@HOOK@", hook)
 }
 
-/// Where git runs hooks for this worktree: honours `core.hooksPath` and
-/// linked worktrees exactly as git does, by asking git.
-pub fn hooks_dir(work_dir: &Path) -> Result<PathBuf> {
-    let out = Command::new("git")
-        .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
-        .current_dir(work_dir)
-        .env("LC_MESSAGES", "C")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::new(Kind::Git, format!("cannot run git to find the hooks folder: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(
-            Kind::Git,
-            format!("git rev-parse --git-path hooks failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-        ));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+pub use crate::store::code::hooks_dir;
 
 /// What is installed for one hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -247,7 +230,7 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-fn hex(oid: Option<git2::Oid>) -> Value {
+fn hex(oid: Option<ObjectId>) -> Value {
     oid.map_or(Value::Null, |o| Value::from(o.to_string()))
 }
 

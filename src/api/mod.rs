@@ -16,7 +16,9 @@
 //! - Identity is the front end's choice: nothing here reads `ORC_AGENT`
 //!   or falls back to another actor.
 
+pub mod knowledge;
 pub mod lease;
+pub mod status;
 pub mod views;
 pub mod watch;
 
@@ -250,7 +252,8 @@ impl Repo {
         let due = {
             let snap = Snapshot::current(&store)?;
             let (settings, _) = snap.settings();
-            crate::render::last_render(&snap)?.is_none_or(|at| session.clock.now() - at >= settings.render_interval)
+            crate::ops::dashboard::last_render(&snap)?
+                .is_none_or(|at| session.clock.now() - at >= settings.render_interval)
         };
         let engine = Engine::new(&store, session);
         if due {

@@ -55,14 +55,7 @@ fn run(dir: &Path, program: &Path, args: &[&str], agent: Option<&str>) -> Result
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = run(dir, Path::new("git"), args, None)?;
-    if !out.status.success() {
-        return Err(Error::new(
-            Kind::Git,
-            format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()),
-        ));
-    }
-    Ok(())
+    crate::store::code::run_git(dir, args).map(drop)
 }
 
 fn orc_exe() -> Result<PathBuf> {

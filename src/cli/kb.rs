@@ -37,6 +37,17 @@ pub enum KbCommand {
     ///
     /// Example: orc kb rm api-design
     Rm(TopicArgs),
+    /// Load a folder of Markdown as topics, in one commit (docs/auth.md becomes docs/auth)
+    ///
+    /// Example: orc kb import ./notes
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Folder to read: every .md file below it (hidden files and folders skipped)
+    #[arg(value_name = "DIR")]
+    pub folder: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +154,16 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
                 output.warnings.push("no knowledge yet; write some with `orc kb write <topic> \"text\"`".into());
             }
             Ok(output)
+        }
+        KbCommand::Import(args) => {
+            let applied = crate::api::knowledge::import_folder(&orc.repo, &orc.session, &args.folder)?;
+            let topics = applied.output;
+            let json: Vec<Value> = topics.iter().map(topic_json).collect();
+            let mut human = format!("imported {} topic(s) from {}\n", topics.len(), args.folder.display());
+            for topic in &topics {
+                human += &format!("  {:<32} {:>8} B\n", topic.topic, topic.size);
+            }
+            Ok(Output::new(Value::Array(json), human))
         }
         KbCommand::Rm(args) => {
             let applied = orc.apply(&RemoveTopic { topic: crate::model::knowledge::TopicName::new(&args.topic)? })?;

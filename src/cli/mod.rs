@@ -127,7 +127,7 @@ pub enum Command {
     ///
     /// Example: orc events --type task.claim --since 1h
     Events(events::EventsArgs),
-    /// Knowledge base: write, append, read, list, rm
+    /// Knowledge base: write, append, read, list, rm, import
     ///
     /// Example: orc kb write api-design "Use REST for external clients"
     #[command(subcommand)]

@@ -70,6 +70,7 @@ catalog!(
     super::events::HookEvent,
     super::knowledge::WriteTopic,
     super::knowledge::RemoveTopic,
+    super::knowledge::ImportTopics,
     super::cycle::WritePlan,
     super::cycle::CloseCycle,
     super::dashboard::RenderDashboard,

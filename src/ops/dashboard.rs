@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{OpEnv, Operation, Plan};
+use chrono::{DateTime, Utc};
+
 use crate::error::Result;
 use crate::read::Snapshot;
 use crate::render::{render, DASHBOARD_OP, HTML_PATH, NOJEKYLL_PATH, README_PATH};
@@ -34,4 +36,15 @@ impl Operation for RenderDashboard {
         plan.output = !plan.changes.is_empty();
         Ok(plan)
     }
+}
+
+/// When the last render landed, if any.
+pub fn last_render(snap: &Snapshot<'_>) -> Result<Option<DateTime<Utc>>> {
+    let Some(tip) = snap.commit else { return Ok(None) };
+    for (commit, message) in snap.store.commits_since(tip, None, 500)? {
+        if super::trailer::Envelope::op_in(&message).as_deref() == Some(DASHBOARD_OP) {
+            return snap.store.commit_time(commit).map(Some);
+        }
+    }
+    Ok(None)
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::trailer::Envelope;
 use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 use crate::model::knowledge::{check_text, meta_path, topic_path, TopicMeta, TopicName, MAX_KB_BYTES};
 use crate::model::record;
 use crate::read::knowledge::{not_found, Topic};
@@ -115,5 +115,115 @@ impl Operation for RemoveTopic {
         plan.changes.insert(path, None);
         plan.changes.insert(meta_path(&self.topic), None);
         Ok(plan)
+    }
+}
+
+/// Most topics one import writes: a folder past this is split by hand.
+pub const MAX_IMPORT_TOPICS: usize = 2_000;
+
+/// One topic of an import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportedTopic {
+    pub topic: TopicName,
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `kb import`: writes many topics (replacing each) in one operation. Its
+/// recorded input names the topics and their sizes; the texts are in the
+/// commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportTopics {
+    pub topics: Vec<ImportedTopic>,
+}
+
+/// How an import is recorded in its trailer.
+#[derive(Serialize, Deserialize)]
+struct RecordedImport {
+    topics: Vec<RecordedImportEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordedImportEntry {
+    topic: TopicName,
+    bytes: usize,
+}
+
+impl ImportTopics {
+    /// Checks every topic and text before anything is read or written.
+    pub fn new(topics: Vec<(String, String)>) -> Result<Self> {
+        if topics.is_empty() {
+            return Err(Error::new(Kind::InvalidInput, "there is nothing to import")
+                .with_hint("import a folder that holds Markdown (.md) files"));
+        }
+        if topics.len() > MAX_IMPORT_TOPICS {
+            return Err(Error::new(
+                Kind::TooLarge,
+                format!("{} topics in one import; the limit is {MAX_IMPORT_TOPICS}", topics.len()),
+            )
+            .with_hint("import sub-folders one at a time"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::with_capacity(topics.len());
+        for (topic, text) in topics {
+            let topic = TopicName::new(&topic)?;
+            check_text(&text).map_err(|e| e.with("topic", topic.as_str()))?;
+            if !seen.insert(topic.clone()) {
+                return Err(Error::new(Kind::InvalidInput, format!("topic {topic} is given twice")));
+            }
+            out.push(ImportedTopic { topic, text });
+        }
+        Ok(Self { topics: out })
+    }
+}
+
+impl Operation for ImportTopics {
+    type Output = Vec<Topic>;
+    const NAME: &'static str = "kb.import";
+
+    fn recorded(&self, _output: &Vec<Topic>) -> serde_json::Value {
+        let topics =
+            self.topics.iter().map(|t| RecordedImportEntry { topic: t.topic.clone(), bytes: t.text.len() }).collect();
+        serde_json::to_value(RecordedImport { topics }).expect("plain data")
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!(self.topics.iter().map(|t| (t.topic.as_str(), t.text.as_str())).collect::<Vec<_>>())
+    }
+
+    fn from_record(envelope: &Envelope, source: &RecordSource<'_>) -> Result<Self> {
+        let recorded: RecordedImport = decode_input(envelope)?;
+        let tree = source.store.tree_of(source.commit)?;
+        let mut topics = Vec::with_capacity(recorded.topics.len());
+        for entry in recorded.topics {
+            let file = source.store.read_file(&tree, &topic_path(&entry.topic))?.unwrap_or_default();
+            topics.push((entry.topic.to_string(), String::from_utf8_lossy(&file).into_owned()));
+        }
+        Self::new(topics)
+    }
+
+    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Vec<Topic>>> {
+        let by = env.actor.name().to_string();
+        let mut plan = Plan::new(format!("import {} knowledge topic(s)", self.topics.len()), Vec::new());
+        let mut bytes = 0;
+        for entry in &self.topics {
+            let path = topic_path(&entry.topic);
+            let existed = snap.entry(&path)?.is_some_and(|e| !e.is_tree);
+            let old_meta: Option<TopicMeta> =
+                if existed { snap.record(&meta_path(&entry.topic)).ok().flatten() } else { None };
+            let meta = TopicMeta {
+                created_at: old_meta.as_ref().map_or(env.now, |m| m.created_at),
+                created_by: old_meta.map_or(by.clone(), |m| m.created_by),
+                updated_at: env.now,
+                updated_by: by.clone(),
+                size: entry.text.len(),
+            };
+            bytes += entry.text.len();
+            plan.output.push(Topic::from_meta(&entry.topic, Some(meta.clone()), entry.text.len()));
+            plan =
+                plan.write(path, entry.text.clone().into_bytes()).write(meta_path(&entry.topic), record::render(&meta));
+        }
+        let names: Vec<&str> = self.topics.iter().map(|t| t.topic.as_str()).collect();
+        Ok(plan.detail("topics", names).detail("size", bytes))
     }
 }

@@ -26,6 +26,7 @@ pub fn blockers(snap: &Snapshot<'_>, task: &Task, known: &HashMap<String, Status
 }
 
 /// Everything needed to judge readiness of many tasks at once.
+#[derive(Default)]
 pub struct Board {
     pub tasks: Vec<Task>,
     pub broken: Vec<Error>,
@@ -63,6 +64,11 @@ impl Board {
     /// Claimable tasks whose dependencies are done, best first: workstream
     /// priority (when several), task priority, age, id.
     pub fn ready(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<Vec<&Task>> {
+        Ok(self.ready_indexes(snap, terms)?.into_iter().map(|i| &self.tasks[i]).collect())
+    }
+
+    /// [`Board::ready`] as positions in `tasks`.
+    pub fn ready_indexes(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<Vec<usize>> {
         // Workstreams rank by priority, then name; tasks carry that rank as
         // a number so the sort compares no strings but ids.
         let mut names: Vec<&str> = self.tasks.iter().map(|t| t.workstream.as_str()).collect();
@@ -74,7 +80,7 @@ impl Board {
         let rank: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, (_, ws))| (*ws, i)).collect();
         let mut keyed = Vec::new();
         let mut last_ws: Option<(&str, usize)> = None;
-        for task in &self.tasks {
+        for (index, task) in self.tasks.iter().enumerate() {
             if !task.is_claimable(terms, self.holder_seen(task)) || !self.blockers(snap, task)?.is_empty() {
                 continue;
             }
@@ -87,11 +93,11 @@ impl Board {
                     r
                 }
             };
-            keyed.push(((ws_rank, task.next_order()), task));
+            keyed.push(((ws_rank, task.next_order()), index));
         }
         // Keys are computed once: at 10k tasks a comparator that hashes
         // costs more than the rest of `status`.
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(keyed.into_iter().map(|(_, task)| task).collect())
+        Ok(keyed.into_iter().map(|(_, index)| index).collect())
     }
 }

@@ -2,7 +2,6 @@
 //! (through the shard cache), agents. A broken file is an error only for the
 //! command that needs it; listings collect it in `Loaded::broken` and go on.
 
-use git2::Tree;
 use serde::de::DeserializeOwned;
 
 use super::cache;
@@ -14,7 +13,7 @@ use crate::model::settings::{Settings, SETTINGS_PATH};
 use crate::model::task::normalize_task_ref;
 use crate::model::task::Task;
 use crate::model::workstream::{task_path, task_shard, tasks_dir, workstream_dir, workstream_path, Workstream};
-use crate::store::{Entry, ObjectId, Store};
+use crate::store::{Entry, ObjectId, Store, Tree};
 
 /// Records that parsed, and the files that did not.
 #[derive(Debug)]

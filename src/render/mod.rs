@@ -367,17 +367,6 @@ pub const README_PATH: &str = "README.md";
 pub const HTML_PATH: &str = "docs/index.html";
 pub const NOJEKYLL_PATH: &str = "docs/.nojekyll";
 
-/// When the last render landed, if any.
-pub fn last_render(snap: &Snapshot<'_>) -> Result<Option<DateTime<Utc>>> {
-    let Some(tip) = snap.commit else { return Ok(None) };
-    for (commit, message) in snap.store.commits_since(tip, None, 500)? {
-        if crate::ops::trailer::Envelope::op_in(&message).as_deref() == Some(DASHBOARD_OP) {
-            return snap.store.commit_time(commit).map(Some);
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@ use git2::{DiffOptions, Oid};
 
 use super::git_error;
 use super::Store;
-use crate::error::Result;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Kind, Result};
 
 /// A commit of the code repository, as a hook event reports it.
 #[derive(Debug, Clone)]
@@ -78,4 +81,41 @@ impl Store {
             .collect();
         Ok((diff.deltas().len(), paths))
     }
+}
+
+/// Where git runs hooks for this worktree: honours `core.hooksPath` and
+/// linked worktrees exactly as git does, by asking git.
+pub fn hooks_dir(work_dir: &Path) -> Result<PathBuf> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
+        .current_dir(work_dir)
+        .env("LC_MESSAGES", "C")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::new(Kind::Git, format!("cannot run git to find the hooks folder: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::new(
+            Kind::Git,
+            format!("git rev-parse --git-path hooks failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Runs the user's `git` with `args` in `dir` (setting up repositories,
+/// as `orc demo` does); git's whole message on failure.
+pub fn run_git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("LC_MESSAGES", "C")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::new(Kind::Git, format!("cannot run git {}: {e}", args.join(" "))).with_cause(e))?;
+    if !out.status.success() {
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::new(Kind::Git, format!("git {} in {}: {message}", args.join(" "), dir.display()))
+            .with_cause(message));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

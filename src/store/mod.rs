@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, RepositoryOpenFlags, Signature, Time, Tree};
+use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, RepositoryOpenFlags, Signature, Time};
 
 use crate::error::{Error, Kind, Result};
 
 pub use git2::Oid as ObjectId;
+/// A folder of a commit (read through [`Store`]).
+pub use git2::Tree;
 
 /// The author and time of the fixed root commit: the same on every machine
 /// so branches created apart share history (DESIGN §1).

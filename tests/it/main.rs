@@ -3,6 +3,9 @@
 
 mod common;
 
+mod architecture;
+mod catalog;
+
 mod cycle;
 mod dashboard;
 
@@ -11,6 +14,7 @@ mod errors;
 mod events;
 mod hooks;
 mod init;
+mod kb_import;
 mod knowledge;
 mod locks;
 mod onboarding;
