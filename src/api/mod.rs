@@ -227,9 +227,10 @@ impl Repo {
     pub fn judged_locks(&self, session: &Session, all: bool) -> Result<(JudgedLocks, Vec<Error>)> {
         let store = self.store()?;
         let snap = Snapshot::current(&store)?;
-        let (settings, _) = snap.settings();
+        let (settings, settings_problem) = snap.settings();
         let now = session.clock.now();
-        let locks = crate::read::locks::all_locks(&snap)?;
+        let mut locks = crate::read::locks::all_locks(&snap)?;
+        locks.broken.extend(settings_problem);
         let mut observed = Observations::load(&store);
         observed.observe(&locks.items, now);
         let judged = locks
@@ -251,7 +252,7 @@ impl Repo {
         let store = self.store()?;
         let due = {
             let snap = Snapshot::current(&store)?;
-            let (settings, _) = snap.settings();
+            let settings = snap.settings_checked()?;
             crate::ops::dashboard::last_render(&snap)?
                 .is_none_or(|at| session.clock.now() - at >= settings.render_interval)
         };

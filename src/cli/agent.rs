@@ -49,7 +49,7 @@ pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
             let applied = orc.apply(&RegisterAgent::new(&args.id, args.role.as_deref())?)?;
             let store = orc.store()?;
             let snap = Snapshot::current(&store)?;
-            let (settings, _) = snap.settings();
+            let settings = orc.settings(&snap);
             let agent = applied.output;
             let role = if agent.role.is_empty() { String::new() } else { format!(" as {}", agent.role) };
             Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("registered {}{role}", agent.id)))
@@ -60,14 +60,14 @@ pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
             let applied = orc.apply(&Heartbeat { agent, status })?;
             let store = orc.store()?;
             let snap = Snapshot::current(&store)?;
-            let (settings, _) = snap.settings();
+            let settings = orc.settings(&snap);
             let agent = applied.output;
             Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("{} is alive", agent.id)))
         }
         AgentCommand::List => {
             let store = orc.store()?;
             let snap = Snapshot::current(&store)?;
-            let (settings, _) = snap.settings();
+            let settings = orc.settings(&snap);
             let now = orc.now();
             let mut agents = snap.agents()?;
             agents.items.sort_by(|a, b| a.id.cmp(&b.id));

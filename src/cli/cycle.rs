@@ -38,7 +38,7 @@ pub fn brief(orc: &Ctx, args: &BriefArgs) -> Result<Output> {
     check_name(NameKind::Agent, &args.name)?;
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let (settings, _) = snap.settings();
+    let settings = orc.settings(&snap);
     let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
     let is_agent = !args.workstream && snap.agent(&args.name)?.is_some();
     let brief = if is_agent {

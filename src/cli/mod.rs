@@ -218,6 +218,8 @@ pub struct Ctx {
     pub json: bool,
     /// `--agent` as given on the command line (`orc events` filters by it).
     pub agent_flag: Option<String>,
+    /// A broken orc.toml was reported already.
+    pub settings_warned: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
@@ -234,6 +236,18 @@ impl Ctx {
     /// Reads the branch's tip.
     pub fn read<T>(&self, read: impl FnOnce(&Snapshot<'_>) -> Result<T>) -> Result<T> {
         self.repo.read(read)
+    }
+
+    /// The branch's settings for a read; a broken orc.toml is reported on
+    /// stderr (the defaults stand in for this read only).
+    pub fn settings(&self, snap: &Snapshot<'_>) -> crate::model::settings::Settings {
+        let (settings, problem) = snap.settings();
+        if let Some(problem) = problem {
+            if !self.settings_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("warning: {}; using the default settings for this read", problem.message);
+            }
+        }
+        settings
     }
 
     /// The clock's "now".
@@ -415,7 +429,13 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     // `orc events --agent A` filters by writer, and may name a person: the
     // flag is not an identity there.
     let (repo, session) = open(cli, !matches!(command, Command::Events(_)))?;
-    let orc = Ctx { repo: Arc::new(repo), session: Arc::new(session), json: cli.json, agent_flag: cli.agent.clone() };
+    let orc = Ctx {
+        repo: Arc::new(repo),
+        session: Arc::new(session),
+        json: cli.json,
+        agent_flag: cli.agent.clone(),
+        settings_warned: Default::default(),
+    };
     let result = match command {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),

@@ -195,7 +195,7 @@ fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String
 }
 
 fn terms(orc: &Ctx, snap: &Snapshot<'_>) -> Result<Terms> {
-    let (settings, _) = snap.settings();
+    let settings = orc.settings(snap);
     Ok(Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace })
 }
 

@@ -125,7 +125,7 @@ fn show(orc: &Ctx, name: &str) -> Result<Output> {
         Error::new(Kind::NotFound, format!("no workstream named {name}")).with_hint("list them with `orc ws list`")
     })?;
     let board = Board::load(&snap, Some(name))?;
-    let (settings, _) = snap.settings();
+    let settings = orc.settings(&snap);
     let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
     let mut counts = Counts::default();
     let mut tasks: Vec<_> = board.tasks.iter().collect();

@@ -18,7 +18,7 @@ impl Operation for WritePlan {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CyclePlan>> {
         let (cycle, _) = current_cycle(snap)?;
-        let plan = compute_plan(snap, &env.terms(), env.settings.stale_after, cycle)?;
+        let plan = compute_plan(snap, &env.terms()?, env.settings()?.stale_after, cycle)?;
         let dir = cycle_dir(cycle);
         let json = serde_json::to_vec_pretty(&plan).expect("plans serialise");
         Ok(Plan::new(format!("plan cycle {cycle}: {} assignment(s)", plan.assignments.len()), plan.clone())
@@ -39,7 +39,7 @@ impl Operation for CloseCycle {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<CycleReport>> {
         let (cycle, previous) = current_cycle(snap)?;
-        let report = compute_report(snap, &env.terms(), cycle, previous.as_ref())?;
+        let report = compute_report(snap, &env.terms()?, cycle, previous.as_ref())?;
         let dir = cycle_dir(cycle);
         let json = serde_json::to_vec_pretty(&report).expect("reports serialise");
         Ok(Plan::new(format!("collect cycle {cycle}: {} finished", report.finished.len()), report.clone())

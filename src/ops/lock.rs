@@ -94,7 +94,7 @@ impl Operation for AcquireLock {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         let current = read_lock(snap, &self.resource)?;
-        let clock = self.observed.clock(current.as_ref(), env.now, env.settings.clock_grace);
+        let clock = self.observed.clock(current.as_ref(), env.now, env.settings()?.clock_grace);
         let (lock, how) =
             Lock::acquire(current.as_ref(), &self.resource, &self.agent, self.ttl_secs.duration(), &clock)?;
         let verb = match how {

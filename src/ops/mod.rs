@@ -58,13 +58,23 @@ pub struct Engine<'a> {
 pub struct OpEnv<'a> {
     pub now: DateTime<Utc>,
     pub actor: &'a Actor,
-    pub settings: &'a Settings,
+    /// The branch's settings, or why orc.toml cannot be read: operations
+    /// that need them (leases, grace, staleness) fail with that problem;
+    /// the others do not depend on the file and go ahead.
+    settings: std::result::Result<&'a Settings, &'a Error>,
     pub op_id: &'a str,
 }
 
 impl OpEnv<'_> {
-    pub fn terms(&self) -> Terms {
-        Terms { now: self.now, lease: self.settings.lease, grace: self.settings.clock_grace }
+    /// The settings, or the error naming the broken orc.toml.
+    pub fn settings(&self) -> Result<&Settings> {
+        self.settings.map_err(Error::clone)
+    }
+
+    /// The clock and lease rules of the branch.
+    pub fn terms(&self) -> Result<Terms> {
+        let settings = self.settings()?;
+        Ok(Terms { now: self.now, lease: settings.lease, grace: settings.clock_grace })
     }
 }
 
@@ -273,8 +283,12 @@ impl<'a> Engine<'a> {
                     return Ok(Applied { output, op_id, commit: Some(tip), replayed: true, retries });
                 }
             }
-            let (settings, _) = snap.settings();
-            let env = OpEnv { now, actor: &actor, settings: &settings, op_id: &op_id };
+            let (settings, problem) = snap.settings();
+            let settings = match &problem {
+                Some(problem) => Err(problem),
+                None => Ok(&settings),
+            };
+            let env = OpEnv { now, actor: &actor, settings, op_id: &op_id };
             let plan = op.plan(&snap, &env)?;
             if plan.quiet && plan.changes.is_empty() {
                 return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
@@ -349,8 +363,12 @@ impl<'a> Engine<'a> {
                 return Ok(None);
             }
         }
-        let (settings, _) = snap.settings();
-        let env = OpEnv { now: envelope.at, actor: &envelope.actor, settings: &settings, op_id: &envelope.id };
+        let (settings, problem) = snap.settings();
+        let settings = match &problem {
+            Some(problem) => Err(problem),
+            None => Ok(&settings),
+        };
+        let env = OpEnv { now: envelope.at, actor: &envelope.actor, settings, op_id: &envelope.id };
         let plan = op.plan(&snap, &env)?;
         let mut envelope = envelope.clone();
         if envelope.input.is_null() {

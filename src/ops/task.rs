@@ -200,7 +200,7 @@ impl Operation for ClaimTask {
                 snap.require_workstream(ws)?;
             }
             let board = Board::load(snap, self.workstream.as_deref())?;
-            let terms = env.terms();
+            let terms = env.terms()?;
             let ready = board.ready(snap, &terms)?;
             let Some(best) = ready.first() else {
                 return Err(nothing_ready(&board, self.workstream.as_deref(), &terms));
@@ -211,7 +211,7 @@ impl Operation for ClaimTask {
         let task = snap.find_task(typed, self.workstream.as_deref())?;
         let blockers = blockers(snap, &task, &HashMap::new())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
-        let (claimed, kind) = task.claim(agent, &env.terms(), holder_seen, &blockers)?;
+        let (claimed, kind) = task.claim(agent, &env.terms()?, holder_seen, &blockers)?;
         Ok(claim_plan(claimed, kind, agent))
     }
 }
@@ -300,7 +300,7 @@ impl Operation for FinishTask {
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref());
-        let terms = env.terms();
+        let terms = env.terms()?;
         let (next, verb, event) = match self.how {
             Finish::Complete => (
                 task.complete(env.actor, self.token, self.text.as_ref().map(ToString::to_string), &terms, holder_seen)?,

@@ -86,6 +86,18 @@ impl<'s> Snapshot<'s> {
 
     /// orc.toml; a broken one falls back to the defaults and is returned as
     /// the second value so the caller can warn.
+    /// The branch's settings, or the error that says why orc.toml cannot
+    /// be read: what writes use, so a broken file is never silently
+    /// replaced by defaults.
+    pub fn settings_checked(&self) -> Result<Settings> {
+        match self.settings() {
+            (_, Some(problem)) => Err(problem),
+            (settings, None) => Ok(settings),
+        }
+    }
+
+    /// The branch's settings, with the defaults and the problem when
+    /// orc.toml is broken: for reads, which show the problem as a warning.
     pub fn settings(&self) -> (Settings, Option<Error>) {
         match self.file(SETTINGS_PATH) {
             Ok(Some(bytes)) => match Settings::parse(&bytes) {

@@ -132,12 +132,20 @@ fn a_broken_task_file_is_named_and_only_blocks_what_needs_it() {
     env.orc(&["doctor"]).success();
 }
 
+/// A broken orc.toml is reported wherever it matters and never silently
+/// replaced by defaults: operations that need the settings (a claim judges
+/// leases) refuse naming the file, the others go ahead, reads warn.
 #[test]
-fn a_broken_orc_toml_falls_back_to_defaults_and_doctor_reports_it() {
+fn a_broken_orc_toml_is_reported_and_stops_only_what_needs_it() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
     env.edit_branch_file("orc.toml", "schema = 1\nlease = \"soon\"\n");
-    env.orc(&["t", "add", "w", "still works"]).success();
+    let id = env.orc(&["t", "add", "w", "still works"]).success().stdout.trim().to_string();
+    let claim = env.orc(&["t", "claim", &id, "agent-1", "--json"]).code(3);
+    assert_eq!(claim.error_kind(), "broken_file");
+    assert!(claim.json()["error"]["message"].as_str().unwrap().starts_with("orc.toml"), "{claim}");
+    let shown = env.orc(&["t", "show", &id]).success();
+    assert!(shown.stderr.contains("warning: orc.toml") && shown.stderr.contains("default settings"), "{shown}");
     let doctor = env.orc(&["doctor", "--json"]).code(3).json();
     let text = doctor["problems"].to_string();
     assert!(text.contains("orc.toml") && text.contains("lease"), "{doctor}");
