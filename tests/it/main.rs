@@ -12,6 +12,7 @@ mod events;
 mod hooks;
 mod init;
 mod knowledge;
+mod layout;
 mod locks;
 mod onboarding;
 mod races;
