@@ -312,7 +312,7 @@ fn a_malformed_event_line_is_named_skipped_and_reported_by_doctor() {
 fn follow_prints_each_new_event_as_one_json_line() {
     let env = TestEnv::new();
     let first = log(&env, "agent-1", "tick", r#"{"i":0}"#);
-    let (_child, lines) = follow(&env, &["--type", "tick"]);
+    let (child, lines) = follow(&env, &["--type", "tick"]);
     // What already matched comes first, which also shows the follower runs.
     assert_eq!(next_line(&lines, "the event logged before it started"), first);
 
@@ -323,7 +323,26 @@ fn follow_prints_each_new_event_as_one_json_line() {
     env.orc(&["ws", "create", "w"]).success();
     let third = log(&env, "agent-1", "tick", r#"{"i":2}"#);
     assert_eq!(next_line(&lines, "the next matching event"), third);
-    assert!(lines.recv_timeout(Duration::from_millis(800)).is_err(), "nothing else was printed");
+    // Nothing else is printed: a fourth tick comes next (a repeat or a
+    // stray line would come before it), and once the follower is stopped,
+    // its output ends there.
+    let fourth = log(&env, "agent-2", "tick", r#"{"i":3}"#);
+    assert_eq!(next_line(&lines, "the event after the third"), fourth);
+    drop(child);
+    assert_eq!(rest(&lines), Vec::<String>::new(), "nothing else was printed");
+}
+
+/// The lines a stopped follower printed that were not read yet, up to the
+/// end of its output.
+fn rest(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut rest = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => rest.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the follower's output did not end: {rest:?}"),
+        }
+    }
 }
 
 #[test]
@@ -365,6 +384,9 @@ fn follow_misses_no_event_from_concurrent_writers() {
     assert_eq!(printed_set.len(), printed.len(), "no event printed twice");
     let missed: Vec<&String> = logged.difference(&printed_set).collect();
     if missed.is_empty() {
+        // Nor is any printed again later: one more event is the next line.
+        let last = log(&env, "warmup", "burst", r#"{"i":-2}"#);
+        assert_eq!(next_line(&lines, "the event after the burst"), last);
         return;
     }
     // Explain each miss: which events landed on the branch before it

@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,34 +17,42 @@ fn hook_events(env: &TestEnv) -> Vec<Value> {
     all.as_array().unwrap().iter().filter(|e| e["type"].as_str().unwrap().starts_with("hook.")).cloned().collect()
 }
 
-/// The hook events once the detached recorders are done: the count has
-/// reached `at_least` and stayed put for a few polls.
-fn settled_hook_events(env: &TestEnv, at_least: usize) -> Vec<Value> {
-    let started = Instant::now();
-    let mut last = hook_events(env);
-    let mut stable = 0;
-    while stable < 4 || last.len() < at_least {
-        assert!(started.elapsed() < Duration::from_secs(20), "hook events never arrived: {last:?}");
-        std::thread::sleep(Duration::from_millis(75));
-        let now = hook_events(env);
-        stable = if now.len() == last.len() { stable + 1 } else { 0 };
-        last = now;
-    }
-    last
+/// Runs git in `dir` and returns once git and every process it left behind
+/// have exited. A hook hands its event to a detached `orc hook-record` and
+/// returns; that recorder inherits descriptor 3, the write end of this
+/// command's stdout (git, the hook's shell and orc all pass on descriptors
+/// they did not open), so stdout ends only when the last recorder has
+/// finished. Git's own output goes to stderr. After this, "no event" is a
+/// fact, not a guess about how slow a recorder is.
+fn git_and_recorders(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let out =
+        env.command("sh", dir).args(["-c", "exec 3>&1 1>&2; exec git \"$@\"", "git"]).args(args).output().unwrap();
+    assert!(out.stdout.is_empty(), "nothing writes to descriptor 3: {}", String::from_utf8_lossy(&out.stdout));
+    out
 }
 
-/// Runs a git action and returns the hook events it produced; `expected` is
-/// how many to wait for (more would still show up in the result).
-fn events_of(env: &TestEnv, dir: &Path, args: &[&str], expected: usize) -> Vec<Value> {
-    let before = settled_hook_events(env, 0).len();
-    env.git_in(dir, args);
-    settled_hook_events(env, before + expected)[before..].to_vec()
+/// Runs a git action that must succeed, and waits for its recorders: every
+/// git command here that runs a hook goes through this, so no event of an
+/// earlier one turns up later.
+#[track_caller]
+fn git(env: &TestEnv, dir: &Path, args: &[&str]) {
+    let out = git_and_recorders(env, dir, args);
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a git action and returns the hook events it produced, read once its
+/// recorders are done.
+#[track_caller]
+fn events_of(env: &TestEnv, dir: &Path, args: &[&str]) -> Vec<Value> {
+    let before = hook_events(env).len();
+    git(env, dir, args);
+    hook_events(env)[before..].to_vec()
 }
 
 fn commit_file(env: &TestEnv, dir: &Path, name: &str, message: &str) -> Vec<Value> {
     std::fs::write(dir.join(name), format!("{name}\n")).unwrap();
     env.git_in(dir, &["add", name]);
-    events_of(env, dir, &["commit", "-q", "-m", message], 1)
+    events_of(env, dir, &["commit", "-q", "-m", message])
 }
 
 fn write_hook(path: &Path, body: &str) {
@@ -69,40 +78,40 @@ fn every_git_action_logs_exactly_one_event() {
     assert_eq!(commit[0]["data"]["subject"], "add a");
     assert_eq!(commit[0]["data"]["files"], serde_json::json!(["a.txt"]));
 
-    let switch = events_of(&env, &repo, &["checkout", "-q", "-b", "feature"], 1);
+    let switch = events_of(&env, &repo, &["checkout", "-q", "-b", "feature"]);
     assert_eq!(switch.len(), 1, "{switch:?}");
     assert_eq!(switch[0]["type"], "hook.post-checkout");
     assert_eq!(switch[0]["data"]["branch"], "feature");
     // Checking out a file is not a branch switch.
     std::fs::write(repo.join("a.txt"), "changed\n").unwrap();
-    assert!(events_of(&env, &repo, &["checkout", "-q", "--", "a.txt"], 0).is_empty());
+    assert!(events_of(&env, &repo, &["checkout", "-q", "--", "a.txt"]).is_empty());
 
     commit_file(&env, &repo, "b.txt", "add b");
-    let amend = events_of(&env, &repo, &["commit", "-q", "--amend", "-m", "add b, amended"], 1);
+    let amend = events_of(&env, &repo, &["commit", "-q", "--amend", "-m", "add b, amended"]);
     assert_eq!(amend.len(), 1, "an amend is one event: {amend:?}");
     assert_eq!(amend[0]["type"], "hook.post-rewrite");
     assert_eq!(amend[0]["data"]["command"], "amend");
     assert_eq!(amend[0]["data"]["rewrites"][0]["new"], env.git(&["rev-parse", "HEAD"]).as_str());
 
-    env.git(&["checkout", "-q", "main"]);
+    git(&env, &repo, &["checkout", "-q", "main"]);
     commit_file(&env, &repo, "c.txt", "add c");
-    env.git(&["checkout", "-q", "feature"]);
+    git(&env, &repo, &["checkout", "-q", "feature"]);
     let old_feature = env.git(&["rev-parse", "HEAD"]);
-    let rebase = events_of(&env, &repo, &["rebase", "-q", "main"], 1);
+    let rebase = events_of(&env, &repo, &["rebase", "-q", "main"]);
     assert_eq!(rebase.len(), 1, "a rebase is one event: {rebase:?}");
     assert_eq!(rebase[0]["type"], "hook.post-rewrite");
     assert_eq!(rebase[0]["data"]["command"], "rebase");
     assert_eq!(rebase[0]["data"]["rewrites"][0]["old"], old_feature.as_str());
 
-    env.git(&["checkout", "-q", "main"]);
-    let merge = events_of(&env, &repo, &["merge", "-q", "--no-ff", "-m", "merge feature", "feature"], 1);
+    git(&env, &repo, &["checkout", "-q", "main"]);
+    let merge = events_of(&env, &repo, &["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
     assert_eq!(merge.len(), 1, "{merge:?}");
     assert_eq!(merge[0]["type"], "hook.post-merge");
     assert_eq!(merge[0]["data"]["merged"], env.git(&["rev-parse", "feature"]).as_str());
     assert_eq!(merge[0]["data"]["squash"], false);
 
     env.add_bare_remote();
-    let push = events_of(&env, &repo, &["push", "-q", "origin", "main"], 1);
+    let push = events_of(&env, &repo, &["push", "-q", "origin", "main"]);
     assert_eq!(push.len(), 1, "{push:?}");
     assert_eq!(push[0]["type"], "hook.pre-push");
     assert_eq!(push[0]["data"]["remote"], "origin");
@@ -111,7 +120,39 @@ fn every_git_action_logs_exactly_one_event() {
 
     // orc's own commits run no hooks: the branch holds one event per action.
     let hook_commits = env.git(&["log", "--format=%s", "orc"]).lines().filter(|s| s.starts_with("orc: hook.")).count();
-    assert_eq!(hook_commits, settled_hook_events(&env, 0).len());
+    assert_eq!(hook_commits, hook_events(&env).len());
+}
+
+#[test]
+fn the_git_helper_returns_only_after_the_detached_recorder() {
+    // Every "no event" in this file rests on git_and_recorders outliving
+    // the recorders. Hold orc's write queue from before the commit until a
+    // second after git has made it: the recorder cannot commit the event
+    // before then, while git itself has long returned.
+    let env = TestEnv::new();
+    env.orc(&["init"]).success();
+    env.orc(&["hooks", "install", "--hooks", "post-commit"]).success();
+    let queue = env.repo.join(".git/orc/write.lock");
+    assert!(queue.exists(), "orc queues its writers on {}", queue.display());
+    let (held, old_head) = (env.root.join("held"), env.git(&["rev-parse", "HEAD"]));
+    let script = format!(
+        "touch {}; i=0; while [ \"$(git rev-parse HEAD)\" = {old_head} ] && [ $i -lt 1000 ]; do sleep 0.02; \
+         i=$((i+1)); done; sleep 1",
+        held.display()
+    );
+    let mut holder = env.command("flock", &env.repo).arg(&queue).args(["sh", "-c", &script]).spawn().unwrap();
+    let started = Instant::now();
+    while !held.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "flock never took {}", queue.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let events = commit_file(&env, &env.repo, "a.txt", "while the queue is held");
+    let took = started.elapsed();
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(events.len(), 1, "returned before the recorder had committed: {events:?}");
+    // Guards this test itself: the recorder really was held up.
+    assert!(took >= Duration::from_millis(900), "the recorder did not queue on {} ({took:?})", queue.display());
 }
 
 #[test]
@@ -138,11 +179,11 @@ fn users_hooks_keep_running_with_their_status_and_come_back_byte_identical() {
     assert_eq!(events.len(), 1);
 
     env.add_bare_remote();
-    let before = settled_hook_events(&env, 0).len();
-    let push = env.command("git", &env.repo).args(["push", "origin", "main"]).output().unwrap();
+    let before = hook_events(&env).len();
+    let push = git_and_recorders(&env, &env.repo, &["push", "origin", "main"]);
     assert!(!push.status.success(), "the user's failing pre-push still blocks the push");
     assert!(String::from_utf8_lossy(&push.stderr).contains("saw refs/heads/main"), "it read the refs on stdin");
-    assert_eq!(settled_hook_events(&env, 0).len(), before, "a blocked push is not logged");
+    assert_eq!(hook_events(&env).len(), before, "a blocked push is not logged");
 
     env.orc(&["hooks", "uninstall"]).success();
     assert_eq!(std::fs::read(hooks.join("post-commit")).unwrap(), post_commit.as_bytes());
@@ -197,16 +238,12 @@ fn a_hook_never_fails_git_when_orc_is_missing_or_broken() {
     std::fs::write(env.repo.join(".git/refs/heads/orc"), "this is not a commit id\n").unwrap();
     std::fs::write(env.repo.join("b.txt"), "b\n").unwrap();
     env.git(&["add", "b.txt"]);
-    let corrupt = env.command("git", &env.repo).args(["commit", "-q", "-m", "with a broken branch"]).output().unwrap();
+    let corrupt = git_and_recorders(&env, &env.repo, &["commit", "-q", "-m", "with a broken branch"]);
     assert!(corrupt.status.success(), "{}", String::from_utf8_lossy(&corrupt.stderr));
-    assert!(corrupt.stderr.is_empty() && corrupt.stdout.is_empty(), "the hook is silent");
+    assert!(corrupt.stderr.is_empty(), "the hook is silent: {}", String::from_utf8_lossy(&corrupt.stderr));
     // The event is recorded after git returned; its failure lands in the log.
-    let log_file = env.repo.join(".git/orc/hooks.log");
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("hook.post-commit")) {
-        assert!(started.elapsed() < Duration::from_secs(20), "no error was logged");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let log = std::fs::read_to_string(env.repo.join(".git/orc/hooks.log")).unwrap_or_default();
+    assert!(log.contains("hook.post-commit"), "the recorder's error is logged: {log:?}");
 }
 
 #[test]

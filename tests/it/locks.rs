@@ -132,38 +132,56 @@ fn lock_run_propagates_the_exit_status_and_releases() {
         .code(7);
     assert!(run.stdout.contains("token=1 res=build"), "{run}");
     assert_eq!(env.orc(&["lock", "list", "--json"]).success().json(), serde_json::json!([]), "released");
-    // While it runs, the lock is held, with the token the command saw.
-    let flag = env.root.join("holding");
+    // While it runs, the lock is held and renewed. Without the default two
+    // minutes of clock grace, an expiry that was not renewed would free the
+    // lock as soon as it passed.
+    let settings = env.show("orc.toml");
+    assert!(settings.contains("clock_grace = \"2m\""), "{settings}");
+    env.edit_branch_file("orc.toml", &(settings.replace("clock_grace = \"2m\"", "clock_grace = \"0s\"") + "\n"));
+    let (holding, release) = (env.root.join("holding"), env.root.join("release"));
+    // The command runs until the test releases it (at most 30 s, so a
+    // failed test leaves nothing behind), and exits 0 only if released.
+    let script = format!(
+        "touch {}; i=0; while [ ! -e {release} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e {release} ]",
+        holding.display(),
+        release = release.display()
+    );
     let mut child = env
-        .orc_command(&[
-            "lock",
-            "run",
-            "build",
-            "--ttl",
-            "2s",
-            "--agent",
-            "a1",
-            "--",
-            "sh",
-            "-c",
-            &format!("touch {}; sleep 3", flag.display()),
-        ])
+        .orc_command(&["lock", "run", "build", "--ttl", "3s", "--agent", "a1", "--", "sh", "-c", &script])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| flag.exists());
+    wait_for("the command to start", || holding.exists());
     let busy = env.orc(&["lock", "acquire", "build", "--agent", "a2", "--json"]).code(1);
+    let seen_at = Instant::now();
     assert_eq!(busy.json()["error"]["token"], 2);
-    let first_expiry = busy.json()["error"]["expires_at"].as_str().unwrap().to_string();
-    // Past its 2s TTL it is still held, with a later expiry: `lock run`
-    // renews it (every third of the TTL), keeping its token.
-    std::thread::sleep(Duration::from_millis(2500));
+    let first_expiry = expiry(&busy.json()["error"]);
+    // `lock run` renews it (every third of the TTL): the expiry moves later.
+    wait_for("a renewal", || {
+        let listed = env.orc(&["lock", "list", "--json"]).success().json();
+        expiry(&listed[0]) > first_expiry
+    });
+    // Past the first expiry by this clock (records hold whole seconds) and
+    // one TTL after this machine first saw it, it is still held, renewed,
+    // with its token: `lock run` kept it, not the grace.
+    wait_for("the first expiry to pass", || {
+        chrono::Utc::now() > first_expiry + chrono::Duration::milliseconds(1500)
+            && seen_at.elapsed() > Duration::from_secs(3 + 1)
+    });
     let still = env.orc(&["lock", "acquire", "build", "--agent", "a2", "--json"]).code(1);
     assert_eq!(still.error_kind(), "lock_held");
-    assert!(still.json()["error"]["expires_at"].as_str().unwrap() > first_expiry.as_str(), "renewed: {still}");
+    assert!(expiry(&still.json()["error"]) > first_expiry, "renewed: {still}");
     assert_eq!(still.json()["error"]["token"], 2);
-    assert!(child.wait().unwrap().success());
+    std::fs::write(&release, "").unwrap();
+    assert!(child.wait().unwrap().success(), "the command ran until released");
     env.orc(&["lock", "acquire", "build", "--agent", "a2"]).success();
+}
+
+/// The `expires_at` of a lock or of a `lock_held` error.
+#[track_caller]
+fn expiry(lock: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let text = lock["expires_at"].as_str().unwrap_or_else(|| panic!("no expires_at in {lock}"));
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
 }
 
 /// Starts `orc lock run job -- sh -c 'echo $$ > pid; exec sleep 30'` and
@@ -176,7 +194,7 @@ fn start_sleeping_job(env: &TestEnv) -> (std::process::Child, String) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(|| std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')));
+    wait_for("the job's pid", || std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')));
     (child, std::fs::read_to_string(&pid_file).unwrap().trim().to_string())
 }
 
@@ -234,10 +252,12 @@ fn lock_input_errors() {
     );
 }
 
-fn wait_for(ready: impl Fn() -> bool) {
+/// Polls until `ready`, failing after 20 s with what it waited for.
+#[track_caller]
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
     let started = Instant::now();
     while !ready() {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting");
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -16,6 +16,7 @@ mod hooks;
 mod init;
 mod kb_import;
 mod knowledge;
+mod layout;
 mod locks;
 mod onboarding;
 mod races;

@@ -281,24 +281,66 @@ fn idempotency_key_applies_once_and_returns_the_first_result() {
     assert_eq!(won["claim_token"], repeat["claim_token"]);
 }
 
+/// Whether a process is blocked in a sleep, as Linux reports it: state `S`
+/// in /proc/<pid>/stat, and a `*nanosleep` wait channel when the kernel
+/// names it ("0" when it does not). Returns the raw facts for messages.
+fn asleep(pid: u32) -> (bool, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name is in parentheses and may hold spaces: the state
+    // follows the last `)`.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).unwrap_or("?").to_string();
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    let sleeping = state == "S" && (wchan.contains("sleep") || wchan == "0");
+    (sleeping, format!("state {state}, wchan {wchan:?}"))
+}
+
 #[test]
 fn wait_returns_when_the_task_finishes() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
     let id = env.add_task("w", "x", &[]);
+    // A claim is not the end: the waiter must keep waiting through it.
+    env.orc(&["t", "claim", &id, "a1"]).success();
     let timeout = env.orc(&["wait", &id, "--timeout", "1s", "--json"]).code(1);
     assert_eq!(timeout.error_kind(), "timeout");
-    let waiter = env
+
+    let mut waiter = env
         .orc_command(&["wait", &id, "--timeout", "60s", "--json"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    env.orc(&["t", "complete", &id, "finished"]).success();
+    // `orc wait` sleeps only between reads of the branch, so once it is seen
+    // asleep it has read the claimed task and decided to keep waiting. A
+    // wait that returned at once, or on a claim, exits instead.
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = waiter.try_wait().unwrap() {
+            let out = waiter.wait_with_output().unwrap();
+            panic!(
+                "orc wait returned before the task finished ({status}):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let (sleeping, facts) = asleep(waiter.id());
+        if sleeping {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "orc wait never went to sleep: {facts}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(waiter.try_wait().unwrap().is_none(), "still waiting after reading the claimed task");
+    let result = format!("finished after the waiter read the claim ({})", waiter.id());
+    env.orc(&["t", "complete", &id, &result, "--agent", "a1"]).success();
     let out = waiter.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "orc wait failed ({}):\n{shown}", out.status);
     let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task["id"], id.as_str());
     assert_eq!(task["status"], "done");
+    // The completion that happened while it waited, not an older state.
+    assert_eq!(task["result"], result.as_str(), "{task}");
 
     let failing = env.add_task("w", "y", &[]);
     env.orc(&["t", "fail", &failing, "broken build"]).success();
