@@ -107,7 +107,7 @@ pub fn install(dir: &Path, hooks: &[&str]) -> Result<Vec<(String, HookState)>> {
                             user.display()
                         ),
                     )
-                    .with_hint("move one of them away, then run `orc hooks install` again"));
+                    .with_hint("move one of them away, then install orc's hooks again"));
                 }
                 fs::rename(&path, &user).map_err(io("cannot move aside", &path))?;
                 write_script(&path, hook)?;

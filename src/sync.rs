@@ -143,7 +143,7 @@ fn rewritten(orc: &Engine<'_>, remote: &str, before: ObjectId, now: ObjectId, lo
     )
     .with("backup", &backup)
     .with("lost", lost.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>())
-    .with_hint("to replay your operations (the lost ones included) onto the rewritten branch: orc sync --accept-rewrite"))
+    .with_hint("to replay your operations (the lost ones included) onto the rewritten branch, sync again accepting the rewrite"))
 }
 
 /// Runs one sync with `remote`.
@@ -156,7 +156,7 @@ pub fn sync(orc: &Engine<'_>, remote_name: &str) -> Result<SyncReport> {
 pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
     if !orc.store.remote_names().iter().any(|r| r == remote_name) {
         return Err(Error::new(Kind::NoRemote, format!("no git remote named {remote_name:?}"))
-            .with_hint(format!("git remote add {remote_name} <url>, or pass --remote")));
+            .with_hint(format!("git remote add {remote_name} <url>, or sync with another remote")));
     }
     let dir = orc.store.git_cwd();
     let branch = orc.store.branch().to_string();
@@ -252,13 +252,12 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
                     backoff(attempt);
                     continue;
                 }
-                Pushed::Refused(why) => return Err(Error::new(
-                    Kind::PushRefused,
-                    format!("{remote_name} refused the orc branch: {why}"),
-                )
-                .with_hint(
-                    "local work is kept; fix the cause on the host (branch protection, hooks, size) and run `orc sync`",
-                )),
+                Pushed::Refused(why) => {
+                    return Err(Error::new(Kind::PushRefused, format!("{remote_name} refused the orc branch: {why}"))
+                        .with_hint(
+                        "local work is kept; fix the cause on the host (branch protection, hooks, size) and sync again",
+                    ))
+                }
             }
         }
         report.received = received;
@@ -269,7 +268,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         return Ok(report);
     }
     Err(Error::new(Kind::Busy, format!("{remote_name} kept moving: gave up after {} pushes", report.pushes))
-        .with_hint("local work is kept; run `orc sync` again"))
+        .with_hint("local work is kept; sync again"))
 }
 
 /// Moves the local branch from `was` to `synced`; operations made locally

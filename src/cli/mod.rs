@@ -510,7 +510,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             return 2;
         }
     };
-    match dispatch(&cli) {
+    match dispatch(&cli).map_err(with_cli_hint) {
         Ok(output) => {
             for warning in &output.warnings {
                 eprintln!("warning: {warning}");
@@ -541,6 +541,44 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             err.exit_code()
         }
     }
+}
+
+/// The library says how to fix an error in words; the CLI names its own
+/// command for the kinds where one fixes it (the HTTP and MCP front ends
+/// keep the words, or say it their way).
+fn with_cli_hint(mut err: Error) -> Error {
+    let field = |key: &str| err.fields.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
+    let hint = match err.kind {
+        Kind::LockHeld => field("resource")
+            .map(|r| format!("wait, or run the work under `orc lock run {r} -- <command>` once it is free")),
+        Kind::WrongState if field("status").as_deref() == Some("failed") => {
+            field("task").map(|t| format!("orc t retry {t}"))
+        }
+        Kind::ClaimExpired => field("task").map(|t| format!("claim it again first: orc t claim {t}")),
+        Kind::NotHolder if field("claimed_by").is_none() => field("task").map(|t| format!("orc t claim {t}")),
+        Kind::AlreadyExists => field("workstream").map(|ws| format!("orc ws show {ws}")),
+        Kind::NothingReady => Some("add work with `orc t add <ws> <title>`, or wait with `orc wait <id>`".into()),
+        Kind::RemoteRewritten => Some(
+            "to replay your operations (the lost ones included) onto the rewritten branch: orc sync --accept-rewrite"
+                .into(),
+        ),
+        Kind::NotFound if field("workstream").is_some() => field("workstream")
+            .map(|ws| format!("create it with `orc ws create {ws}`, or list them with `orc ws list`")),
+        Kind::NotFound | Kind::InvalidId if field("id").is_some() => Some("list tasks with `orc t list`".into()),
+        Kind::NotFound if field("topic").is_some() => Some("list topics with `orc kb list`".into()),
+        Kind::BrokenFile => {
+            Some("fix or restore the file on the orc branch; `orc doctor` lists every broken file".into())
+        }
+        Kind::HookConflict => Some("move one of them away, then run `orc hooks install` again".into()),
+        Kind::Busy | Kind::PushRefused | Kind::Network => {
+            err.hint.as_ref().map(|h| h.replace("sync again", "run `orc sync` again").replace("a sync", "`orc sync`"))
+        }
+        _ => None,
+    };
+    if hint.is_some() {
+        err.hint = hint;
+    }
+    err
 }
 
 fn first_line(text: &str) -> String {

@@ -123,7 +123,7 @@ impl Lock {
             .with("holder", holder)
             .with("expires_at", current.expires_at)
             .with("token", current.token)
-            .with_hint(format!("wait, or run the work under `orc lock run {resource} -- <command>` once it is free"))),
+            .with_hint("wait for it to be released or to expire")),
         }
     }
 

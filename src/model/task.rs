@@ -143,7 +143,9 @@ pub struct Terms {
 /// Checks the free-text fields a person or agent supplies.
 pub fn check_title(title: &str) -> Result<()> {
     if title.trim().is_empty() {
-        return Err(Error::new(Kind::InvalidInput, "the task title is empty").with_hint("orc t add <ws> \"<title>\""));
+        return Err(
+            Error::new(Kind::InvalidInput, "the task title is empty").with_hint("give the task a one-line title")
+        );
     }
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(Error::new(
@@ -361,7 +363,7 @@ impl Task {
                 return Err(Error::new(Kind::WrongState, format!("cannot claim {}: it failed", self.id))
                     .with("task", &self.id)
                     .with("status", self.status)
-                    .with_hint(format!("orc t retry {}", self.id)))
+                    .with_hint("put it back on the board with a retry first"))
             }
             Status::Open => ClaimKind::New,
             Status::Claimed => {
@@ -422,7 +424,7 @@ impl Task {
             return Err(Error::new(Kind::WrongState, format!("cannot {action} {}: it already failed", self.id))
                 .with("task", &self.id)
                 .with("status", self.status)
-                .with_hint(format!("orc t retry {}", self.id)));
+                .with_hint("put it back on the board with a retry first"));
         }
         if let Some(token) = token {
             if self.status != Status::Claimed || token != self.claim_token {
@@ -452,7 +454,7 @@ impl Task {
                     )
                     .with("task", &self.id)
                     .with("lease_expires", until)
-                    .with_hint(format!("claim it again first: orc t claim {}", self.id)));
+                    .with_hint("claim it again first"));
                 }
                 Ok(())
             }
@@ -467,7 +469,7 @@ impl Task {
                 format!("cannot {action} {}: {agent} holds no claim on it (it is open)", self.id),
             )
             .with("task", &self.id)
-            .with_hint(format!("orc t claim {}", self.id))),
+            .with_hint("claim it first")),
         }
     }
 

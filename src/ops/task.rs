@@ -240,7 +240,7 @@ fn nothing_ready(board: &Board, ws: Option<&str>, terms: &Terms) -> Error {
         .with("workstream", ws)
         .with("blocked", open)
         .with("claimed", claimed)
-        .with_hint("add work with `orc t add <ws> <title>`, or wait with `orc wait <id>`")
+        .with_hint("add work, or wait for a claimed task to finish")
 }
 
 /// Complete or fail.

@@ -83,7 +83,7 @@ impl Envelope {
         let broken = |problem: String| {
             Error::new(Kind::BrokenCommit, format!("commit {commit}: its Orc-Op trailer {problem}"))
                 .with("commit", commit)
-                .with_hint("a commit made by hand or by a broken tool; `orc doctor` checks the branch")
+                .with_hint("a commit made by hand or by a broken tool; the doctor check lists the branch's problems")
         };
         let fields: Map<String, Value> =
             serde_json::from_str(line).map_err(|e| broken(format!("is not a JSON object: {e}")))?;

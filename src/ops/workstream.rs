@@ -41,7 +41,7 @@ impl Operation for CreateWorkstream {
         if snap.workstream_exists(&self.name)? {
             return Err(Error::new(Kind::AlreadyExists, format!("workstream {} already exists", self.name))
                 .with("workstream", self.name.as_str())
-                .with_hint(format!("orc ws show {}", self.name)));
+                .with_hint("pick another name, or add tasks to the existing workstream"));
         }
         let ws = Workstream {
             name: self.name.to_string(),

@@ -184,7 +184,7 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     }
     crate::model::duration::parse_duration(text).map(|d| now - d).map_err(|_| {
         Error::new(Kind::InvalidInput, format!("--since {text:?} is not a time, a date or a duration"))
-            .with_hint("--since 2026-11-21T10:00:00Z, --since 2026-11-21 or --since 15m")
+            .with_hint("give a time (2026-11-21T10:00:00Z), a date (2026-11-21) or a duration back from now (15m)")
     })
 }
 

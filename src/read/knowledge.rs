@@ -38,7 +38,7 @@ impl Topic {
 pub(crate) fn not_found(topic: &str) -> Error {
     Error::new(Kind::NotFound, format!("no knowledge topic {topic:?}"))
         .with("topic", topic)
-        .with_hint("list topics with `orc kb list`")
+        .with_hint("check it against the list of topics")
 }
 
 /// Reads one topic with its text.

@@ -141,7 +141,7 @@ impl<'s> Snapshot<'s> {
         }
         Err(Error::new(Kind::NotFound, format!("no workstream named {}", printable(ws)))
             .with("workstream", ws)
-            .with_hint(format!("create it with `orc ws create {ws}`, or list them with `orc ws list`")))
+            .with_hint("create it first, or check the name against the list of workstreams"))
     }
 
     /// The workstream's record, or None when the folder does not exist.
@@ -233,14 +233,14 @@ impl<'s> Snapshot<'s> {
         let Some(prefix) = normalize_task_ref(typed) else {
             return Err(Error::new(Kind::InvalidId, format!("{} is not a task id", printable(typed)))
                 .with("id", typed)
-                .with_hint("task ids look like t-3fk2…; list them with `orc t list`"));
+                .with_hint("task ids look like t-3fk2…; check it against the list of tasks"));
         };
         let matches = self.ids_with_prefix(&prefix)?;
         let (task_ws, id) = match matches.as_slice() {
             [] => {
                 return Err(Error::new(Kind::NotFound, format!("no task matches {prefix}"))
                     .with("id", &prefix)
-                    .with_hint("list tasks with `orc t list`"))
+                    .with_hint("check it against the list of tasks"))
             }
             [one] => one.clone(),
             many => {

@@ -65,7 +65,7 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
                 Kind::Network,
                 format!("git {} did not finish within {}s", args.first().unwrap_or(&""), timeout.as_secs()),
             )
-            .with_hint("check the network and the remote, then run `orc sync`"));
+            .with_hint("check the network and the remote, then sync again"));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -92,7 +92,7 @@ pub fn fetch(dir: &Path, remote: &str, branch: &str, timeout: Duration) -> Resul
             return Ok(false);
         }
         return Err(Error::new(Kind::Network, format!("cannot fetch from {remote}: {}", last_line(&ran.stderr)))
-            .with_hint("local work is kept; `orc sync` publishes it once the remote is reachable"));
+            .with_hint("local work is kept; a sync publishes it once the remote is reachable"));
     }
     Ok(true)
 }
@@ -154,6 +154,6 @@ pub fn push(
         }
         _ if ran.success => Ok(Pushed::Accepted),
         _ => Err(Error::new(Kind::Network, format!("cannot push to {remote}: {}", last_line(&ran.stderr)))
-            .with_hint("local work is kept; `orc sync` publishes it once the remote is reachable")),
+            .with_hint("local work is kept; a sync publishes it once the remote is reachable")),
     }
 }
