@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::output::{display_line, Output};
-use super::Ctx;
+use super::{edge_error, Ctx};
 use crate::error::{Error, Kind, Result};
 use crate::model::duration::format_age;
 use crate::model::knowledge::{check_topic, MAX_KB_BYTES};
@@ -87,14 +87,13 @@ fn read_text(args: &WriteArgs) -> Result<String> {
         }
         (Some(text), None) => text.clone().into_bytes(),
         (None, Some(path)) => {
-            let size = std::fs::metadata(path)
-                .map_err(|e| Error::new(Kind::InvalidInput, format!("cannot read {}: {e}", path.display())))?
-                .len();
-            if size > MAX_KB_BYTES as u64 {
+            use anyhow::Context as _;
+            let context = || format!("cannot read {}", path.display());
+            let size = std::fs::metadata(path).with_context(context).map_err(|e| edge_error(Kind::InvalidInput, &e))?;
+            if size.len() > MAX_KB_BYTES as u64 {
                 return Err(too_big());
             }
-            std::fs::read(path)
-                .map_err(|e| Error::new(Kind::InvalidInput, format!("cannot read {}: {e}", path.display())))?
+            std::fs::read(path).with_context(context).map_err(|e| edge_error(Kind::InvalidInput, &e))?
         }
         _ => {
             return Err(Error::new(Kind::Usage, "no text given")

@@ -346,12 +346,14 @@ fn dashboard(orc: &Ctx, args: &DashboardArgs) -> Result<Output> {
         Some(dir) => {
             let rendered = orc.read(|snap| render(snap, orc.repo.branch()))?;
             let write = |path: &str, text: &str| -> Result<()> {
+                use anyhow::Context as _;
                 let target = dir.join(path);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| Error::io(&format!("cannot create {}", parent.display()), &e))?;
-                }
-                std::fs::write(&target, text).map_err(|e| Error::io(&format!("cannot write {}", target.display()), &e))
+                let written = target
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&target, text))
+                    .with_context(|| format!("cannot write {}", target.display()));
+                written.map_err(|e| edge_error(Kind::Io, &e))
             };
             write(README_PATH, &rendered.readme)?;
             write(HTML_PATH, &rendered.html)?;
@@ -541,6 +543,13 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             err.exit_code()
         }
     }
+}
+
+/// The CLI's own file work (writing `--out`, reading `--file`) adds context
+/// with anyhow; this turns such an error into orc's at the edge, keeping the
+/// whole chain in the message and the root cause.
+pub(crate) fn edge_error(kind: Kind, err: &anyhow::Error) -> Error {
+    Error::new(kind, format!("{err:#}")).with_cause(err.root_cause())
 }
 
 /// The library says how to fix an error in words; the CLI names its own

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::snapshot::{Loaded, Snapshot};
+use super::{Loaded, Snapshot};
 use crate::error::{Error, Result};
 use crate::model::task::{Blocker, Status, Task, Terms};
 

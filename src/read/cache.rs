@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::Loaded;
+use super::Loaded;
 use crate::error::{Error, Result};
 use crate::model::names::name_problem;
 use crate::model::record;

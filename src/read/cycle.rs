@@ -14,7 +14,7 @@ use super::board::Board;
 use super::events::{query, EventQuery};
 use super::knowledge;
 use super::locks::{all_locks, Observations};
-use super::snapshot::Snapshot;
+use super::Snapshot;
 use crate::error::{Error, Result};
 use crate::model::agent::Agent;
 use crate::model::duration::format_age;

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
-use super::snapshot::{Loaded, Snapshot};
+use super::{Loaded, Snapshot};
 use crate::error::{Error, Kind, Result};
 use crate::model::event::Event;
 use crate::model::names::name_problem;

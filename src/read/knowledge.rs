@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{Loaded, Snapshot};
+use super::{Loaded, Snapshot};
 use crate::error::{Error, Kind, Result};
 use crate::model::knowledge::{meta_path, topic_path, TopicMeta, MAX_KB_BYTES};
 use crate::model::names::name_problem;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::snapshot::{Loaded, Snapshot};
+use super::{Loaded, Snapshot};
 use crate::error::Result;
 use crate::model::lock::{lock_path, Lock, LockClock};
 use crate::store::Store;

@@ -18,4 +18,19 @@ pub mod knowledge;
 pub mod locks;
 pub mod snapshot;
 
-pub use snapshot::{Loaded, Snapshot};
+pub use snapshot::Snapshot;
+
+use crate::error::Error;
+
+/// Records that parsed, and the files that did not.
+#[derive(Debug)]
+pub struct Loaded<T> {
+    pub items: Vec<T>,
+    pub broken: Vec<Error>,
+}
+
+impl<T> Default for Loaded<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), broken: Vec::new() }
+    }
+}

@@ -4,7 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::cache;
+use super::{cache, Loaded};
 use crate::error::{Error, Kind, Result};
 use crate::model::agent::{agent_path, Agent};
 use crate::model::names::{name_problem, printable};
@@ -14,19 +14,6 @@ use crate::model::task::normalize_task_ref;
 use crate::model::task::Task;
 use crate::model::workstream::{task_path, task_shard, tasks_dir, workstream_dir, workstream_path, Workstream};
 use crate::store::{Entry, ObjectId, Store, Tree};
-
-/// Records that parsed, and the files that did not.
-#[derive(Debug)]
-pub struct Loaded<T> {
-    pub items: Vec<T>,
-    pub broken: Vec<Error>,
-}
-
-impl<T> Default for Loaded<T> {
-    fn default() -> Self {
-        Self { items: Vec::new(), broken: Vec::new() }
-    }
-}
 
 /// The branch as of one commit (or the empty state before it exists).
 pub struct Snapshot<'s> {

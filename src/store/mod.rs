@@ -169,11 +169,14 @@ impl Store {
     }
 
     pub fn tree_of(&self, commit: Oid) -> Result<Tree<'_>> {
-        self.repo.find_commit(commit).and_then(|c| c.tree()).map_err(git_err("cannot read the orc branch's commit"))
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_error(&format!("cannot read the tree of commit {commit}"), &e))
     }
 
     pub fn find_tree(&self, oid: Oid) -> Result<Tree<'_>> {
-        self.repo.find_tree(oid).map_err(git_err("cannot read a folder of the orc branch"))
+        self.repo.find_tree(oid).map_err(|e| git_error(&format!("cannot read folder {oid} of the orc branch"), &e))
     }
 
     /// The id of the file or folder at `path`, ignoring symlinks and
@@ -209,11 +212,16 @@ impl Store {
     /// The size of a file of the branch, without reading it.
     pub fn blob_size(&self, oid: Oid) -> Result<usize> {
         let odb = self.repo.odb().map_err(git_err("cannot open the object database"))?;
-        odb.read_header(oid).map(|(size, _)| size).map_err(git_err("cannot read a file of the orc branch"))
+        odb.read_header(oid)
+            .map(|(size, _)| size)
+            .map_err(|e| git_error(&format!("cannot read the size of blob {oid}"), &e))
     }
 
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
-        self.repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(git_err("cannot read a file of the orc branch"))
+        self.repo
+            .find_blob(oid)
+            .map(|b| b.content().to_vec())
+            .map_err(|e| git_error(&format!("cannot read blob {oid}"), &e))
     }
 
     /// The entries of the folder at `path` ("" for the root), or empty.
@@ -245,8 +253,10 @@ impl Store {
     ) -> Result<Oid> {
         let items: Vec<(&str, Option<&[u8]>)> = changes.iter().map(|(p, c)| (p.as_str(), c.as_deref())).collect();
         let (commit, pack) = pack::write_as_pack(self.repo.path(), &self.pack_dir(), |repo, written| {
-            let parent =
-                parent.map(|p| repo.find_commit(p)).transpose().map_err(git_err("cannot read the parent commit"))?;
+            let parent = parent
+                .map(|p| repo.find_commit(p))
+                .transpose()
+                .map_err(|e| git_error(&format!("cannot read parent commit {parent:?}"), &e))?;
             let base = parent.as_ref().map(|c| c.tree()).transpose().map_err(git_err("cannot read a tree"))?;
             let tree = match build_tree(repo, base.as_ref(), &items, written)? {
                 Some(oid) => oid,
@@ -379,15 +389,16 @@ impl Store {
     /// The commits reachable from `from` but not from `until`, newest first,
     /// as (id, message).
     pub fn commits_since(&self, from: Oid, until: Option<Oid>, limit: usize) -> Result<Vec<(Oid, String)>> {
-        let mut walk = self.repo.revwalk().map_err(git_err("cannot walk the orc branch"))?;
-        walk.push(from).map_err(git_err("cannot walk the orc branch"))?;
+        let context = format!("cannot walk the commits from {from}");
+        let mut walk = self.repo.revwalk().map_err(git_err(&context))?;
+        walk.push(from).map_err(git_err(&context))?;
         if let Some(until) = until {
-            walk.hide(until).map_err(git_err("cannot walk the orc branch"))?;
+            walk.hide(until).map_err(git_err(&context))?;
         }
         let mut out = Vec::new();
         for oid in walk.take(limit) {
-            let oid = oid.map_err(git_err("cannot walk the orc branch"))?;
-            let commit = self.repo.find_commit(oid).map_err(git_err("cannot read a commit"))?;
+            let oid = oid.map_err(git_err(&context))?;
+            let commit = self.repo.find_commit(oid).map_err(|e| git_error(&format!("cannot read commit {oid}"), &e))?;
             out.push((oid, String::from_utf8_lossy(commit.message_bytes()).into_owned()));
         }
         Ok(out)
@@ -505,7 +516,10 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 impl Store {
     /// Points a ref of orc's own (a backup) at a commit, unconditionally.
     pub fn set_ref(&self, refname: &str, target: Oid, message: &str) -> Result<()> {
-        self.repo.reference(refname, target, true, message).map(|_| ()).map_err(git_err("cannot write a backup ref"))
+        self.repo
+            .reference(refname, target, true, message)
+            .map(|_| ())
+            .map_err(|e| git_error(&format!("cannot point {refname} at {target}"), &e))
     }
 
     /// Where to run `git` for this repository: the work tree, or the git
@@ -519,18 +533,22 @@ impl Store {
         if ancestor == descendant {
             return Ok(true);
         }
-        self.repo.graph_descendant_of(descendant, ancestor).map_err(git_err("cannot compare commits"))
+        self.repo
+            .graph_descendant_of(descendant, ancestor)
+            .map_err(|e| git_error(&format!("cannot tell whether {descendant} descends from {ancestor}"), &e))
     }
 
     /// A commit's message.
     pub fn commit_message(&self, commit: Oid) -> Result<String> {
-        let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;
+        let commit =
+            self.repo.find_commit(commit).map_err(|e| git_error(&format!("cannot read commit {commit}"), &e))?;
         Ok(String::from_utf8_lossy(commit.message_bytes()).into_owned())
     }
 
     /// The committer time of a commit.
     pub fn commit_time(&self, commit: Oid) -> Result<chrono::DateTime<chrono::Utc>> {
-        let commit = self.repo.find_commit(commit).map_err(git_err("cannot read a commit"))?;
+        let commit =
+            self.repo.find_commit(commit).map_err(|e| git_error(&format!("cannot read commit {commit}"), &e))?;
         chrono::DateTime::from_timestamp(commit.time().seconds(), 0)
             .ok_or_else(|| Error::new(Kind::Git, "a commit has an impossible time"))
     }

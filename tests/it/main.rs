@@ -17,6 +17,7 @@ mod init;
 mod kb_import;
 mod knowledge;
 mod layout;
+mod library;
 mod locks;
 mod onboarding;
 mod races;
