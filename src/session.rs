@@ -214,13 +214,23 @@ pub struct Session {
     pub key: Option<IdempotencyKey>,
     pub publish: Publish,
     notices: Mutex<Vec<String>>,
+    cas_retries: std::sync::atomic::AtomicU32,
+    publish_pushes: std::sync::atomic::AtomicU32,
 }
 
 impl Session {
     /// A session acting as `actor`, on the real clock, publishing when a
     /// remote is configured.
     pub fn new(actor: Actor) -> Self {
-        Self { actor, clock: Clock::system(), key: None, publish: Publish::WhenRemote, notices: Mutex::new(Vec::new()) }
+        Self {
+            actor,
+            clock: Clock::system(),
+            key: None,
+            publish: Publish::WhenRemote,
+            notices: Mutex::new(Vec::new()),
+            cas_retries: Default::default(),
+            publish_pushes: Default::default(),
+        }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -250,6 +260,27 @@ impl Session {
     /// Records a message for the caller to show ("created branch orc").
     pub fn notice(&self, text: String) {
         self.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(text);
+    }
+
+    /// Counts a compare-and-swap that found the ref moved (the write queue
+    /// should keep this at zero on one machine; benchmarks read it).
+    pub fn note_cas_retry(&self) {
+        self.cas_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Compare-and-swap retries of every operation of this session.
+    pub fn cas_retries(&self) -> u32 {
+        self.cas_retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts the pushes publishing took (benchmarks read it).
+    pub fn note_publish_pushes(&self, pushes: u32) {
+        self.publish_pushes.fetch_add(pushes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Pushes made to publish this session's operations.
+    pub fn publish_pushes(&self) -> u32 {
+        self.publish_pushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes the messages gathered so far.

@@ -175,6 +175,7 @@ impl Repo {
             }
             e
         })?;
+        session.note_publish_pushes(report.pushes);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
             Some((_, refusal)) => Err(refusal),
             None => Ok(()),

@@ -469,6 +469,12 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     for notice in orc.session.take_notices() {
         eprintln!("{notice}");
     }
+    if std::env::var_os("ORC_TRACE").is_some() {
+        eprintln!("trace: cas_retries={}", orc.session.cas_retries());
+        if orc.session.publish_pushes() > 0 {
+            eprintln!("trace: pushes={}", orc.session.publish_pushes());
+        }
+    }
     result
 }
 

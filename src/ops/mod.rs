@@ -323,6 +323,7 @@ impl<'a> Engine<'a> {
                 Swap::Moved => {
                     retries += 1;
                     self.retries.set(self.retries.get() + 1);
+                    self.session.note_cas_retry();
                     let moved_to =
                         self.store.tip()?.ok_or_else(|| Error::new(Kind::Git, "the orc branch was deleted"))?;
                     if self.contains_op(moved_to, tip, &op_id)? {

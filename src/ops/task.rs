@@ -243,6 +243,45 @@ fn nothing_ready(board: &Board, ws: Option<&str>, terms: &Terms) -> Error {
         .with_hint("add work, or wait for a claimed task to finish")
 }
 
+/// An operation on one task named by id or prefix (and, for the seed's
+/// syntax, its workstream): recorded with the id it resolved to.
+trait NamesTask: Clone + Serialize + serde::de::DeserializeOwned {
+    fn target(&mut self) -> (&mut String, &mut Option<WorkstreamName>);
+}
+
+/// The input to record: the resolved id, the workstream check done.
+fn recorded_for<T: NamesTask>(op: &T, id: &str) -> serde_json::Value {
+    let mut op = op.clone();
+    let (task, workstream) = op.target();
+    *task = id.to_string();
+    *workstream = None;
+    serde_json::to_value(op).expect("plain data")
+}
+
+/// Decodes a recorded task operation; a trailer from before inputs were
+/// nested names its task beside the envelope's keys.
+fn decoded<T: NamesTask>(envelope: &Envelope) -> Result<T> {
+    let mut op: T = decode_input(envelope)?;
+    if let Some(legacy) = &envelope.legacy_task {
+        let (task, workstream) = op.target();
+        *task = legacy.clone();
+        *workstream = None;
+    }
+    Ok(op)
+}
+
+impl NamesTask for FinishTask {
+    fn target(&mut self) -> (&mut String, &mut Option<WorkstreamName>) {
+        (&mut self.id, &mut self.workstream)
+    }
+}
+
+impl NamesTask for ChangeTask {
+    fn target(&mut self) -> (&mut String, &mut Option<WorkstreamName>) {
+        (&mut self.id, &mut self.workstream)
+    }
+}
+
 /// Complete or fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Finish {
@@ -285,16 +324,11 @@ impl Operation for FinishTask {
     const NAME: &'static str = "task.finish";
 
     fn recorded(&self, output: &Task) -> serde_json::Value {
-        serde_json::to_value(Self { workstream: None, id: output.id.clone(), ..self.clone() }).expect("plain data")
+        recorded_for(self, &output.id)
     }
 
     fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
-        let mut op: Self = decode_input(envelope)?;
-        if let Some(task) = &envelope.legacy_task {
-            op.id = task.clone();
-            op.workstream = None;
-        }
-        Ok(op)
+        decoded(envelope)
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
@@ -346,16 +380,11 @@ impl Operation for ChangeTask {
     const NAME: &'static str = "task.change";
 
     fn recorded(&self, output: &Task) -> serde_json::Value {
-        serde_json::to_value(Self { workstream: None, id: output.id.clone(), ..self.clone() }).expect("plain data")
+        recorded_for(self, &output.id)
     }
 
     fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
-        let mut op: Self = decode_input(envelope)?;
-        if let Some(task) = &envelope.legacy_task {
-            op.id = task.clone();
-            op.workstream = None;
-        }
-        Ok(op)
+        decoded(envelope)
     }
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {

@@ -155,6 +155,16 @@ impl TestEnv {
         remote
     }
 
+    /// A bare remote `remote.git` holding main, and a second clone of it,
+    /// `b`: two machines sharing one remote.
+    pub fn second_machine(&self) -> (PathBuf, PathBuf) {
+        let remote = self.add_bare_remote();
+        self.git(&["push", "-q", "origin", "main"]);
+        let b = self.root.join("b");
+        self.git_in(&self.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
+        (remote, b)
+    }
+
     /// The orc branch's tip, or "" before it exists.
     pub fn tip(&self) -> String {
         let out =

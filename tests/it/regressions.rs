@@ -12,15 +12,6 @@ use serde_json::Value;
 
 use crate::common::TestEnv;
 
-/// A bare remote holding main, and a second clone of it.
-fn second_machine(env: &TestEnv) -> (PathBuf, PathBuf) {
-    let remote = env.add_bare_remote();
-    env.git(&["push", "-q", "origin", "main"]);
-    let b = env.root.join("b");
-    env.git_in(&env.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
-    (remote, b)
-}
-
 /// Waits until `path` exists, or fails the test after `limit`.
 #[track_caller]
 fn wait_for_file(path: &Path, limit: Duration, what: &str) {
@@ -114,7 +105,7 @@ fn issue11_sync_replaying_local_work_made_during_its_push_does_not_deadlock() {
 #[test]
 fn issue11_publish_killed_after_its_push_landed_is_applied_once() {
     let env = TestEnv::new();
-    let (remote, b) = second_machine(&env);
+    let (remote, b) = env.second_machine();
     env.orc(&["ws", "create", "w"]).success();
     let task = env.add_task("w", "contested", &[]);
     env.orc(&["sync"]).success();
@@ -165,7 +156,7 @@ fn issue11_publish_killed_after_its_push_landed_is_applied_once() {
 #[test]
 fn issue11_event_data_with_envelope_keys_cannot_forge_the_trailer() {
     let env = TestEnv::new();
-    let (_remote, b) = second_machine(&env);
+    let (_remote, b) = env.second_machine();
     env.orc(&["ws", "create", "w"]).success();
     let task = env.add_task("w", "target", &[]);
     env.orc(&["sync"]).success();
@@ -214,7 +205,7 @@ fn issue11_an_invalid_operation_built_from_json_is_refused() {
     // The same operation recorded in a commit (as a hostile or broken tool
     // would write it) is refused at replay, and nothing lands.
     let env = TestEnv::new();
-    let (remote, b) = second_machine(&env);
+    let (remote, b) = env.second_machine();
     env.orc(&["ws", "create", "w"]).success();
     env.orc(&["sync"]).success();
     env.orc_in(&b, &["sync"]).success();
@@ -238,7 +229,7 @@ fn issue11_an_invalid_operation_built_from_json_is_refused() {
 #[test]
 fn issue11_replay_keeps_each_idempotency_key_on_its_own_operation() {
     let env = TestEnv::new();
-    let (_remote, b) = second_machine(&env);
+    let (_remote, b) = env.second_machine();
     env.orc(&["ws", "create", "w"]).success();
     let target = env.add_task("w", "to claim", &[]);
     env.orc(&["sync"]).success();

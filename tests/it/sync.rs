@@ -1,23 +1,12 @@
 //! `orc sync` through a shared bare remote (a path): two machines' work
 //! converges, and a claim won elsewhere is dropped, reported and logged.
 
-use std::path::PathBuf;
-
 use crate::common::TestEnv;
-
-/// A bare remote holding main, and a second clone of it, `b`.
-fn second_machine(env: &TestEnv) -> (PathBuf, PathBuf) {
-    let remote = env.add_bare_remote();
-    env.git(&["push", "-q", "origin", "main"]);
-    let b = env.root.join("b");
-    env.git_in(&env.root, &["clone", "-q", remote.to_str().unwrap(), b.to_str().unwrap()]);
-    (remote, b)
-}
 
 #[test]
 fn two_clones_converge_and_a_claim_won_elsewhere_is_dropped() {
     let env = TestEnv::new();
-    let (remote, b) = second_machine(&env);
+    let (remote, b) = env.second_machine();
     let a = env.repo.clone();
 
     env.orc_in(&a, &["ws", "create", "w"]).success();
@@ -81,7 +70,7 @@ fn sync_without_a_remote_says_how_to_add_one() {
 #[test]
 fn a_claim_is_won_only_when_the_host_accepted_it() {
     let env = TestEnv::new();
-    let (remote, b) = second_machine(&env);
+    let (remote, b) = env.second_machine();
     let a = env.repo.clone();
     env.orc_in(&a, &["ws", "create", "w"]).success();
     let x = env.orc_in(&a, &["t", "add", "w", "contested"]).success().stdout.trim().to_string();
