@@ -170,7 +170,9 @@ fn hook_session(repo: &Repo, agent: Option<String>) -> Result<Session> {
         None => repo.configured_agent()?,
     };
     let clock = crate::session::Clock::from_env()?;
-    Ok(Session::new(crate::api::actor_for(agent, repo.git_person()?)).with_clock(clock))
+    // A hook runs without a terminal: the git user, else a fixed name.
+    let person = repo.git_person()?.unwrap_or_else(|| "person".into());
+    Ok(Session::new(crate::api::actor_for(agent, person)).with_clock(clock))
 }
 
 fn spawn_recorder(dir: &Path, record: &Value) -> Result<()> {

@@ -3,9 +3,20 @@
 //! project's repository, every change is one commit, and claims are won by
 //! compare-and-swap on the branch ref.
 //!
-//! Layers point one way: `cli → ops → {model, store}`. `model` is pure,
-//! `store` is the only code that talks to git, `ops` holds every operation
-//! with typed inputs and outputs so other front ends can call them.
+//! Modules point one way (`tests/it/architecture.rs` checks it):
+//!
+//! - front ends, `cli` and `hooks`: arguments, processes and output only;
+//! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
+//!   operations (publish before success, `next` after a lost race, waiting,
+//!   following, lock leases, status, the JSON objects);
+//! - `ops` (writes: the engine, the `Orc-Op` envelope, the catalog, one file
+//!   per operation) and `sync` (fetch → replay → push);
+//! - `read` (what the branch says, and models built from it) and `render`
+//!   (templates; reads, never writes);
+//! - `model` (pure records and validated inputs) and `store` (the only code
+//!   that calls git2 or runs `git`), which know nothing of each other;
+//! - `session` (who acts, the clock and ids, the key and publish policy) and
+//!   `error` (one error type, kinds with a fixed class) serve all of them.
 
 pub mod api;
 pub mod cli;

@@ -276,12 +276,13 @@ impl Repo {
     }
 }
 
-/// The actor a front end should use: the agent if one is given, else the
-/// person. The front end decides where each comes from.
-pub fn actor_for(agent: Option<AgentName>, person: Option<String>) -> Actor {
+/// The actor for a front end that found `agent` (or none) and `person`:
+/// the agent when there is one. Where each comes from is the front end's
+/// choice.
+pub fn actor_for(agent: Option<AgentName>, person: String) -> Actor {
     match agent {
         Some(agent) => Actor::Agent(agent.to_string()),
-        None => Actor::Person(person.unwrap_or_else(|| "person".into())),
+        None => Actor::Person(person),
     }
 }
 

@@ -1,5 +1,10 @@
 //! The command line: clap definitions, dispatch, and the one function that
 //! turns results and errors into output and exit codes (DESIGN §5).
+//!
+//! A front end: it parses arguments, decides who acts (`--agent`, then
+//! `ORC_AGENT`, then `git config orc.agent`, else the git user as a person),
+//! reads `ORC_NOW`/`ORC_SEED` once, calls `api`, and formats. It holds no
+//! publishing, retrying, waiting, following or renewing of its own.
 
 mod agent;
 mod cycle;

@@ -7,6 +7,15 @@
 //! waste attempts; the swap stays the safety net. Objects and ref are fsynced
 //! before success is returned. HEAD, the index and the working tree are never
 //! touched, and no hooks run (libgit2 has none).
+//!
+//! Rules this module keeps:
+//! - `ops` writes and never publishes: publishing is `api`'s rule.
+//! - The write queue is a capability: [`Engine::build_on`] and replay take
+//!   `&WriteLock` from their caller instead of queueing themselves, so no
+//!   caller waits on itself.
+//! - Time and ids come from the session's clock; an idempotency key is
+//!   recorded on the operation it was given to, and a replay carries each
+//!   operation's own key and record, never the replaying session's.
 
 pub mod agent;
 pub mod catalog;
