@@ -172,7 +172,9 @@ fn hook_session(repo: &Repo, agent: Option<String>) -> Result<Session> {
     let clock = crate::session::Clock::from_env()?;
     // A hook runs without a terminal: the git user, else a fixed name.
     let person = repo.git_person()?.unwrap_or_else(|| "person".into());
-    Ok(Session::new(crate::api::actor_for(agent, person)).with_clock(clock))
+    // Hook events stay local until the next sync (DESIGN §4).
+    let session = Session::new(crate::api::actor_for(agent, person)).with_clock(clock);
+    Ok(session.with_publish(crate::session::Publish::Local))
 }
 
 fn spawn_recorder(dir: &Path, record: &Value) -> Result<()> {

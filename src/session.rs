@@ -158,23 +158,23 @@ impl Clock {
     }
 }
 
-/// `id`, or the smallest ULID after `previous` when `id` does not sort after
-/// it (a clock that stepped back, or two ids in one millisecond).
+/// `id`, or, when it does not sort after `previous` (a clock that stepped
+/// back, one running behind another machine's, or two ids in one
+/// millisecond), an id one millisecond after `previous`'s time that keeps
+/// `id`'s own random part. Ids then follow commit order and stay unique: two
+/// machines extending the same tip with slow clocks still draw different
+/// ids, which replay relies on to tell operations apart.
 pub fn ulid_after(id: String, previous: Option<&str>) -> String {
     let Some(previous) = previous.filter(|p| p.len() == 26 && id.as_str() <= *p) else { return id };
     let upper: Vec<u8> = CROCKFORD.iter().map(u8::to_ascii_uppercase).collect();
-    let mut digits: Vec<usize> = previous.bytes().filter_map(|b| upper.iter().position(|u| *u == b)).collect();
-    if digits.len() != 26 {
-        return id;
+    let digit = |b: u8| upper.iter().position(|u| *u == b).map(|d| d as u64);
+    let mut millis: u64 = 0;
+    for b in previous.bytes().take(10) {
+        let Some(d) = digit(b) else { return id };
+        millis = (millis << 5) | d;
     }
-    for digit in digits.iter_mut().rev() {
-        if *digit < 31 {
-            *digit += 1;
-            break;
-        }
-        *digit = 0;
-    }
-    digits.iter().map(|d| upper[*d] as char).collect()
+    let bumped = base32(u128::from(millis + 1), 10).to_ascii_uppercase();
+    format!("{bumped}{}", &id[10..])
 }
 
 /// Whether operations that must be won (claims, locks, finishes) are
@@ -314,9 +314,15 @@ mod tests {
         assert!(stepped_back > previous);
         assert_eq!(stepped_back.len(), 26);
         assert_eq!(
-            ulid_after("01ZZZZZZZZZZZZZZZZZZZZZZZ0".into(), Some("01ZZZZZZZZZZZZZZZZZZZZZZZZ")),
-            "020000000000000000000000000"[..26]
+            ulid_after("01ZZZZZZZZABCDEFGHJKMNPQRS".into(), Some("01ZZZZZZZZZZZZZZZZZZZZZZZZ")),
+            "0200000000ABCDEFGHJKMNPQRS"
         );
+        // Two machines behind the same tip draw different ids after it.
+        let tip = clock.new_ulid(at("2026-01-01T00:01:00Z"));
+        let one = ulid_after(clock.new_ulid(at("2026-01-01T00:00:00Z")), Some(&tip));
+        let two = ulid_after(clock.new_ulid(at("2026-01-01T00:00:00Z")), Some(&tip));
+        assert!(one > tip && two > tip);
+        assert_ne!(one, two);
         let fresh = clock.new_ulid(at("2026-01-01T00:00:09Z"));
         assert_eq!(ulid_after(fresh.clone(), Some(&previous)), fresh);
     }

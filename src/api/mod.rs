@@ -48,6 +48,9 @@ pub use crate::ops::init::InitOutcome;
 /// picks a task nobody else has.
 const NEXT_TRIES: usize = 10;
 
+/// Where a clone remembers when it last published (`<git-common-dir>/orc/`).
+const PUBLISHED_AT: &str = "published-at";
+
 /// Locks, each with whether this machine judges it expired.
 pub type JudgedLocks = Vec<(Lock, bool)>;
 
@@ -137,16 +140,59 @@ impl Repo {
         read(&snap)
     }
 
-    /// Applies one operation locally (no publishing).
+    /// Applies one operation locally. An agent's operation also publishes
+    /// its sign of life when the last publish from this clone is older than
+    /// a third of the lease (DESIGN §4), so its claims stay alive on other
+    /// machines; at most one push per third of a lease, and a failure to
+    /// publish is a notice, not an error: the operation itself succeeded.
     pub fn apply<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
+        let applied = self.apply_local(session, op)?;
+        let by_agent = matches!(op.actor(&session.actor), Actor::Agent(_));
+        if by_agent && applied.commit.is_some() && self.sign_of_life_due(session)? {
+            if let Err(e) = self.publish(session, &applied.op_id) {
+                let agent = op.actor(&session.actor);
+                session.notice(format!("warning: could not publish {}'s sign of life: {}", agent.name(), e.message));
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies one operation, publishing nothing.
+    fn apply_local<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
         let store = self.store()?;
         Engine::new(&store, session).apply(op)
+    }
+
+    /// Is a publish of this clone's work due to keep its agents' claims
+    /// alive elsewhere (the last one older than a third of the lease)?
+    fn sign_of_life_due(&self, session: &Session) -> Result<bool> {
+        if session.publish == Publish::Local {
+            return Ok(false);
+        }
+        let store = self.store()?;
+        let Some(remote) = crate::ops::init::remote_name(&store) else { return Ok(false) };
+        if !store.remote_names().contains(&remote) {
+            return Ok(false);
+        }
+        let lease = Snapshot::current(&store)?.settings().0.lease;
+        let last = std::fs::read_to_string(store.private_dir().join(PUBLISHED_AT))
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+        Ok(last.is_none_or(|at| session.clock.now() - at >= lease / 3))
+    }
+
+    /// Remembers when this clone last published (best effort).
+    fn remember_published(&self, session: &Session) {
+        if let Ok(store) = self.store() {
+            let _ = std::fs::write(store.private_dir().join(PUBLISHED_AT), session.clock.now().timestamp().to_string());
+        }
     }
 
     /// Applies one operation and publishes it before reporting success
     /// (DESIGN §4): the answer is the remote's, not this machine's.
     pub fn apply_published<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
-        let applied = self.apply(session, op)?;
+        let applied = self.apply_local(session, op)?;
         self.publish(session, &applied.op_id)?;
         Ok(applied)
     }
@@ -176,6 +222,7 @@ impl Repo {
             e
         })?;
         session.note_publish_pushes(report.pushes);
+        self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
             Some((_, refusal)) => Err(refusal),
             None => Ok(()),
@@ -239,7 +286,7 @@ impl Repo {
             .into_iter()
             .filter(|l| all || l.is_held())
             .map(|l| {
-                let expired = l.is_held() && !l.is_live(&observed.clock(Some(&l), now, settings.clock_grace));
+                let expired = l.is_held() && !l.is_live(&observed.clock(Some(&l), now, settings.expiry_slack));
                 (l, expired)
             })
             .collect();
@@ -261,7 +308,11 @@ impl Repo {
         if due {
             engine.apply(&RenderDashboard)?;
         }
-        crate::sync::sync_with(&engine, remote, accept_rewrite)
+        let report = crate::sync::sync_with(&engine, remote, accept_rewrite)?;
+        // The pooled handle goes back before remembering (which borrows one).
+        drop(store);
+        self.remember_published(session);
+        Ok(report)
     }
 
     /// Creates the branch (or adopts the remote's); idempotent.

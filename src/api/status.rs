@@ -105,7 +105,7 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
     let snap = Snapshot::current(&store)?;
     let (settings, settings_problem) = snap.settings();
     let now = session.clock.now();
-    let terms = Terms { now, lease: settings.lease, grace: settings.clock_grace };
+    let terms = Terms { now, lease: settings.lease, grace: settings.expiry_slack };
     let Some(tip) = snap.commit else {
         return Ok(StatusReport {
             branch: repo.branch().to_string(),
@@ -126,7 +126,8 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
             broken: vec![],
         });
     };
-    let board = Board::load(&snap, None)?;
+    let liveness = crate::read::liveness::Liveness::load(&store, now);
+    let board = Board::load(&snap, None, Some(&liveness))?;
     let mut broken = board.broken.clone();
     broken.extend(settings_problem);
 

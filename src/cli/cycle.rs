@@ -39,7 +39,7 @@ pub fn brief(orc: &Ctx, args: &BriefArgs) -> Result<Output> {
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
     let settings = orc.settings(&snap);
-    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
+    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.expiry_slack };
     let is_agent = !args.workstream && snap.agent(&args.name)?.is_some();
     let brief = if is_agent {
         compute_brief(&snap, &terms, Some(&args.name), None)?

@@ -116,7 +116,7 @@ fn remaining(remote: &Path) -> Result<(usize, usize)> {
     let repo = Repo::open(remote)?;
     let store = repo.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = Board::load(&snap, None)?;
+    let board = Board::load(&snap, None, None)?;
     let done = board.tasks.iter().filter(|t| t.status == Status::Done).count();
     Ok((done, board.tasks.len()))
 }
@@ -218,7 +218,7 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
         .map_err(|e| Error::io("cannot write the dashboard", &e))?;
     std::fs::write(out_dir.join("README.md"), &rendered.readme)
         .map_err(|e| Error::io("cannot write the dashboard", &e))?;
-    let board = Board::load(&snap, None)?;
+    let board = Board::load(&snap, None, None)?;
     let events = crate::read::events::query(
         &snap,
         &crate::read::events::EventQuery {

@@ -137,7 +137,7 @@ fn check_branch(snap: &Snapshot<'_>, problems: &mut Vec<Problem>) -> Result<()> 
             problems.push(Problem::error(&e));
         }
     }
-    let board = Board::load(snap, None)?;
+    let board = Board::load(snap, None, None)?;
     board.broken.iter().for_each(|e| problems.push(Problem::error(e)));
     for task in &board.tasks {
         for dep in &task.after {

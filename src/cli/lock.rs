@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
@@ -142,6 +142,10 @@ fn list(orc: &Ctx, all: bool) -> Result<Output> {
     Ok(output)
 }
 
+/// How long a command whose lock was taken over gets to stop after TERM
+/// before it is killed.
+const STOP_GRACE: StdDuration = StdDuration::from_secs(5);
+
 /// Signals `lock run` passes on to its command instead of dying with the
 /// lock still held.
 const FORWARDED: [i32; 3] = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
@@ -174,7 +178,7 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
     };
 
     let mut forwarded = [false; 3];
-    let mut warned_lost = false;
+    let mut stopping: Option<(Error, Instant)> = None;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::io("cannot wait for the command", &e))? {
             break status;
@@ -190,12 +194,35 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
         for failure in lease.take_failures() {
             eprintln!("warning: could not renew the lock on {}: {failure}", args.resource);
         }
-        if let (Some(lost), false) = (lease.lost(), warned_lost) {
-            warned_lost = true;
-            eprintln!("warning: could not renew the lock on {}: {lost}", args.resource);
+        // Another holder has the lock: the command must not go on as if it
+        // still held it. TERM first, KILL after the grace period.
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        match &stopping {
+            None => {
+                if let Some(lost) = lease.lost() {
+                    eprintln!("error: lost the lock on {}: {lost}; stopping the command", args.resource);
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                    stopping = Some((lost, Instant::now()));
+                }
+            }
+            Some((_, since)) if since.elapsed() >= STOP_GRACE => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            Some(_) => {}
         }
         std::thread::sleep(StdDuration::from_millis(20));
     };
+    if let Some((lost, _)) = stopping {
+        drop(lease);
+        return Err(Error::new(
+            Kind::LockHeld,
+            format!("lost the lock on {} while the command ran; the command was stopped", args.resource),
+        )
+        .with("resource", args.resource.as_str())
+        .with("token", lock.token)
+        .with("lost_to", lost.fields.get("holder").cloned())
+        .with_cause(&lost));
+    }
     let released = release(lease, &args.resource);
 
     use std::os::unix::process::ExitStatusExt;

@@ -255,6 +255,12 @@ impl Ctx {
         settings
     }
 
+    /// This machine's observations of agents' signs of life, for judging
+    /// claim expiry (DESIGN §4).
+    pub fn liveness(&self, store: &crate::store::Store) -> crate::read::liveness::Liveness {
+        crate::read::liveness::Liveness::load(store, self.now())
+    }
+
     /// The clock's "now".
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.session.clock.now()

@@ -196,7 +196,7 @@ fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String
 
 fn terms(orc: &Ctx, snap: &Snapshot<'_>) -> Result<Terms> {
     let settings = orc.settings(snap);
-    Ok(Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace })
+    Ok(Terms { now: orc.now(), lease: settings.lease, grace: settings.expiry_slack })
 }
 
 /// Renders a task that an operation returned, judged against the branch after it.
@@ -204,7 +204,7 @@ fn task_output(orc: &Ctx, task: &Task, human_prefix: &str) -> Result<Output> {
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
     let terms = terms(orc, &snap)?;
-    let holder_seen = snap.last_seen(task.claimed_by.as_deref());
+    let holder_seen = snap.last_seen(task.claimed_by.as_deref(), Some(&orc.liveness(&store)));
     let facts = TaskFacts { holder_seen, blocked_by: None };
     let json = task_json(task, &terms, &facts);
     let human = if human_prefix.is_empty() {
@@ -356,7 +356,8 @@ fn show(orc: &Ctx, id: &str) -> Result<Output> {
     let task = snap.find_task(id, None)?;
     let terms = terms(orc, &snap)?;
     let blockers = crate::read::board::blockers(&snap, &task, &Default::default())?;
-    let facts = TaskFacts { holder_seen: snap.last_seen(task.claimed_by.as_deref()), blocked_by: Some(&blockers) };
+    let holder_seen = snap.last_seen(task.claimed_by.as_deref(), Some(&orc.liveness(&store)));
+    let facts = TaskFacts { holder_seen, blocked_by: Some(&blockers) };
     Ok(Output::new(task_json(&task, &terms, &facts), task_detail(&task, &terms, &facts)))
 }
 
@@ -365,15 +366,16 @@ fn no_branch_yet() -> Error {
         .with_hint("orc init, then orc ws create <ws> and orc t add <ws> <title>")
 }
 
-/// The board of one workstream (checked to exist once the branch does) or of all.
-fn load_board(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
+/// The board of one workstream (checked to exist once the branch does) or of all,
+/// judged by what this machine observed.
+fn load_board(orc: &Ctx, snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
     if let Some(ws) = ws {
         check_workstream_name(ws)?;
         if snap.commit.is_some() {
             snap.require_workstream(ws)?;
         }
     }
-    Board::load(snap, ws)
+    Board::load(snap, ws, Some(&orc.liveness(snap.store)))
 }
 
 fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
@@ -386,7 +388,7 @@ fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     };
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = load_board(&snap, args.workstream.as_deref())?;
+    let board = load_board(orc, &snap, args.workstream.as_deref())?;
     let terms = terms(orc, &snap)?;
     let mut tasks: Vec<&Task> = board
         .tasks
@@ -444,7 +446,7 @@ fn listing(
 pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = load_board(&snap, args.workstream.as_deref())?;
+    let board = load_board(orc, &snap, args.workstream.as_deref())?;
     let terms = terms(orc, &snap)?;
     let ready = board.ready(&snap, &terms)?;
     let output = listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready");

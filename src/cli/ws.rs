@@ -124,9 +124,9 @@ fn show(orc: &Ctx, name: &str) -> Result<Output> {
     let ws = snap.workstream(name)?.ok_or_else(|| {
         Error::new(Kind::NotFound, format!("no workstream named {name}")).with_hint("list them with `orc ws list`")
     })?;
-    let board = Board::load(&snap, Some(name))?;
+    let board = Board::load(&snap, Some(name), Some(&orc.liveness(&store)))?;
     let settings = orc.settings(&snap);
-    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.clock_grace };
+    let terms = Terms { now: orc.now(), lease: settings.lease, grace: settings.expiry_slack };
     let mut counts = Counts::default();
     let mut tasks: Vec<_> = board.tasks.iter().collect();
     tasks.sort_by(|a, b| (a.status, a.next_order()).cmp(&(b.status, b.next_order())));

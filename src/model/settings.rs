@@ -30,6 +30,7 @@ struct RawSettings {
     lease: Option<String>,
     stale_after: Option<String>,
     clock_grace: Option<String>,
+    expiry_slack: Option<String>,
     render_interval: Option<String>,
 }
 
@@ -41,8 +42,15 @@ pub struct Settings {
     pub lease: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub stale_after: Duration,
+    /// Shown to people only: how far written times may disagree before an
+    /// agent is shown stale. Never used to take a claim or lock away.
     #[serde(serialize_with = "ser_duration")]
     pub clock_grace: Duration,
+    /// What a lease or lock gets past one whole TTL (or lease) of this
+    /// machine's own observation before it counts as expired: process
+    /// start-up, not clock disagreement (DESIGN §4).
+    #[serde(serialize_with = "ser_duration")]
+    pub expiry_slack: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub render_interval: Duration,
 }
@@ -58,6 +66,7 @@ impl Default for Settings {
             lease: Duration::minutes(30),
             stale_after: Duration::minutes(5),
             clock_grace: Duration::minutes(2),
+            expiry_slack: Duration::seconds(1),
             render_interval: Duration::minutes(5),
         }
     }
@@ -88,6 +97,7 @@ impl Settings {
             lease: field("lease", raw.lease, defaults.lease)?,
             stale_after: field("stale_after", raw.stale_after, defaults.stale_after)?,
             clock_grace: field("clock_grace", raw.clock_grace, defaults.clock_grace)?,
+            expiry_slack: field("expiry_slack", raw.expiry_slack, defaults.expiry_slack)?,
             render_interval: field("render_interval", raw.render_interval, defaults.render_interval)?,
         })
     }

@@ -305,19 +305,20 @@ impl Task {
         }
     }
 
-    /// When the claim lapses: its own lease, extended while the holder shows
-    /// signs of life (a heartbeat or any operation), so a live agent keeps its
-    /// work without rewriting task files. `holder_seen` is the holder's
-    /// `last_seen`, when known.
+    /// When the claim lapses: one lease after the holder's last sign of life
+    /// (a heartbeat or any operation), so a live agent keeps its work without
+    /// rewriting task files. `holder_seen` is when this machine first saw
+    /// that sign of life (DESIGN §4: written times take nothing away); only
+    /// without one (the holder has no agent record) does the written lease
+    /// count.
     pub fn lease_end(&self, holder_seen: Option<DateTime<Utc>>, lease: Duration) -> Option<DateTime<Utc>> {
         if self.status != Status::Claimed {
             return None;
         }
-        let own = self.lease_expires?;
-        Some(match holder_seen {
-            Some(seen) => own.max(seen + lease),
-            None => own,
-        })
+        match holder_seen {
+            Some(seen) => Some(seen + lease),
+            None => self.lease_expires,
+        }
     }
 
     /// The claim lapsed, with `grace` of slack for clocks that disagree.

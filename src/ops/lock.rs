@@ -94,7 +94,12 @@ impl Operation for AcquireLock {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Lock>> {
         let current = read_lock(snap, &self.resource)?;
-        let clock = self.observed.clock(current.as_ref(), env.now, env.settings()?.clock_grace);
+        // Watching starts at first sight, on every path: a replay on another
+        // machine's tip records the version it found there, so a holder that
+        // stopped renewing is free one TTL after this machine first saw it.
+        let mut observed = self.observed.clone();
+        observed.observe(current.iter(), env.now);
+        let clock = observed.clock(current.as_ref(), env.now, env.settings()?.expiry_slack);
         let (lock, how) =
             Lock::acquire(current.as_ref(), &self.resource, &self.agent, self.ttl_secs.duration(), &clock)?;
         let verb = match how {

@@ -44,6 +44,7 @@ use crate::model::names::name_problem;
 use crate::model::record;
 use crate::model::settings::{Settings, ROOT_SETTINGS, SETTINGS_PATH};
 use crate::model::task::{Actor, Terms};
+use crate::read::liveness::Liveness;
 use crate::read::Snapshot;
 use crate::session::{ulid_after, Session};
 use crate::store::{Changes, ObjectId, Store, Swap, WriteLock};
@@ -71,6 +72,9 @@ pub struct OpEnv<'a> {
     /// that need them (leases, grace, staleness) fail with that problem;
     /// the others do not depend on the file and go ahead.
     settings: std::result::Result<&'a Settings, &'a Error>,
+    /// This machine's observations of agents' signs of life (claim expiry
+    /// by observation, DESIGN §4).
+    pub liveness: &'a Liveness,
     pub op_id: &'a str,
 }
 
@@ -83,7 +87,7 @@ impl OpEnv<'_> {
     /// The clock and lease rules of the branch.
     pub fn terms(&self) -> Result<Terms> {
         let settings = self.settings()?;
-        Ok(Terms { now: self.now, lease: settings.lease, grace: settings.clock_grace })
+        Ok(Terms { now: self.now, lease: settings.lease, grace: settings.expiry_slack })
     }
 }
 
@@ -297,7 +301,8 @@ impl<'a> Engine<'a> {
                 Some(problem) => Err(problem),
                 None => Ok(&settings),
             };
-            let env = OpEnv { now, actor: &actor, settings, op_id: &op_id };
+            let liveness = Liveness::load(self.store, now);
+            let env = OpEnv { now, actor: &actor, settings, op_id: &op_id, liveness: &liveness };
             let plan = op.plan(&snap, &env)?;
             if plan.quiet && plan.changes.is_empty() {
                 return Ok(Applied { output: plan.output, op_id, commit: None, replayed: false, retries });
@@ -326,6 +331,11 @@ impl<'a> Engine<'a> {
             match self.store.compare_and_swap(&queue, Some(tip), commit, &format!("orc: {}", plan.subject))? {
                 Swap::Done => {
                     drop(queue);
+                    // This machine saw its own agent's sign of life as it wrote it.
+                    if let (Actor::Agent(agent), false) = (&actor, plan.quiet) {
+                        liveness.first_seen(agent, now);
+                    }
+                    drop(liveness);
                     self.store.roll_up_if_due();
                     return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries });
                 }
@@ -378,7 +388,10 @@ impl<'a> Engine<'a> {
             Some(problem) => Err(problem),
             None => Ok(&settings),
         };
-        let env = OpEnv { now: envelope.at, actor: &envelope.actor, settings, op_id: &envelope.id };
+        // A replay judges expiry by this machine's observations, now.
+        let liveness = Liveness::load(self.store, self.session.clock.now());
+        let env =
+            OpEnv { now: envelope.at, actor: &envelope.actor, settings, op_id: &envelope.id, liveness: &liveness };
         let plan = op.plan(&snap, &env)?;
         let mut envelope = envelope.clone();
         if envelope.input.is_null() {

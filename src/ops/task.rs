@@ -199,7 +199,7 @@ impl Operation for ClaimTask {
             if let Some(ws) = &self.workstream {
                 snap.require_workstream(ws)?;
             }
-            let board = Board::load(snap, self.workstream.as_deref())?;
+            let board = Board::load(snap, self.workstream.as_deref(), Some(env.liveness))?;
             let terms = env.terms()?;
             let ready = board.ready(snap, &terms)?;
             let Some(best) = ready.first() else {
@@ -210,7 +210,7 @@ impl Operation for ClaimTask {
         };
         let task = snap.find_task(typed, self.workstream.as_deref())?;
         let blockers = blockers(snap, &task, &HashMap::new())?;
-        let holder_seen = snap.last_seen(task.claimed_by.as_deref());
+        let holder_seen = snap.last_seen(task.claimed_by.as_deref(), Some(env.liveness));
         let (claimed, kind) = task.claim(agent, &env.terms()?, holder_seen, &blockers)?;
         Ok(claim_plan(claimed, kind, agent))
     }
@@ -333,7 +333,7 @@ impl Operation for FinishTask {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         let task = snap.find_task(&self.id, self.workstream.as_deref())?;
-        let holder_seen = snap.last_seen(task.claimed_by.as_deref());
+        let holder_seen = snap.last_seen(task.claimed_by.as_deref(), Some(env.liveness));
         let terms = env.terms()?;
         let (next, verb, event) = match self.how {
             Finish::Complete => (

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::liveness::Liveness;
 use super::{Loaded, Snapshot};
 use crate::error::{Error, Result};
 use crate::model::task::{Blocker, Status, Task, Terms};
@@ -37,7 +38,10 @@ pub struct Board {
 
 impl Board {
     /// Loads the tasks of `ws` (or of every workstream) and every agent.
-    pub fn load(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Self> {
+    /// With `liveness`, each holder's sign of life counts from when this
+    /// machine first saw it (expiry by observation, DESIGN §4); without, from
+    /// the written time (the dashboard, which judges by the branch alone).
+    pub fn load(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
         let Loaded { items: tasks, mut broken } = match ws {
             Some(ws) => snap.tasks(ws)?,
             None => snap.all_tasks()?,
@@ -49,7 +53,14 @@ impl Board {
         let wanted: HashSet<&str> = tasks.iter().flat_map(|t| t.after.iter().map(String::as_str)).collect();
         let status_of =
             tasks.iter().filter(|t| wanted.contains(t.id.as_str())).map(|t| (t.id.clone(), t.status)).collect();
-        let last_seen = agents.items.into_iter().map(|a| (a.id, a.last_seen)).collect();
+        let last_seen = agents
+            .items
+            .into_iter()
+            .map(|a| {
+                let seen = liveness.map_or(a.last_seen, |l| l.first_seen(&a.id, a.last_seen));
+                (a.id, seen)
+            })
+            .collect();
         Ok(Self { tasks, broken, status_of, last_seen })
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::board::Board;
 use super::events::{query, EventQuery};
 use super::knowledge;
+use super::liveness::Liveness;
 use super::locks::{all_locks, Observations};
 use super::Snapshot;
 use crate::error::{Error, Result};
@@ -173,7 +174,8 @@ pub fn compute_plan(
     stale_after: chrono::Duration,
     cycle: u64,
 ) -> Result<CyclePlan> {
-    let board = Board::load(snap, None)?;
+    let liveness = Liveness::load(snap.store, terms.now);
+    let board = Board::load(snap, None, Some(&liveness))?;
     let agents = agents_by_id(snap)?;
     let mut observed = Observations::load(snap.store);
     let locks = all_locks(snap)?.items;
@@ -428,13 +430,16 @@ pub fn compute_report(
     cycle: u64,
     previous: Option<&CycleReport>,
 ) -> Result<CycleReport> {
-    let board = Board::load(snap, None)?;
+    let liveness = Liveness::load(snap.store, terms.now);
+    let board = Board::load(snap, None, Some(&liveness))?;
     let before = match previous.and_then(|p| p.tip.parse::<ObjectId>().ok()) {
         Some(old) => Some(Snapshot::at(snap.store, Some(old))?),
         None => None,
     };
     let old_finishes: HashMap<String, (Status, Option<DateTime<Utc>>)> = match &before {
-        Some(old) => Board::load(old, None)?.tasks.into_iter().map(|t| (t.id, (t.status, t.finished_at))).collect(),
+        Some(old) => {
+            Board::load(old, None, None)?.tasks.into_iter().map(|t| (t.id, (t.status, t.finished_at))).collect()
+        }
         None => HashMap::new(),
     };
     let mut finished = Vec::new();
@@ -660,7 +665,8 @@ pub fn compute_brief(
     agent: Option<&str>,
     workstream: Option<&str>,
 ) -> Result<Brief> {
-    let board = Board::load(snap, workstream)?;
+    let liveness = Liveness::load(snap.store, terms.now);
+    let board = Board::load(snap, workstream, Some(&liveness))?;
     let now = terms.now;
     let me = agent.unwrap_or("<you>");
     let mine: Vec<&Task> = match agent {

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cycle;
 pub mod events;
 pub mod knowledge;
+pub mod liveness;
 pub mod locks;
 pub mod snapshot;
 

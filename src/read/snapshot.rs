@@ -265,8 +265,15 @@ impl<'s> Snapshot<'s> {
     }
 
     /// `last_seen` of an agent, or None when it has no (readable) record.
-    pub fn last_seen(&self, id: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
-        id.and_then(|id| self.agent(id).ok().flatten()).map(|a| a.last_seen)
+    /// The holder's last sign of life: when this machine first saw it (with
+    /// `liveness`), or the written time.
+    pub fn last_seen(
+        &self,
+        id: Option<&str>,
+        liveness: Option<&super::liveness::Liveness>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let agent = id.and_then(|id| self.agent(id).ok().flatten())?;
+        Some(liveness.map_or(agent.last_seen, |l| l.first_seen(&agent.id, agent.last_seen)))
     }
 
     pub fn agents(&self) -> Result<Loaded<Agent>> {

@@ -201,8 +201,8 @@ fn newest_operation(snap: &Snapshot<'_>) -> Result<DateTime<Utc>> {
 fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
     let (settings, _) = snap.settings();
     let as_of = newest_operation(snap)?;
-    let terms = crate::model::task::Terms { now: as_of, lease: settings.lease, grace: settings.clock_grace };
-    let board = Board::load(snap, None)?;
+    let terms = crate::model::task::Terms { now: as_of, lease: settings.lease, grace: settings.expiry_slack };
+    let board = Board::load(snap, None, None)?;
     let mut counts = Counts::default();
     let mut workstreams = Vec::new();
     for name in snap.workstream_names()?.items {

@@ -12,6 +12,7 @@ mod dashboard;
 mod engine;
 mod errors;
 mod events;
+mod expiry;
 mod hooks;
 mod init;
 mod kb_import;

@@ -25,8 +25,10 @@ fn a_claim_won_elsewhere_is_dropped_and_the_rest_is_replayed_in_order() {
     a.orc(&["t", "claim", &contested, "a1"]).success();
     a.orc_in(&b_dir, &["t", "claim", &contested, "b1", "--local"]).success();
     let added = a.orc_in(&b_dir, &["t", "add", "w", "made on b"]).success().stdout.trim().to_string();
-    let logged =
-        a.orc_in(&b_dir, &["log", "deployed", "--data", r#"{"v":2}"#, "--agent", "b1", "--json"]).success().json();
+    let logged = a
+        .orc_in(&b_dir, &["log", "deployed", "--data", r#"{"v":2}"#, "--agent", "b1", "--local", "--json"])
+        .success()
+        .json();
     a.orc_in(&b_dir, &["kb", "write", "notes/b", "from b"]).success();
     a.orc_in(&b_dir, &["kb", "append", "notes/b", "more from b"]).success();
 
