@@ -103,6 +103,8 @@ pub enum Kind {
     HookConflict,
     /// A bug in orc.
     Internal,
+    /// A repository format orc cannot read (reftable refs).
+    UnsupportedRepository,
     /// The file system failed.
     Io,
     /// The remote could not be reached in time.
@@ -153,6 +155,7 @@ impl Kind {
         Self::Git,
         Self::HookConflict,
         Self::Internal,
+        Self::UnsupportedRepository,
         Self::Io,
         Self::Network,
         Self::NotARepository,
@@ -197,6 +200,7 @@ impl Kind {
             Self::Git => "git",
             Self::HookConflict => "hook_conflict",
             Self::Internal => "internal",
+            Self::UnsupportedRepository => "unsupported_repository",
             Self::Io => "io",
             Self::Network => "network",
             Self::NotARepository => "not_a_repository",
@@ -241,6 +245,7 @@ impl Kind {
             Self::Git => Class::Environment,
             Self::HookConflict => Class::Environment,
             Self::Internal => Class::Environment,
+            Self::UnsupportedRepository => Class::Environment,
             Self::Io => Class::Environment,
             Self::Network => Class::Environment,
             Self::NotARepository => Class::Environment,

@@ -99,6 +99,20 @@ impl Store {
                 if e.code() == ErrorCode::NotFound {
                     Error::new(Kind::NotARepository, format!("{} is not inside a git repository", dir.display()))
                         .with_hint("run orc inside your project's repository, or create one with `git init`")
+                } else if e.message().contains("extensions.refstorage") {
+                    // libgit2 reads only the files ref format; git 3.0 makes
+                    // reftable the default.
+                    Error::new(
+                        Kind::UnsupportedRepository,
+                        format!(
+                            "{} keeps its refs in the reftable format, which orc cannot read yet",
+                            dir.display()
+                        ),
+                    )
+                    .with_cause(e.message())
+                    .with_hint(
+                        "work in a clone with the files format: git clone --ref-format=files <this repository> <new folder>",
+                    )
                 } else {
                     git_error("cannot open the repository", &e)
                 }

@@ -200,3 +200,25 @@ fn an_oversized_file_is_refused_unread() {
     assert_eq!(listed.json()[0]["id"], good.as_str());
     assert!(listed.stderr.contains(&path), "{listed}");
 }
+
+/// Issue 13: reftable repositories (git 3.0's default) stopped every command
+/// with libgit2's "unsupported extension name"; orc says what it is and how
+/// to get a repository it can work in, and works in the files format.
+#[test]
+fn a_reftable_repository_is_refused_with_the_fix_and_a_files_clone_works() {
+    let env = TestEnv::new();
+    let reftable = env.root.join("reftable");
+    env.git_in(&env.root, &["init", "-q", "--ref-format=reftable", reftable.to_str().unwrap()]);
+    env.git_in(
+        &reftable,
+        &["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "x"],
+    );
+    let refused = env.orc_in(&reftable, &["status", "--json"]).code(3);
+    assert_eq!(refused.error_kind(), "unsupported_repository");
+    let hint = refused.json()["error"]["hint"].as_str().unwrap().to_string();
+    assert!(hint.contains("git clone --ref-format=files"), "{hint}");
+    let files = env.root.join("files");
+    env.git_in(&env.root, &["clone", "-q", "--ref-format=files", reftable.to_str().unwrap(), files.to_str().unwrap()]);
+    env.orc_in(&files, &["ws", "create", "w"]).success();
+    env.orc_in(&files, &["status"]).success();
+}
