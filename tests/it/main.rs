@@ -24,6 +24,7 @@ mod races;
 mod regressions;
 mod remote;
 mod replay;
+mod small;
 mod snapshots;
 mod storage;
 mod sync;
