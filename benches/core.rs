@@ -413,6 +413,7 @@ impl Bench {
             priority: 3,
             created_at: now,
             created_by: "bench".into(),
+            archived: false,
         };
         changes.insert(workstream_path(WS), Some(record::render(&ws)));
         let mut ids = Vec::with_capacity(n);

@@ -58,6 +58,7 @@ fn seed(orc: &Path, dir: &Path, home: &Path) {
             priority: i as u8 + 1,
             created_at: now,
             created_by: "bench".into(),
+            archived: false,
         };
         changes.insert(workstream_path(ws), Some(record::render(&record)));
     }

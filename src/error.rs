@@ -69,6 +69,12 @@ pub enum Kind {
     UnknownOperation,
     /// The task's state does not allow this transition.
     WrongState,
+    /// The agent still holds claims or locks.
+    AgentBusy,
+    /// The workstream is archived: it takes no new work.
+    Archived,
+    /// The dependencies would wait on each other forever.
+    DependencyCycle,
     /// A task id prefix matches several tasks.
     AmbiguousId,
     /// Not an id of the expected shape.
@@ -138,6 +144,9 @@ impl Kind {
         Self::Timeout,
         Self::UnknownOperation,
         Self::WrongState,
+        Self::AgentBusy,
+        Self::Archived,
+        Self::DependencyCycle,
         Self::AmbiguousId,
         Self::InvalidId,
         Self::InvalidInput,
@@ -183,6 +192,9 @@ impl Kind {
             Self::Timeout => "timeout",
             Self::UnknownOperation => "unknown_operation",
             Self::WrongState => "wrong_state",
+            Self::AgentBusy => "agent_busy",
+            Self::Archived => "archived",
+            Self::DependencyCycle => "dependency_cycle",
             Self::AmbiguousId => "ambiguous_id",
             Self::InvalidId => "invalid_id",
             Self::InvalidInput => "invalid_input",
@@ -228,6 +240,9 @@ impl Kind {
             Self::Timeout => Class::Refused,
             Self::UnknownOperation => Class::Refused,
             Self::WrongState => Class::Refused,
+            Self::AgentBusy => Class::Refused,
+            Self::Archived => Class::Refused,
+            Self::DependencyCycle => Class::Refused,
             Self::AmbiguousId => Class::Input,
             Self::InvalidId => Class::Input,
             Self::InvalidInput => Class::Input,

@@ -142,6 +142,7 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
     let mut workstreams = Vec::new();
     for name in &names.items {
         match snap.workstream(name) {
+            Ok(Some(ws)) if ws.archived => {}
             Ok(Some(ws)) => workstreams.push((ws, per_ws[name.as_str()])),
             Ok(None) => {}
             Err(e) => broken.push(e),

@@ -114,6 +114,7 @@ pub fn ws_json(ws: &Workstream, counts: &Counts) -> Value {
         "priority": ws.priority,
         "created_at": ts(Some(ws.created_at)),
         "created_by": ws.created_by,
+        "archived": ws.archived,
         "tasks": counts.json(),
     })
 }

@@ -1,4 +1,4 @@
-//! `orc a register|heartbeat|list`.
+//! `orc a register|heartbeat|list|rm`.
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::output::{agent_json, agent_line, Output};
 use super::Ctx;
 use crate::error::Result;
-use crate::ops::agent::{Heartbeat, RegisterAgent};
+use crate::model::names::AgentName;
+use crate::ops::agent::{Heartbeat, RegisterAgent, RemoveAgent};
 use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
@@ -24,6 +25,17 @@ pub enum AgentCommand {
     /// Example: orc a list --json
     #[command(visible_alias = "ls")]
     List,
+    /// Remove an agent's record (refused while it holds claims or locks)
+    ///
+    /// Example: orc a rm agnet-1
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Agent name
+    pub id: String,
 }
 
 #[derive(Args, Debug)]
@@ -63,6 +75,14 @@ pub fn run(orc: &Ctx, cmd: &AgentCommand) -> Result<Output> {
             let settings = orc.settings(&snap);
             let agent = applied.output;
             Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("{} is alive", agent.id)))
+        }
+        AgentCommand::Rm(args) => {
+            let applied = orc.apply(&RemoveAgent { agent: AgentName::new(&args.id)? })?;
+            let store = orc.store()?;
+            let snap = Snapshot::current(&store)?;
+            let settings = orc.settings(&snap);
+            let agent = applied.output;
+            Ok(Output::new(agent_json(&agent, &settings, orc.now()), format!("removed agent {}", agent.id)))
         }
         AgentCommand::List => {
             let store = orc.store()?;

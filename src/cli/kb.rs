@@ -122,8 +122,13 @@ pub fn run(orc: &Ctx, cmd: &KbCommand) -> Result<Output> {
             let store = orc.store()?;
             let snap = Snapshot::current(&store)?;
             let topic = read(&snap, &args.topic)?;
-            let text = topic.text.clone().unwrap_or_default();
-            // The text exactly as stored, so `orc kb read t > t.md` round-trips.
+            let mut text = topic.text.clone().unwrap_or_default();
+            // The text exactly as stored, so `orc kb read t > t.md` round-trips;
+            // on a terminal a missing final newline is added, so the prompt
+            // does not run on after the last line.
+            if !text.is_empty() && !text.ends_with('\n') && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                text.push('\n');
+            }
             let mut output = Output::new(topic_json(&topic), text);
             output.raw = true;
             Ok(output)

@@ -80,17 +80,17 @@ pub enum Command {
     ///
     /// Example: orc doctor
     Doctor,
-    /// Workstreams: create, list, show
+    /// Workstreams: create, list, show, archive
     ///
     /// Example: orc ws create revenue "Revenue generation" 1
     #[command(subcommand, visible_alias = "workstream")]
     Ws(ws::WsCommand),
-    /// Tasks: add, list, show, claim, next, complete, fail, release, cancel, retry
+    /// Tasks: add, list, show, claim, next, complete, fail, release, cancel, retry, edit
     ///
     /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
     #[command(name = "t", subcommand, visible_alias = "task")]
     Task(task::TaskCommand),
-    /// Agents: register, heartbeat, list
+    /// Agents: register, heartbeat, list, rm
     ///
     /// Example: orc a register agent-1 worker
     #[command(name = "a", subcommand, visible_alias = "agent")]
@@ -267,10 +267,22 @@ impl Ctx {
     }
 
     /// The acting agent: the seed's positional agent argument when given
-    /// (it names the agent for this one command), else the session's.
+    /// (it names the agent for this one command), else the session's. A
+    /// positional agent and a different `--agent` are refused, not resolved.
     pub fn agent(&self, positional: Option<&str>) -> Result<AgentName> {
         match positional {
-            Some(name) => AgentName::new(name),
+            Some(name) => {
+                if let Some(flag) = self.agent_flag.as_deref().filter(|flag| *flag != name) {
+                    return Err(Error::new(
+                        Kind::Usage,
+                        format!("two agents given: {name} as an argument and --agent {flag}"),
+                    )
+                    .with("agent", name)
+                    .with("flag", flag)
+                    .with_hint("name the agent once: as the argument or with --agent"));
+                }
+                AgentName::new(name)
+            }
             None => self.session.agent().map_err(|mut e| {
                 e.message = "this command acts as an agent, and no agent is set".into();
                 e.with_hint("pass --agent NAME, set ORC_AGENT=NAME, or run `git config orc.agent NAME`")
@@ -521,7 +533,10 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             }
             if wants_json {
                 let message = e.kind().as_str().map_or_else(|| first_line(&e.to_string()), str::to_string);
-                let err = Error::new(Kind::Usage, format!("{message}: {}", first_line(&e.to_string())));
+                // A value its parser refused (a priority of 12) is bad input,
+                // as the same value refused by the library is.
+                let kind = if e.kind() == ErrorKind::ValueValidation { Kind::InvalidInput } else { Kind::Usage };
+                let err = Error::new(kind, format!("{message}: {}", first_line(&e.to_string())));
                 print_stdout(&format!("{}\n", err.to_json()));
             } else {
                 let _ = e.print();

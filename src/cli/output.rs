@@ -104,6 +104,9 @@ pub fn task_detail(task: &Task, terms: &Terms, facts: &TaskFacts<'_>) -> String 
     if !task.after.is_empty() {
         out += &format!("  after       {}\n", task.after.join(", "));
     }
+    if !task.resources.is_empty() {
+        out += &format!("  resources   {}\n", terminal_safe(&task.resources.join(", ")));
+    }
     if let Some(blockers) = facts.blocked_by.filter(|b| !b.is_empty()) {
         let list: Vec<String> =
             blockers.iter().map(|b| format!("{} ({})", b.id, b.status.map_or("missing", Status::as_str))).collect();

@@ -12,9 +12,9 @@ use crate::error::{Error, Kind, Result};
 use crate::model::duration::parse_duration;
 use crate::model::names::check_workstream_name;
 use crate::model::names::{AgentName, WorkstreamName};
-use crate::model::task::Text;
+use crate::model::task::{normalize_task_ref, Text};
 use crate::model::task::{Blocker, Status, Task, Terms};
-use crate::ops::task::{AddTask, Change, ChangeTask, ClaimTask, Finish, FinishTask};
+use crate::ops::task::{AddTask, Change, ChangeTask, ClaimTask, EditTask, Finish, FinishTask};
 use crate::ops::Applied;
 use crate::read::board::Board;
 use crate::read::Snapshot;
@@ -62,6 +62,35 @@ pub enum TaskCommand {
     ///
     /// Example: orc t retry t-3fk2
     Retry(IdArgs),
+    /// Change a task's title, description, priority or dependencies
+    ///
+    /// Refused once the task is done or cancelled. `--after` replaces the
+    /// dependencies, checked as `t add` checks them, and may not make a
+    /// cycle; `--no-after` drops them all.
+    ///
+    /// Example: orc t edit t-3fk2 --priority 1 --after t-9xk1
+    Edit(EditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// Task id or a unique prefix
+    pub id: String,
+    /// New one-line title
+    #[arg(long, allow_hyphen_values = true)]
+    pub title: Option<String>,
+    /// New description
+    #[arg(long, allow_hyphen_values = true)]
+    pub description: Option<String>,
+    /// New priority, 1 (highest) to 9 (lowest)
+    #[arg(long, value_parser = crate::model::task::parse_priority)]
+    pub priority: Option<u8>,
+    /// Wait for this task instead of the current dependencies (can be repeated)
+    #[arg(long, value_name = "ID", conflicts_with = "no_after")]
+    pub after: Vec<String>,
+    /// Drop every dependency
+    #[arg(long)]
+    pub no_after: bool,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +104,7 @@ pub struct AddArgs {
     #[arg(allow_hyphen_values = true)]
     pub description: Option<String>,
     /// 1 (highest) to 9 (lowest); default 3
+    #[arg(value_parser = crate::model::task::parse_priority)]
     pub priority: Option<u8>,
     /// Wait until this task is done before this one is ready (can be repeated)
     #[arg(long, value_name = "ID")]
@@ -179,11 +209,11 @@ fn is_task_ref(arg: &str) -> bool {
     arg.len() > 2 && arg[..2].eq_ignore_ascii_case("t-")
 }
 
-/// Splits `[ws] <id> [extra]`.
-fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String>)> {
+/// Splits `[ws] <id> [extra]` (extra: the result, reason or agent).
+fn split_ws_id(orc: &Ctx, args: &[String]) -> Result<(Option<String>, String, Option<String>)> {
     let (ws, id, extra) = match args {
         [id] => (None, id.clone(), None),
-        [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
+        [a, b] if first_is_task(orc, a, b)? => (None, a.clone(), Some(b.clone())),
         [ws, id] => (Some(ws.clone()), id.clone(), None),
         [ws, id, extra] => (Some(ws.clone()), id.clone(), Some(extra.clone())),
         _ => return Err(Error::new(Kind::Usage, "expected [ws] <id> [text]")),
@@ -192,6 +222,48 @@ fn split_ws_id(args: &[String]) -> Result<(Option<String>, String, Option<String
         check_workstream_name(ws)?;
     }
     Ok((ws, id, extra))
+}
+
+/// Reads two arguments `a b` as `<id> <extra>` (true) or as the seed's
+/// `<ws> <id>` (false). A `t-` id is always the task. A bare prefix
+/// (`g7jr`) is the task when it matches one and names no workstream. When
+/// `a` is both a workstream and the start of a task id, `b` decides: a
+/// task of that workstream makes it `<ws> <id>`; anything else is refused
+/// as ambiguous rather than guessed.
+fn first_is_task(orc: &Ctx, a: &str, b: &str) -> Result<bool> {
+    if is_task_ref(a) {
+        return Ok(true);
+    }
+    let Some(a_ref) = normalize_task_ref(a) else { return Ok(false) };
+    orc.read(|snap| {
+        if snap.commit.is_none() {
+            return Ok(false);
+        }
+        let matches = |typed: &str| -> Result<Vec<(String, String)>> {
+            match normalize_task_ref(typed) {
+                Some(prefix) => snap.ids_with_prefix(&prefix),
+                None => Ok(Vec::new()),
+            }
+        };
+        let a_tasks = snap.ids_with_prefix(&a_ref)?;
+        let a_is_ws = check_workstream_name(a).is_ok() && snap.workstream_exists(a)?;
+        if !a_is_ws {
+            // Not a workstream: the task when it matches one, or when `b`
+            // is no task either (then "no task matches" is the clear error).
+            return Ok(!a_tasks.is_empty() || matches(b)?.is_empty());
+        }
+        if matches(b)?.iter().any(|(ws, _)| ws == a) || a_tasks.is_empty() {
+            return Ok(false);
+        }
+        let ids: Vec<&str> = a_tasks.iter().map(|(_, id)| id.as_str()).take(5).collect();
+        Err(Error::new(
+            Kind::AmbiguousId,
+            format!("{a} names a workstream and is the start of task {}", ids.join(", ")),
+        )
+        .with("id", a)
+        .with("candidates", &ids)
+        .with_hint(format!("write the task id with its t- prefix ({a_ref}…), or give the workstream and the id")))
+    })
 }
 
 fn terms(orc: &Ctx, snap: &Snapshot<'_>) -> Result<Terms> {
@@ -234,16 +306,7 @@ pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
         TaskCommand::List(args) => list(orc, args),
         TaskCommand::Show(args) => show(orc, &args.id),
         TaskCommand::Claim(args) => {
-            let (ws, id, agent) = match args.args.as_slice() {
-                [id] => (None, id.clone(), None),
-                [a, b] if is_task_ref(a) => (None, a.clone(), Some(b.clone())),
-                [ws, id] => (Some(ws.clone()), id.clone(), None),
-                [ws, id, agent] => (Some(ws.clone()), id.clone(), Some(agent.clone())),
-                _ => return Err(Error::new(Kind::Usage, "expected [ws] <id> [agent]")),
-            };
-            if let Some(ws) = &ws {
-                check_workstream_name(ws)?;
-            }
+            let (ws, id, agent) = split_ws_id(orc, &args.args)?;
             claim(orc, ws, id, agent.as_deref())
         }
         TaskCommand::Next(args) => {
@@ -257,24 +320,37 @@ pub fn run(orc: &Ctx, cmd: &TaskCommand) -> Result<Output> {
         }
         TaskCommand::Complete(args) | TaskCommand::Fail(args) => {
             let how = if matches!(cmd, TaskCommand::Complete(_)) { Finish::Complete } else { Finish::Fail };
-            let (ws, id, text) = split_ws_id(&args.args)?;
+            let (ws, id, text) = split_ws_id(orc, &args.args)?;
             finish(orc, ws, id, text, args.token, how)
         }
         TaskCommand::Release(args) => {
-            let (ws, id, extra) = split_ws_id(&args.args)?;
+            let (ws, id, extra) = split_ws_id(orc, &args.args)?;
             reject_extra(extra)?;
             change(orc, ws, id, Change::Release, None)
         }
         TaskCommand::Cancel(args) => {
-            let (ws, id, reason) = split_ws_id(&args.args)?;
+            let (ws, id, reason) = split_ws_id(orc, &args.args)?;
             change(orc, ws, id, Change::Cancel, reason)
         }
         TaskCommand::Retry(args) => {
-            let (ws, id, extra) = split_ws_id(&args.args)?;
+            let (ws, id, extra) = split_ws_id(orc, &args.args)?;
             reject_extra(extra)?;
             change(orc, ws, id, Change::Retry, None)
         }
+        TaskCommand::Edit(args) => edit(orc, args),
     }
+}
+
+fn edit(orc: &Ctx, args: &EditArgs) -> Result<Output> {
+    let after = match (args.no_after, args.after.is_empty()) {
+        (true, _) => Some(Vec::new()),
+        (false, true) => None,
+        (false, false) => Some(args.after.clone()),
+    };
+    let op = EditTask::new(&args.id, args.title.as_deref(), args.description.as_deref(), args.priority, after)?;
+    let applied = orc.apply(&op)?;
+    let note = applied_note(&applied);
+    task_output(orc, &applied.output, note)
 }
 
 fn reject_extra(extra: Option<String>) -> Result<()> {
@@ -317,8 +393,9 @@ fn next(orc: &Ctx, ws: Option<String>, agent: Option<&str>) -> Result<Output> {
     claim_output(orc, applied)
 }
 
-/// The seed's positional agent argument wins over `--agent`, `ORC_AGENT`
-/// and git config, as it names the agent explicitly for this one command.
+/// The seed's positional agent argument wins over `ORC_AGENT` and git
+/// config, as it names the agent for this one command; given with another
+/// `--agent`, the command is refused.
 fn resolve_agent(orc: &Ctx, positional: Option<&str>) -> Result<AgentName> {
     orc.agent(positional)
 }

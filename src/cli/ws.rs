@@ -1,4 +1,4 @@
-//! `orc ws create|list|show`.
+//! `orc ws create|list|show|archive`.
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -10,7 +10,7 @@ use crate::error::{Error, Kind, Result};
 use crate::model::names::{check_workstream_name, terminal_safe};
 use crate::model::task::{Status, Terms};
 use crate::model::workstream::Workstream;
-use crate::ops::workstream::CreateWorkstream;
+use crate::ops::workstream::{ArchiveWorkstream, CreateWorkstream};
 use crate::read::board::Board;
 use crate::read::Snapshot;
 
@@ -29,6 +29,23 @@ pub enum WsCommand {
     ///
     /// Example: orc ws show revenue
     Show(ShowArgs),
+    /// Archive a workstream: keep it, but offer its tasks to nobody
+    ///
+    /// Hidden from ready, next, plan, status and the dashboard, and closed to
+    /// new tasks; tasks already claimed there can still be completed, failed
+    /// or released. `--restore` brings the workstream back.
+    ///
+    /// Example: orc ws archive old-experiments
+    Archive(ArchiveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// Workstream name
+    pub name: String,
+    /// Bring an archived workstream back instead
+    #[arg(long)]
+    pub restore: bool,
 }
 
 #[derive(Args, Debug)]
@@ -38,6 +55,7 @@ pub struct CreateArgs {
     /// What it is for
     pub description: Option<String>,
     /// 1 (highest) to 9 (lowest); default 3
+    #[arg(value_parser = crate::model::task::parse_priority)]
     pub priority: Option<u8>,
 }
 
@@ -57,7 +75,7 @@ pub fn ws_line(ws: &Workstream, counts: &Counts) -> String {
         counts.get(Status::Claimed),
         counts.get(Status::Failed),
         terminal_safe(&one_line(&ws.description))
-    )
+    ) + if ws.archived { "  (archived)" } else { "" }
 }
 
 /// `4/6 done` with a bar; cancelled tasks do not count toward the total.
@@ -74,6 +92,25 @@ pub fn run(orc: &Ctx, cmd: &WsCommand) -> Result<Output> {
             let ws = applied.output;
             let human = format!("created workstream {} (priority {})", ws.name, ws.priority);
             Ok(Output::new(ws_json(&ws, &Counts::default()), human))
+        }
+        WsCommand::Archive(args) => {
+            let applied = orc.apply(&ArchiveWorkstream::new(&args.name, !args.restore)?)?;
+            let ws = applied.output;
+            let counts = orc.read(|snap| {
+                let mut counts = Counts::default();
+                snap.tasks(&ws.name)?.items.iter().for_each(|t| counts.add(t.status));
+                Ok(counts)
+            })?;
+            let human = if ws.archived {
+                format!(
+                    "archived workstream {} ({} open tasks kept, offered to nobody)",
+                    ws.name,
+                    counts.get(Status::Open)
+                )
+            } else {
+                format!("restored workstream {}", ws.name)
+            };
+            Ok(Output::new(ws_json(&ws, &counts), human))
         }
         WsCommand::List => list(orc),
         WsCommand::Show(args) => show(orc, &args.name),

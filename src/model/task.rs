@@ -168,12 +168,20 @@ pub fn check_text(what: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// What every priority error says, whichever front end or parser caught it.
+pub const PRIORITY_RANGE: &str = "priority must be 1 (highest) to 9 (lowest)";
+
+/// Parses a typed priority; the message is the same for `x`, `300` and `12`.
+pub fn parse_priority(text: &str) -> std::result::Result<u8, String> {
+    match text.trim().parse::<u8>() {
+        Ok(p) if (MIN_PRIORITY..=MAX_PRIORITY).contains(&p) => Ok(p),
+        _ => Err(PRIORITY_RANGE.to_string()),
+    }
+}
+
 pub fn check_priority(priority: u8) -> Result<()> {
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-        return Err(Error::new(
-            Kind::InvalidInput,
-            format!("priority {priority} is out of range; use {MIN_PRIORITY} (highest) to {MAX_PRIORITY} (lowest)"),
-        ));
+        return Err(Error::new(Kind::InvalidInput, format!("{PRIORITY_RANGE}, not {priority}")));
     }
     Ok(())
 }
@@ -561,11 +569,47 @@ impl Task {
         }
         let mut next = self.clone().cleared_claim();
         next.status = Status::Open;
+        // The failure reason belonged to the attempt that failed; `t show`
+        // must not report it for the open task (issue 13).
+        next.result = None;
         next.finished_at = None;
         next.finished_by = None;
         next.updated_at = now;
         Ok(next)
     }
+
+    /// Changes what the task asks for (title, description, priority,
+    /// dependencies already resolved and checked); refused once it is done
+    /// or cancelled, as its record is then history.
+    pub fn edit(&self, edit: TaskEdit, now: DateTime<Utc>) -> Result<Self> {
+        if self.status.is_terminal() {
+            return Err(self.refuse_terminal("edit"));
+        }
+        let mut next = self.clone();
+        if let Some(title) = edit.title {
+            next.title = title;
+        }
+        if let Some(description) = edit.description {
+            next.description = description;
+        }
+        if let Some(priority) = edit.priority {
+            next.priority = priority;
+        }
+        if let Some(after) = edit.after {
+            next.after = after;
+        }
+        next.updated_at = now;
+        Ok(next)
+    }
+}
+
+/// The fields `Task::edit` changes; `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct TaskEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub priority: Option<u8>,
+    pub after: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -690,8 +734,30 @@ mod tests {
         let open = failed.retry(t0()).unwrap();
         assert_eq!(open.status, Status::Open);
         assert!(open.claimed_by.is_none());
+        assert_eq!(open.result, None, "the failure reason does not outlive the retry");
         let (again, _) = open.claim("a2", &at(t0()), None, &[]).unwrap();
         assert_eq!(again.claim_token, 2);
+    }
+
+    #[test]
+    fn priorities_parse_with_one_message() {
+        assert_eq!(parse_priority("1"), Ok(1));
+        assert_eq!(parse_priority("9"), Ok(9));
+        for bad in ["0", "10", "300", "x", "-1", ""] {
+            assert_eq!(parse_priority(bad).unwrap_err(), PRIORITY_RANGE, "{bad}");
+        }
+        assert!(check_priority(12).unwrap_err().message.starts_with(PRIORITY_RANGE));
+    }
+
+    #[test]
+    fn finished_tasks_cannot_be_edited() {
+        let edit = || TaskEdit { title: Some("new".into()), ..TaskEdit::default() };
+        let (claimed, _) = task().claim("a1", &at(t0()), None, &[]).unwrap();
+        assert_eq!(claimed.edit(edit(), t0()).unwrap().title, "new");
+        let done = claimed.complete(&agent("a1"), None, None, &at(t0()), None).unwrap();
+        assert_eq!(done.edit(edit(), t0()).unwrap_err().kind, "terminal");
+        let cancelled = task().cancel(&agent("boss"), None, t0()).unwrap();
+        assert_eq!(cancelled.edit(edit(), t0()).unwrap_err().kind, "terminal");
     }
 
     #[test]

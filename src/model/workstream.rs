@@ -15,6 +15,10 @@ pub struct Workstream {
     pub priority: u8,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// Kept with its tasks, but offered to nobody: hidden from ready, next,
+    /// plan, status and the dashboard, and closed to new tasks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 pub fn workstream_dir(ws: &str) -> String {

@@ -1,5 +1,5 @@
 //! Task operations: add, claim (and next), complete, fail, release, cancel,
-//! retry. Readiness and dependencies are read in `read::board`.
+//! retry, edit. Readiness and dependencies are read in `read::board`.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use super::{decode_input, OpEnv, Operation, Plan, RecordSource};
 use crate::error::{Error, Kind, Result};
 use crate::model::names::{AgentName, ResourceName, WorkstreamName};
 use crate::model::record;
-use crate::model::task::{check_text, Actor, ClaimKind, Priority, Status, Task, TaskId, Terms, Text, Title};
+use crate::model::task::{check_text, Actor, ClaimKind, Priority, Status, Task, TaskEdit, TaskId, Terms, Text, Title};
 use crate::model::workstream::task_path;
 use crate::read::board::{blockers, Board};
 use crate::read::Snapshot;
@@ -76,13 +76,10 @@ impl Operation for AddTask {
 
     fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
         snap.require_workstream(&self.workstream)?;
-        let mut after = Vec::new();
-        for typed in &self.after {
-            let dep = snap.find_task(typed, None)?;
-            if !after.contains(&dep.id) {
-                after.push(dep.id);
-            }
+        if let Some(ws) = snap.workstream(&self.workstream)? {
+            super::workstream::refuse_archived(&ws)?;
         }
+        let after = resolve_after(snap, &self.after)?;
         // Ids are random (50 bits): a clash is astronomically rare, but a
         // check of one shard folder is cheap, and a clash must not overwrite.
         let id = self.id.to_string();
@@ -111,6 +108,18 @@ impl Operation for AddTask {
             .detail("after", &after)
             .detail("resources", &self.resources))
     }
+}
+
+/// Resolves typed dependency ids or prefixes to full ids, once each.
+fn resolve_after(snap: &Snapshot<'_>, typed: &[String]) -> Result<Vec<String>> {
+    let mut after = Vec::new();
+    for typed in typed {
+        let dep = snap.find_task(typed, None)?;
+        if !after.contains(&dep.id) {
+            after.push(dep.id);
+        }
+    }
+    Ok(after)
 }
 
 fn clip(text: &str) -> String {
@@ -198,6 +207,9 @@ impl Operation for ClaimTask {
         let Some(typed) = &self.task else {
             if let Some(ws) = &self.workstream {
                 snap.require_workstream(ws)?;
+                if let Some(ws) = snap.workstream(ws)? {
+                    super::workstream::refuse_archived(&ws)?;
+                }
             }
             let board = Board::load(snap, self.workstream.as_deref(), Some(env.liveness))?;
             let terms = env.terms()?;
@@ -209,6 +221,11 @@ impl Operation for ClaimTask {
             return Ok(claim_plan(claimed, kind, agent));
         };
         let task = snap.find_task(typed, self.workstream.as_deref())?;
+        if task.status != Status::Claimed || task.claimed_by.as_deref() != Some(agent) {
+            if let Some(ws) = snap.workstream(&task.workstream)? {
+                super::workstream::refuse_archived(&ws)?;
+            }
+        }
         let blockers = blockers(snap, &task, &HashMap::new())?;
         let holder_seen = snap.last_seen(task.claimed_by.as_deref(), Some(env.liveness));
         let (claimed, kind) = task.claim(agent, &env.terms()?, holder_seen, &blockers)?;
@@ -410,4 +427,145 @@ impl Operation for ChangeTask {
         plan.event_type = Some(format!("task.{verb}"));
         Ok(plan)
     }
+}
+
+/// Changes a task's title, description, priority or dependencies. Refused
+/// once the task is done or cancelled; new dependencies are resolved like
+/// `t add`'s and may not make a cycle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EditTask {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workstream: Option<WorkstreamName>,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Title>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// Replaces the dependencies (ids or prefixes as typed; `[]` clears).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<String>>,
+}
+
+impl EditTask {
+    /// Checks the input; at least one field must change.
+    pub fn new(
+        id: &str,
+        title: Option<&str>,
+        description: Option<&str>,
+        priority: Option<u8>,
+        after: Option<Vec<String>>,
+    ) -> Result<Self> {
+        let description = match description {
+            Some(text) => {
+                check_text("description", text)?;
+                Some(Text::new(text)?)
+            }
+            None => None,
+        };
+        let op = Self {
+            workstream: None,
+            id: id.to_string(),
+            title: title.map(Title::new).transpose()?,
+            description,
+            priority: priority.map(Priority::new).transpose()?,
+            after,
+        };
+        if op.title.is_none() && op.description.is_none() && op.priority.is_none() && op.after.is_none() {
+            return Err(Error::new(Kind::InvalidInput, "nothing to change")
+                .with_hint("give a new title, description, priority or dependencies"));
+        }
+        Ok(op)
+    }
+}
+
+impl NamesTask for EditTask {
+    fn target(&mut self) -> (&mut String, &mut Option<WorkstreamName>) {
+        (&mut self.id, &mut self.workstream)
+    }
+}
+
+impl Operation for EditTask {
+    type Output = Task;
+    const NAME: &'static str = "task.edit";
+
+    fn recorded(&self, output: &Task) -> serde_json::Value {
+        let mut op = self.clone();
+        if op.after.is_some() {
+            op.after = Some(output.after.clone());
+        }
+        recorded_for(&op, &output.id)
+    }
+
+    fn from_record(envelope: &Envelope, _source: &RecordSource<'_>) -> Result<Self> {
+        decoded(envelope)
+    }
+
+    fn plan(&self, snap: &Snapshot<'_>, env: &OpEnv<'_>) -> Result<Plan<Task>> {
+        let task = snap.find_task(&self.id, self.workstream.as_deref())?;
+        let after = match &self.after {
+            Some(typed) => {
+                let after = resolve_after(snap, typed)?;
+                refuse_cycle(snap, &task.id, &after)?;
+                Some(after)
+            }
+            None => None,
+        };
+        let edit = TaskEdit {
+            title: self.title.as_ref().map(ToString::to_string),
+            description: self.description.as_ref().map(ToString::to_string),
+            priority: self.priority.map(Priority::get),
+            after,
+        };
+        let next = task.edit(edit, env.now)?;
+        let mut plan = Plan::new(format!("edit {} ({}) {}", next.id, next.workstream, clip(&next.title)), next.clone())
+            .write(task_path(&next.workstream, &next.id), record::render(&next))
+            .detail("task", &next.id)
+            .detail("workstream", &next.workstream);
+        if let Some(title) = &self.title {
+            plan = plan.detail("title", title);
+        }
+        if self.description.is_some() {
+            plan = plan.detail("description", true);
+        }
+        if let Some(priority) = self.priority {
+            plan = plan.detail("priority", priority.get());
+        }
+        if self.after.is_some() {
+            plan = plan.detail("after", &next.after);
+        }
+        Ok(plan)
+    }
+}
+
+/// Refuses dependencies of `id` that wait, directly or through others, for
+/// `id` itself.
+fn refuse_cycle(snap: &Snapshot<'_>, id: &str, after: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    // (task, the path from the edited task to it)
+    let mut stack: Vec<(String, Vec<String>)> = after.iter().map(|d| (d.clone(), vec![d.clone()])).collect();
+    while let Some((dep, path)) = stack.pop() {
+        if dep == id {
+            let chain = std::iter::once(id).chain(path.iter().map(String::as_str)).collect::<Vec<_>>().join(" → ");
+            return Err(Error::new(
+                Kind::DependencyCycle,
+                format!("{id} cannot wait for {}: that makes a cycle ({chain})", path[0]),
+            )
+            .with("task", id)
+            .with("cycle", &path)
+            .with_hint("drop one of the dependencies in the cycle"));
+        }
+        if !seen.insert(dep.clone()) {
+            continue;
+        }
+        if let Some(task) = snap.task_by_id(&dep)? {
+            for next in task.after {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push((next, longer));
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! `ws create`.
+//! `ws create` and `ws archive`.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,10 +49,52 @@ impl Operation for CreateWorkstream {
             priority: self.priority.get(),
             created_at: env.now,
             created_by: env.actor.name().into(),
+            archived: false,
         };
         Ok(Plan::new(format!("create workstream {}", self.name), ws.clone())
             .write(workstream_path(&self.name), record::render(&ws))
             .detail("workstream", &self.name)
             .detail("priority", self.priority.get()))
     }
+}
+
+/// Archives a workstream (or, with `archived: false`, brings it back): its
+/// files stay, but its tasks are offered to nobody and it takes no new ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchiveWorkstream {
+    pub name: WorkstreamName,
+    pub archived: bool,
+}
+
+impl ArchiveWorkstream {
+    pub fn new(name: &str, archived: bool) -> Result<Self> {
+        Ok(Self { name: WorkstreamName::new(name)?, archived })
+    }
+}
+
+impl Operation for ArchiveWorkstream {
+    type Output = Workstream;
+    const NAME: &'static str = "ws.archive";
+
+    fn plan(&self, snap: &Snapshot<'_>, _env: &OpEnv<'_>) -> Result<Plan<Workstream>> {
+        snap.require_workstream(&self.name)?;
+        let mut ws = snap.workstream(&self.name)?.expect("require_workstream found the folder");
+        ws.archived = self.archived;
+        let verb = if self.archived { "archive" } else { "restore" };
+        let mut plan = Plan::new(format!("{verb} workstream {}", self.name), ws.clone())
+            .write(workstream_path(&self.name), record::render(&ws))
+            .detail("workstream", &self.name);
+        plan.event_type = Some(format!("ws.{verb}"));
+        Ok(plan)
+    }
+}
+
+/// Refuses new work in an archived workstream.
+pub fn refuse_archived(ws: &Workstream) -> Result<()> {
+    if !ws.archived {
+        return Ok(());
+    }
+    Err(Error::new(Kind::Archived, format!("workstream {} is archived", ws.name))
+        .with("workstream", &ws.name)
+        .with_hint("restore the workstream first, or use another one"))
 }

@@ -26,6 +26,18 @@ pub fn blockers(snap: &Snapshot<'_>, task: &Task, known: &HashMap<String, Status
     Ok(out)
 }
 
+/// Names of the archived workstreams (a broken record counts as not
+/// archived: the command that reads it reports it).
+pub fn archived_workstreams(snap: &Snapshot<'_>) -> Result<HashSet<String>> {
+    let mut archived = HashSet::new();
+    for name in snap.workstream_names()?.items {
+        if snap.workstream(&name).ok().flatten().is_some_and(|w| w.archived) {
+            archived.insert(name);
+        }
+    }
+    Ok(archived)
+}
+
 /// Everything needed to judge readiness of many tasks at once.
 #[derive(Default)]
 pub struct Board {
@@ -37,15 +49,22 @@ pub struct Board {
 }
 
 impl Board {
-    /// Loads the tasks of `ws` (or of every workstream) and every agent.
-    /// With `liveness`, each holder's sign of life counts from when this
-    /// machine first saw it (expiry by observation, DESIGN §4); without, from
-    /// the written time (the dashboard, which judges by the branch alone).
+    /// Loads the tasks of `ws` (or of every workstream not archived) and
+    /// every agent. With `liveness`, each holder's sign of life counts from
+    /// when this machine first saw it (expiry by observation, DESIGN §4);
+    /// without, from the written time (the dashboard, which judges by the
+    /// branch alone).
     pub fn load(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
-        let Loaded { items: tasks, mut broken } = match ws {
+        let Loaded { items: mut tasks, mut broken } = match ws {
             Some(ws) => snap.tasks(ws)?,
             None => snap.all_tasks()?,
         };
+        if ws.is_none() {
+            let archived = archived_workstreams(snap)?;
+            if !archived.is_empty() {
+                tasks.retain(|t| !archived.contains(&t.workstream));
+            }
+        }
         let agents = snap.agents()?;
         broken.extend(agents.broken);
         // Only ids that something waits for: most tasks have no dependencies,
@@ -85,14 +104,26 @@ impl Board {
         let mut names: Vec<&str> = self.tasks.iter().map(|t| t.workstream.as_str()).collect();
         names.sort_unstable();
         names.dedup();
+        let records: Vec<Option<crate::model::workstream::Workstream>> =
+            names.iter().map(|ws| snap.workstream(ws).ok().flatten()).collect();
+        // An archived workstream offers nothing, even when named.
+        let archived: HashSet<&str> = names
+            .iter()
+            .zip(&records)
+            .filter(|(_, w)| w.as_ref().is_some_and(|w| w.archived))
+            .map(|(n, _)| *n)
+            .collect();
         let mut ranked: Vec<(u8, &str)> =
-            names.iter().map(|ws| (snap.workstream(ws).ok().flatten().map_or(u8::MAX, |w| w.priority), *ws)).collect();
+            names.iter().zip(&records).map(|(ws, w)| (w.as_ref().map_or(u8::MAX, |w| w.priority), *ws)).collect();
         ranked.sort_unstable();
         let rank: HashMap<&str, usize> = ranked.iter().enumerate().map(|(i, (_, ws))| (*ws, i)).collect();
         let mut keyed = Vec::new();
         let mut last_ws: Option<(&str, usize)> = None;
         for (index, task) in self.tasks.iter().enumerate() {
-            if !task.is_claimable(terms, self.holder_seen(task)) || !self.blockers(snap, task)?.is_empty() {
+            if archived.contains(task.workstream.as_str())
+                || !task.is_claimable(terms, self.holder_seen(task))
+                || !self.blockers(snap, task)?.is_empty()
+            {
                 continue;
             }
             let ws = task.workstream.as_str();

@@ -195,7 +195,11 @@ pub fn compute_plan(
 
     let mut workstreams: BTreeMap<String, WorkstreamPlan> = BTreeMap::new();
     for name in snap.workstream_names()?.items {
-        let priority = snap.workstream(&name).ok().flatten().map_or(u8::MAX, |w| w.priority);
+        let record = snap.workstream(&name).ok().flatten();
+        if record.as_ref().is_some_and(|w| w.archived) {
+            continue;
+        }
+        let priority = record.map_or(u8::MAX, |w| w.priority);
         workstreams.insert(
             name.clone(),
             WorkstreamPlan {

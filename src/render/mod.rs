@@ -207,6 +207,9 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
     let mut workstreams = Vec::new();
     for name in snap.workstream_names()?.items {
         let Ok(Some(ws)) = snap.workstream(&name) else { continue };
+        if ws.archived {
+            continue;
+        }
         let mut tasks: Vec<&Task> = board.tasks.iter().filter(|t| t.workstream == name).collect();
         tasks.sort_by(|a, b| a.next_order().cmp(&b.next_order()));
         let by = |s: Status| tasks.iter().filter(move |t| t.status == s);

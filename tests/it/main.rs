@@ -25,6 +25,7 @@ mod races;
 mod regressions;
 mod remote;
 mod replay;
+mod small;
 mod snapshots;
 mod storage;
 mod sync;

@@ -197,7 +197,7 @@ fn issue11_an_invalid_operation_built_from_json_is_refused() {
     let bad = serde_json::from_str::<CreateWorkstream>(r#"{"name":"a/b","description":"","priority":42}"#);
     assert!(bad.unwrap_err().to_string().contains("invalid workstream name"));
     let bad = serde_json::from_str::<CreateWorkstream>(r#"{"name":"ok","description":"","priority":42}"#);
-    assert!(bad.unwrap_err().to_string().contains("priority 42 is out of range"));
+    assert!(bad.unwrap_err().to_string().contains("priority must be 1 (highest) to 9 (lowest), not 42"));
     let traversal =
         r#"{"workstream":"w","title":"t","description":"","priority":1,"after":[],"resources":[],"id":"t-../../x"}"#;
     assert!(serde_json::from_str::<AddTask>(traversal).is_err());
