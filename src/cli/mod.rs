@@ -454,6 +454,18 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     // `orc events --agent A` filters by writer, and may name a person: the
     // flag is not an identity there.
     let (repo, session) = open(cli, !matches!(command, Command::Events(_)))?;
+    // A fresh clone reads the remote's board until a write adopts it: say so.
+    if !matches!(command, Command::Sync(_)) {
+        let store = repo.store()?;
+        if store.tip()?.is_none() {
+            if let Some((remote, _)) = store.remote_tracking_tip()? {
+                eprintln!(
+                    "note: showing {remote}/{branch}, which this clone has not adopted yet (the first write or `orc init` adopts it)",
+                    branch = store.branch()
+                );
+            }
+        }
+    }
     let orc = Ctx {
         repo: Arc::new(repo),
         session: Arc::new(session),

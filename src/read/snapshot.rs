@@ -28,9 +28,14 @@ impl<'s> Snapshot<'s> {
         Ok(Self { store, commit, tree })
     }
 
-    /// The branch as it is now.
+    /// The branch as it is now. A clone that has not adopted the branch yet
+    /// reads the remote-tracking one (`<remote>/orc`), so a fresh clone shows
+    /// the team's board; the first write adopts it.
     pub fn current(store: &'s Store) -> Result<Self> {
-        Self::at(store, store.tip()?)
+        match store.tip()? {
+            Some(tip) => Self::at(store, Some(tip)),
+            None => Self::at(store, store.remote_tracking_tip()?.map(|(_, tip)| tip)),
+        }
     }
 
     pub fn tree(&self) -> Option<&Tree<'s>> {

@@ -173,6 +173,20 @@ impl Store {
         self.resolve(&self.refname)
     }
 
+    /// The remote-tracking branch a clone without its own orc branch would
+    /// adopt: `orc.remote`'s (else `origin`'s), else any remote's.
+    pub fn remote_tracking_tip(&self) -> Result<Option<(String, Oid)>> {
+        let mut remotes = self.remote_names();
+        let preferred = self.config_string("orc.remote").unwrap_or_else(|| "origin".into());
+        remotes.sort_by_key(|r| *r != preferred);
+        for remote in remotes {
+            if let Some(tip) = self.resolve(&format!("refs/remotes/{remote}/{}", self.branch))? {
+                return Ok(Some((remote, tip)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The commit a ref points at, or None.
     pub fn resolve(&self, refname: &str) -> Result<Option<Oid>> {
         match self.repo.refname_to_id(refname) {

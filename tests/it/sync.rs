@@ -89,3 +89,26 @@ fn a_claim_is_won_only_when_the_host_accepted_it() {
     let on_remote = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "log", "-1", "--format=%s", "orc"]);
     assert!(on_remote.starts_with(&format!("orc: complete {x}")), "{on_remote}");
 }
+
+/// Issue 13: a fresh clone with `origin/orc` looked empty to read commands
+/// ("no branch orc yet"); it now shows the remote's board and says it is
+/// not adopted yet, and the first write adopts it.
+#[test]
+fn a_fresh_clone_reads_the_remotes_board_before_adopting_it() {
+    let env = TestEnv::new();
+    let (_remote, b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    let id = env.add_task("w", "visible from the clone", &[]);
+    env.orc(&["sync"]).success();
+    env.git_in(&b, &["fetch", "-q", "origin"]);
+    let status = env.orc_in(&b, &["status"]).success();
+    assert!(status.stdout.contains("1 open"), "{status}");
+    assert!(status.stderr.contains("note: showing origin/orc, which this clone has not adopted yet"), "{status}");
+    let listed = env.orc_in(&b, &["t", "list", "--json"]).success().json();
+    assert_eq!(listed[0]["id"], id.as_str());
+    env.orc_in(&b, &["t", "show", &id]).success();
+    assert!(env.git_in(&b, &["branch", "--list", "orc"]).is_empty(), "reading adopts nothing");
+    env.orc_in(&b, &["t", "add", "w", "from the clone"]).success();
+    let adopted = env.orc_in(&b, &["status"]).success();
+    assert!(!adopted.stderr.contains("not adopted"), "{adopted}");
+}
