@@ -111,6 +111,8 @@ pub enum Kind {
     Internal,
     /// A repository format orc cannot read (reftable refs).
     UnsupportedRepository,
+    /// The orc branch is checked out in a worktree; orc will not move it.
+    CheckedOut,
     /// The file system failed.
     Io,
     /// The remote could not be reached in time.
@@ -165,6 +167,7 @@ impl Kind {
         Self::HookConflict,
         Self::Internal,
         Self::UnsupportedRepository,
+        Self::CheckedOut,
         Self::Io,
         Self::Network,
         Self::NotARepository,
@@ -213,6 +216,7 @@ impl Kind {
             Self::HookConflict => "hook_conflict",
             Self::Internal => "internal",
             Self::UnsupportedRepository => "unsupported_repository",
+            Self::CheckedOut => "checked_out",
             Self::Io => "io",
             Self::Network => "network",
             Self::NotARepository => "not_a_repository",
@@ -261,6 +265,7 @@ impl Kind {
             Self::HookConflict => Class::Environment,
             Self::Internal => Class::Environment,
             Self::UnsupportedRepository => Class::Environment,
+            Self::CheckedOut => Class::Environment,
             Self::Io => Class::Environment,
             Self::Network => Class::Environment,
             Self::NotARepository => Class::Environment,

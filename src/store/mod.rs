@@ -363,6 +363,20 @@ impl Store {
     /// a short wait (a plain git command holds such a lock for microseconds)
     /// it is removed.
     pub fn compare_and_swap(&self, _queue: &WriteLock, expected: Option<Oid>, new: Oid, message: &str) -> Result<Swap> {
+        if let Some(worktree) = self.checked_out_in()? {
+            return Err(Error::new(
+                Kind::CheckedOut,
+                format!(
+                    "the {} branch is checked out in {}; orc does not move a checked-out branch",
+                    self.branch,
+                    worktree.display()
+                ),
+            )
+            .with("worktree", worktree.display().to_string())
+            .with_hint(
+                "switch that worktree to another branch with git switch, then retry; orc's settings can be changed without a checkout",
+            ));
+        }
         for attempt in 0..20 {
             let result = match expected {
                 Some(old) => self.repo.reference_matching(&self.refname, new, true, old, message),
@@ -399,6 +413,29 @@ impl Store {
                 self.ref_lock_path().display()
             ),
         ))
+    }
+
+    /// The worktree (the main one or a linked one) whose HEAD is the orc
+    /// branch, if any: moving a checked-out branch behind git's back leaves
+    /// its working tree stale, and a commit made there later rolls the board
+    /// back. A bare repository's HEAD checks nothing out.
+    pub fn checked_out_in(&self) -> Result<Option<PathBuf>> {
+        let points_here = |head: &Path| {
+            std::fs::read_to_string(head).is_ok_and(|text| text.trim() == format!("ref: {}", self.refname))
+        };
+        if !self.repo.is_bare() && points_here(&self.common_dir.join("HEAD")) {
+            let main = self.common_dir.parent().map_or_else(|| self.common_dir.clone(), Path::to_path_buf);
+            return Ok(Some(main));
+        }
+        let Ok(linked) = std::fs::read_dir(self.common_dir.join("worktrees")) else { return Ok(None) };
+        for entry in linked.flatten() {
+            if points_here(&entry.path().join("HEAD")) {
+                let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
+                let worktree = Path::new(gitdir.trim()).parent().map_or_else(|| entry.path(), Path::to_path_buf);
+                return Ok(Some(worktree));
+            }
+        }
+        Ok(None)
     }
 
     fn ref_lock_path(&self) -> PathBuf {
