@@ -13,6 +13,7 @@ mod engine;
 mod errors;
 mod events;
 mod hooks;
+mod hostile;
 mod init;
 mod kb_import;
 mod knowledge;
