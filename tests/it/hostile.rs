@@ -172,3 +172,17 @@ fn kb_read_is_exact_in_a_pipe_and_safe_on_a_terminal() {
     assert!(shown.contains("pwned") && shown.contains("gnp.exe"), "{shown:?}");
     assert_eq!(unsafe_chars(&shown), vec![], "{shown:?}");
 }
+
+/// Commit subjects carry titles and names into `git log orc`, which prints
+/// them raw; the trailer carries the input, and keeps it exact in escapes.
+#[test]
+fn git_log_of_the_branch_prints_no_terminal_controls() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "w"]).success();
+    let title = "deploy \u{1b}]0;pwned\u{7}\u{9b}2J\u{202e}gnp.exe\u{200b} now";
+    let id = env.add_task("w", title, &[]);
+    let log = env.git(&["log", "orc"]);
+    assert!(log.contains("pwned"), "{log}");
+    assert_eq!(unsafe_chars(&log), vec![], "{}", log.escape_debug());
+    assert_eq!(env.orc(&["t", "show", &id, "--json"]).success().json()["title"], title, "the title is kept exactly");
+}
