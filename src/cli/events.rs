@@ -129,13 +129,13 @@ pub fn events(orc: &Ctx, args: &EventsArgs) -> Result<Output> {
 fn follow(orc: &Ctx, q: EventQuery) -> Result<Output> {
     let (mut follower, first) = EventFollower::start(&orc.repo, &orc.session, q)?;
     for warning in Output::new(Value::Null, "").warn_broken(&first.broken).warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", super::output::for_people(&warning));
     }
     print_events(orc.json, &first.items);
     loop {
         let found = follower.next_batch(None, None)?;
         for err in &found.broken {
-            eprintln!("warning: skipped {}", err.message);
+            eprintln!("warning: skipped {}", super::output::for_people(&err.message));
         }
         print_events(orc.json, &found.items);
     }
@@ -144,7 +144,12 @@ fn follow(orc: &Ctx, q: EventQuery) -> Result<Output> {
 fn print_events(as_json: bool, events: &[Event]) {
     let mut out = std::io::stdout().lock();
     for event in events {
-        let line = if as_json { serde_json::to_string(event).expect("events serialise") } else { event_line(event) };
+        let line = if as_json {
+            serde_json::to_string(event).expect("events serialise")
+        } else {
+            // Printed as they arrive, so not through `run`: the same guard.
+            super::output::for_people(&event_line(event)).into_owned()
+        };
         if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
             std::process::exit(0);
         }

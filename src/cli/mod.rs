@@ -33,7 +33,7 @@ use crate::model::task::Actor;
 use crate::ops::{Applied, Operation};
 use crate::read::Snapshot;
 use crate::session::{Clock, IdempotencyKey, Publish, Session};
-use output::Output;
+use output::{for_people, Output};
 
 /// Coordinate a team of AI coding agents through git alone
 ///
@@ -249,7 +249,7 @@ impl Ctx {
         let (settings, problem) = snap.settings();
         if let Some(problem) = problem {
             if !self.settings_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                eprintln!("warning: {}; using the default settings for this read", problem.message);
+                eprintln!("warning: {}; using the default settings for this read", for_people(&problem.message));
             }
         }
         settings
@@ -352,7 +352,7 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<Output> {
     let (repo, session) = if args.branch.is_some() { open(cli, true)? } else { (repo, session) };
     let outcome = repo.init(&session)?;
     for notice in session.take_notices() {
-        eprintln!("{notice}");
+        eprintln!("{}", for_people(&notice));
     }
     let human = match outcome.state.as_str() {
         "created" => format!("initialised orc on branch {} ({})", outcome.branch, &outcome.tip[..12]),
@@ -502,7 +502,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Prime(args) => onboard::prime(&orc, args),
     };
     for notice in orc.session.take_notices() {
-        eprintln!("{notice}");
+        eprintln!("{}", for_people(&notice));
     }
     if std::env::var_os("ORC_TRACE").is_some() {
         eprintln!("trace: cas_retries={}", orc.session.cas_retries());
@@ -559,7 +559,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
     match dispatch(&cli).map_err(with_cli_hint) {
         Ok(output) => {
             for warning in &output.warnings {
-                eprintln!("warning: {warning}");
+                eprintln!("warning: {}", for_people(warning));
             }
             if cli.json {
                 let text = match output.json_text {
@@ -568,10 +568,11 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
                 };
                 print_stdout(&format!("{text}\n"));
             } else if output.raw {
-                print_stdout(&output.human);
+                use std::io::IsTerminal as _;
+                print_stdout(&output::raw_for_people(&output.human, std::io::stdout().is_terminal()));
             } else if !output.human.is_empty() {
                 let text = if output.human.ends_with('\n') { output.human } else { format!("{}\n", output.human) };
-                print_stdout(&text);
+                print_stdout(&for_people(&text));
             }
             output.exit_code
         }
@@ -579,9 +580,9 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             if cli.json {
                 print_stdout(&format!("{}\n", err.to_json()));
             } else {
-                eprintln!("error: {}", crate::model::names::terminal_safe(&err.message));
+                eprintln!("error: {}", for_people(&err.message));
                 if let Some(hint) = &err.hint {
-                    eprintln!("hint: {hint}");
+                    eprintln!("hint: {}", for_people(hint));
                 }
             }
             err.exit_code()

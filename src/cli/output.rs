@@ -9,7 +9,7 @@ pub use crate::api::views::{agent_json, task_json, task_out, ts, TaskFacts, Task
 use crate::error::Error;
 use crate::model::agent::Agent;
 use crate::model::duration::format_age;
-use crate::model::names::terminal_safe;
+use crate::model::names::{terminal_safe, terminal_text};
 use crate::model::settings::Settings;
 use crate::model::task::{short_time, Status, Task, Terms};
 
@@ -45,6 +45,27 @@ impl Output {
             self.warnings.push("run `orc doctor` to list every problem".into());
         }
         self
+    }
+}
+
+/// Text for people, as it goes out: branch content is untrusted (DESIGN
+/// §4), so everything a person reads, on stdout or stderr, passes through
+/// here on its way to the terminal, once, whichever command built it (see
+/// [`terminal_text`] for what is replaced). `--json` is never touched: JSON
+/// escapes control characters itself, and scripts need the exact values.
+pub fn for_people(text: &str) -> std::borrow::Cow<'_, str> {
+    terminal_text(text)
+}
+
+/// Raw output (`kb read`, completion scripts), which promises bytes as
+/// stored: exact when stdout is a file or a pipe, so `orc kb read t > t.md`
+/// round-trips; on a terminal, where nobody keeps the bytes, made safe like
+/// every other text for people.
+pub fn raw_for_people(text: &str, stdout_is_terminal: bool) -> std::borrow::Cow<'_, str> {
+    if stdout_is_terminal {
+        for_people(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -162,4 +183,18 @@ pub fn display_line(text: &str) -> std::borrow::Cow<'_, str> {
 pub fn bar(done: usize, total: usize, width: usize) -> String {
     let filled = (done * width + total / 2).checked_div(total).unwrap_or(0).min(width);
     format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{for_people, raw_for_people};
+
+    #[test]
+    fn raw_output_is_exact_in_a_pipe_and_safe_on_a_terminal() {
+        let markdown = "# Notes\r\n\u{1b}]0;pwned\u{7}\u{202e}txt.exe\n";
+        assert_eq!(raw_for_people(markdown, false), markdown, "`kb read t > t.md` round-trips");
+        let shown = raw_for_people(markdown, true);
+        assert_eq!(shown, "# Notes\r\n\u{fffd}]0;pwned\u{fffd}\u{fffd}txt.exe\n");
+        assert_eq!(for_people(markdown), shown, "human output is always made safe");
+    }
 }

@@ -89,10 +89,58 @@ pub fn printable(value: &str) -> String {
     format!("\"{}\"{ellipsis}", clipped.escape_debug())
 }
 
-/// Text from the branch made safe for a terminal: control characters other
-/// than newline and tab are replaced.
+/// Whether a character must never reach a terminal as it is: C0 controls
+/// other than newline and tab (ESC starts CSI and OSC sequences: colours,
+/// cursor moves, window titles, hyperlinks), DEL, C1 controls (U+0080 to
+/// U+009F; U+009B is a one-byte CSI), the Unicode bidi controls (which
+/// reorder what is shown, as in "Trojan Source", CVE-2021-42574), and the
+/// zero-width and invisible characters that hide text or make two names
+/// look the same. A carriage return counts here; [`terminal_text`] keeps
+/// one that ends a line (CRLF).
+pub fn is_terminal_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            // Arabic letter mark; zero-width space, non-joiner, joiner; LRM, RLM
+            '\u{061c}' | '\u{200b}'..='\u{200f}'
+            // line and paragraph separators; bidi embeddings and overrides
+            | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+            // word joiner, invisible operators, bidi isolates
+            | '\u{2060}'..='\u{2069}'
+            // zero-width no-break space (BOM); interlinear annotation
+            | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// Text from the branch made safe for a terminal: every character
+/// [`is_terminal_unsafe`] names becomes U+FFFD, so what was hidden shows as
+/// a visible mark and column widths stay as they were. A carriage return
+/// stays only as part of a CRLF line end; alone it would move the cursor
+/// back over the line. Borrows when nothing changes, which is the common
+/// case (listing 10k tasks prints a megabyte).
+pub fn terminal_text(value: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = value.as_bytes();
+    let unsafe_at = |i: usize, c: char| {
+        if c == '\r' {
+            bytes.get(i + 1) != Some(&b'\n')
+        } else {
+            is_terminal_unsafe(c)
+        }
+    };
+    let Some(first) = value.char_indices().find(|&(i, c)| unsafe_at(i, c)).map(|(i, _)| i) else {
+        return std::borrow::Cow::Borrowed(value);
+    };
+    let mut out = String::with_capacity(value.len() + 8);
+    out.push_str(&value[..first]);
+    for (i, c) in value[first..].char_indices() {
+        out.push(if unsafe_at(first + i, c) { '\u{fffd}' } else { c });
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`terminal_text`] as an owned string.
 pub fn terminal_safe(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c }).collect()
+    terminal_text(value).into_owned()
 }
 
 /// Declares a string newtype that holds only values `$check` accepts.
@@ -235,6 +283,42 @@ mod tests {
         let ok: WorkstreamName = serde_json::from_str(r#""revenue""#).unwrap();
         assert_eq!(ok.as_str(), "revenue");
         assert_eq!(serde_json::to_string(&ok).unwrap(), r#""revenue""#);
+    }
+
+    #[test]
+    fn terminal_text_replaces_what_could_control_or_deceive_a_terminal() {
+        let hostile = [
+            "\u{1b}[31mred",                              // CSI
+            "\u{1b}]0;title\u{7}",                        // OSC window title
+            "\u{1b}]8;;http://x\u{1b}\\l",                // OSC 8 hyperlink
+            "\u{9b}2J",                                   // C1 CSI
+            "\u{85}\u{9d}",                               // other C1
+            "a\rb",                                       // lone carriage return
+            "\u{8}\u{7f}\u{0}",                           // backspace, DEL, NUL
+            "\u{202e}evil\u{202c}",                       // bidi override
+            "\u{2066}\u{2067}\u{2068}\u{2069}",           // isolates
+            "\u{200e}\u{200f}\u{61c}",                    // marks
+            "a\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}b", // zero-width
+        ];
+        for text in hostile {
+            let safe = terminal_text(text);
+            assert!(
+                !safe
+                    .chars()
+                    .enumerate()
+                    .any(|(i, c)| is_terminal_unsafe(c) || (c == '\r' && safe.chars().nth(i + 1) != Some('\n'))),
+                "{text:?} -> {safe:?}"
+            );
+            assert_eq!(safe.chars().count(), text.chars().count(), "one mark per character: {text:?}");
+        }
+        assert_eq!(terminal_text("\u{1b}[31mred"), "\u{fffd}[31mred");
+    }
+
+    #[test]
+    fn terminal_text_keeps_ordinary_text_as_it_is() {
+        for ok in ["plain", "tab\there\nnew line", "crlf\r\nline", "ünïcödé ✓ 日本語 █░", ""] {
+            assert!(matches!(terminal_text(ok), std::borrow::Cow::Borrowed(_)), "{ok:?}");
+        }
     }
 
     #[test]

@@ -57,6 +57,35 @@ struct Wire {
     input: Value,
 }
 
+/// A subject carries people's text (task titles, lock names) into
+/// `git log orc`, which prints it raw: line breaks and tabs become spaces
+/// (one line, no forged trailer), and whatever could drive or deceive a
+/// terminal becomes U+FFFD, as on orc's own output.
+fn safe_subject(subject: &str) -> String {
+    let one_line = subject.replace(['\n', '\r', '\t'], " ");
+    crate::model::names::terminal_safe(&one_line)
+}
+
+/// JSON that `git log` can print: serde_json escapes C0 controls but
+/// writes DEL, C1 controls and bidi or zero-width characters as they are.
+/// Those can only sit inside JSON strings, where `\uXXXX` means the same
+/// character (all of them are in the Basic Multilingual Plane), so the
+/// input parses back unchanged.
+fn ascii_escaped(json: &str) -> String {
+    if !json.chars().any(crate::model::names::is_terminal_unsafe) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if crate::model::names::is_terminal_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 const RESERVED: [&str; 8] = ["v", "id", "op", "by", "as", "at", "key", "input"];
 
 impl Envelope {
@@ -72,8 +101,8 @@ impl Envelope {
             key: self.key.clone(),
             input: self.input.clone(),
         };
-        let json = serde_json::to_string(&wire).expect("the envelope is plain data");
-        format!("orc: {}\n\n{PREFIX}{json}\n", subject.replace(['\n', '\r'], " "))
+        let json = ascii_escaped(&serde_json::to_string(&wire).expect("the envelope is plain data"));
+        format!("orc: {}\n\n{PREFIX}{json}\n", safe_subject(subject))
     }
 
     /// The operation a commit message records; None for a commit without a
@@ -159,6 +188,18 @@ mod tests {
     fn subjects_stay_on_one_line() {
         let message = sample(Value::Null).message("a\nOrc-Op: {\"v\":1}\r");
         assert_eq!(message.lines().filter(|l| l.starts_with("Orc-Op: ")).count(), 1);
+    }
+
+    #[test]
+    fn subjects_carry_no_terminal_controls() {
+        let hostile = "add \u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe\u{200b}\tx\r\ny";
+        let envelope = sample(serde_json::json!({"title": hostile, "data": {"x": "\u{7f}\u{85}\u{2066}"}}));
+        let message = envelope.message(hostile);
+        let subject = message.lines().next().unwrap();
+        assert_eq!(subject, "orc: add \u{fffd}]0;pwned\u{fffd}\u{fffd}[2J\u{fffd}31m\u{fffd}gpj.exe\u{fffd} x  y");
+        assert!(!message.chars().any(|c| crate::model::names::is_terminal_unsafe(c) || c == '\r'), "{message:?}");
+        assert_eq!(message.lines().count(), 3, "subject, blank line, trailer");
+        assert_eq!(Envelope::parse(&message, "c").unwrap(), Some(envelope), "the input is kept exactly");
     }
 
     #[test]

@@ -68,7 +68,9 @@ struct Counts {
     cancelled: usize,
     agents: usize,
     stale: usize,
+    /// Held and not expired by the branch's own time.
     locks: usize,
+    expired_locks: usize,
     topics: usize,
 }
 
@@ -132,7 +134,7 @@ fn row(task: &Task, blocked: bool) -> TaskRow {
         id: task.id.clone(),
         title: clean(&task.title),
         priority: task.priority,
-        holder: task.claimed_by.clone().unwrap_or_default(),
+        holder: clean(&task.claimed_by.clone().unwrap_or_default()),
         blocked,
     }
 }
@@ -201,7 +203,6 @@ fn newest_operation(snap: &Snapshot<'_>) -> Result<DateTime<Utc>> {
 fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
     let (settings, _) = snap.settings();
     let as_of = newest_operation(snap)?;
-    let terms = crate::model::task::Terms { now: as_of, lease: settings.lease, grace: settings.expiry_slack };
     let board = Board::load(snap, None, None)?;
     let mut counts = Counts::default();
     let mut workstreams = Vec::new();
@@ -268,25 +269,32 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
         })
         .collect();
     counts.agents = agents.len();
-    // Judged by the branch's own time, not this machine's observations, so
-    // every machine renders the same page.
+    // Judged by the branch's own time (its newest operation), not this
+    // machine's clock or observations, so every machine renders the same
+    // page. The page takes nothing away from anyone: a lock whose written
+    // expiry is behind that time shows as expired, as its "ago" says, even
+    // while a holder with a skewed clock may still renew it.
     let locks: Vec<LockView> = all_locks(snap)?
         .items
         .iter()
         .filter(|l| l.is_held())
-        .map(|l| LockView {
-            resource: l.resource.clone(),
-            holder: l.holder.clone().unwrap_or_default(),
-            expires: if l.expires_at >= as_of {
-                format!("in {}", format_age(l.expires_at - as_of))
-            } else {
-                format!("{} ago", format_age(as_of - l.expires_at))
-            },
-            expired: as_of > l.expires_at + terms.grace,
-            token: l.token,
+        .map(|l| {
+            let expired = l.expires_at < as_of;
+            LockView {
+                resource: clean(&l.resource),
+                holder: clean(&l.holder.clone().unwrap_or_default()),
+                expires: if expired {
+                    format!("expired {} ago", format_age(as_of - l.expires_at))
+                } else {
+                    format!("in {}", format_age(l.expires_at - as_of))
+                },
+                expired,
+                token: l.token,
+            }
         })
         .collect();
-    counts.locks = locks.len();
+    counts.expired_locks = locks.iter().filter(|l| l.expired).count();
+    counts.locks = locks.len() - counts.expired_locks;
     let events: Vec<EventView> = query(snap, &EventQuery { last: Some(EVENTS_SHOWN), ..Default::default() })?
         .items
         .into_iter()
@@ -336,6 +344,16 @@ fn gather(snap: &Snapshot<'_>, branch: &str) -> Result<Page> {
     })
 }
 
+/// The noun for a count: `{{ n|noun("lock") }}` is "lock" for 1 and
+/// "locks" otherwise; `{{ n|noun("entry", "entries") }}` for the irregular.
+fn noun(count: i64, singular: String, plural: Option<String>) -> String {
+    match (count, plural) {
+        (1, _) => singular,
+        (_, Some(plural)) => plural,
+        (_, None) => format!("{singular}s"),
+    }
+}
+
 fn engine() -> Environment<'static> {
     let mut env = Environment::new();
     // Escaping is decided by the template's name: HTML for .html.
@@ -347,6 +365,7 @@ fn engine() -> Environment<'static> {
         }
     });
     env.add_filter("md", |value: Template| md_inline(&value.to_string()));
+    env.add_filter("noun", noun);
     env.add_template("README.md", README_TEMPLATE).expect("the README template parses");
     env.add_template("index.html", HTML_TEMPLATE).expect("the page template parses");
     env

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod expiry;
 mod hooks;
+mod hostile;
 mod init;
 mod kb_import;
 mod knowledge;
