@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::output::Output;
+use super::output::{for_people, Output};
 use super::Ctx;
 use crate::api::lease::LockLease;
 pub use crate::api::views::lock_json;
@@ -192,7 +192,7 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
             }
         }
         for failure in lease.take_failures() {
-            eprintln!("warning: could not renew the lock on {}: {failure}", args.resource);
+            eprintln!("warning: could not renew the lock on {}: {}", args.resource, for_people(&failure.message));
         }
         // Another holder has the lock: the command must not go on as if it
         // still held it. TERM first, KILL after the grace period.
@@ -200,7 +200,8 @@ fn run_locked(orc: &Ctx, args: &RunArgs) -> Result<Output> {
         match &stopping {
             None => {
                 if let Some(lost) = lease.lost() {
-                    eprintln!("error: lost the lock on {}: {lost}; stopping the command", args.resource);
+                    let lost_text = for_people(&lost.message).into_owned();
+                    eprintln!("error: lost the lock on {}: {lost_text}; stopping the command", args.resource);
                     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
                     stopping = Some((lost, Instant::now()));
                 }
@@ -244,7 +245,7 @@ fn release(lease: LockLease, resource: &str) -> bool {
     match lease.release() {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("warning: could not release the lock on {resource}: {e}");
+            eprintln!("warning: could not release the lock on {resource}: {}", for_people(&e.message));
             false
         }
     }

@@ -7,6 +7,7 @@
 //! publishing, retrying, waiting, following or renewing of its own.
 
 mod agent;
+mod config;
 mod cycle;
 mod demo;
 mod doctor;
@@ -80,6 +81,11 @@ pub enum Command {
     ///
     /// Example: orc doctor
     Doctor,
+    /// The branch's settings (orc.toml): get, set
+    ///
+    /// Example: orc config set lease 45m
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Workstreams: create, list, show, archive
     ///
     /// Example: orc ws create revenue "Revenue generation" 1
@@ -477,6 +483,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Init(_) => unreachable!("handled above"),
         Command::Status => status::status(&orc),
         Command::Doctor => doctor::doctor(&orc),
+        Command::Config(cmd) => config::run(&orc, cmd),
         Command::Ws(cmd) => ws::run(&orc, cmd),
         Command::Task(cmd) => task::run(&orc, cmd),
         Command::Agent(cmd) => agent::run(&orc, cmd),
@@ -624,6 +631,9 @@ fn with_cli_hint(mut err: Error) -> Error {
             Some("fix or restore the file on the orc branch; `orc doctor` lists every broken file".into())
         }
         Kind::HookConflict => Some("move one of them away, then run `orc hooks install` again".into()),
+        Kind::CheckedOut => field("worktree").map(|w| {
+            format!("git -C {w} switch --detach (or to another branch), then retry; `orc config set KEY VALUE` edits orc.toml without a checkout")
+        }),
         Kind::Busy | Kind::PushRefused | Kind::Network => {
             err.hint.as_ref().map(|h| h.replace("sync again", "run `orc sync` again").replace("a sync", "`orc sync`"))
         }

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 
 pub const SETTINGS_PATH: &str = "orc.toml";
 
+/// The settings `orc config set` may change (all durations).
+pub const DURATION_KEYS: &[&str] = &["lease", "stale_after", "clock_grace", "expiry_slack", "render_interval"];
+
 /// The orc.toml of the fixed root commit. Never change these bytes: every
 /// machine must derive the identical root commit (DESIGN §1).
 pub const ROOT_SETTINGS: &str = "\

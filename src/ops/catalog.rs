@@ -77,6 +77,7 @@ catalog!(
     super::cycle::WritePlan,
     super::cycle::CloseCycle,
     super::dashboard::RenderDashboard,
+    super::config::SetConfig,
 );
 
 /// The catalog entry for a recorded operation name.

@@ -19,6 +19,7 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod config;
 pub mod cycle;
 pub mod dashboard;
 pub mod events;

@@ -11,6 +11,7 @@ use orc::model::names::{AgentName, Label, ResourceName};
 use orc::model::task::{Actor, Text};
 use orc::ops::agent::{Heartbeat, RegisterAgent, RemoveAgent};
 use orc::ops::catalog::CATALOG;
+use orc::ops::config::{SetConfig, SettingKey, SettingValue};
 use orc::ops::cycle::{CloseCycle, WritePlan};
 use orc::ops::dashboard::RenderDashboard;
 use orc::ops::events::{EventData, HookEvent, LogEvent, OrcEventType};
@@ -96,6 +97,8 @@ fn every_operation_replays_from_its_trailer_to_the_same_tree() {
     repo.apply(&person(next()), &WritePlan).unwrap();
     repo.apply(&person(next()), &CloseCycle).unwrap();
     repo.apply(&person(next()), &RenderDashboard).unwrap();
+    let setting = SetConfig { key: SettingKey::new("lease").unwrap(), value: SettingValue::new("45m").unwrap() };
+    repo.apply(&person(next()), &setting).unwrap();
 
     let store = repo.store().unwrap();
     let session = person(0);

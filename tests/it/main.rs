@@ -5,6 +5,7 @@ mod common;
 
 mod architecture;
 mod catalog;
+mod checkout;
 
 mod cycle;
 mod dashboard;
