@@ -31,6 +31,7 @@ struct RawSettings {
     stale_after: Option<String>,
     clock_grace: Option<String>,
     render_interval: Option<String>,
+    net_timeout: Option<String>,
 }
 
 /// Resolved settings.
@@ -45,6 +46,10 @@ pub struct Settings {
     pub clock_grace: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub render_interval: Duration,
+    /// How long a publishing command or a sync waits for a remote that does
+    /// not answer before it fails, keeping its work locally (DESIGN §4).
+    #[serde(serialize_with = "ser_duration")]
+    pub net_timeout: Duration,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -59,6 +64,7 @@ impl Default for Settings {
             stale_after: Duration::minutes(5),
             clock_grace: Duration::minutes(2),
             render_interval: Duration::minutes(5),
+            net_timeout: Duration::seconds(20),
         }
     }
 }
@@ -89,6 +95,7 @@ impl Settings {
             stale_after: field("stale_after", raw.stale_after, defaults.stale_after)?,
             clock_grace: field("clock_grace", raw.clock_grace, defaults.clock_grace)?,
             render_interval: field("render_interval", raw.render_interval, defaults.render_interval)?,
+            net_timeout: field("net_timeout", raw.net_timeout, defaults.net_timeout)?,
         })
     }
 }
@@ -104,6 +111,13 @@ mod tests {
         assert_eq!(parsed.lease, defaults.lease);
         assert_eq!(parsed.stale_after, defaults.stale_after);
         assert_eq!(parsed.clock_grace, defaults.clock_grace);
+    }
+
+    #[test]
+    fn net_timeout_defaults_to_20s_and_can_be_set() {
+        assert_eq!(Settings::parse(ROOT_SETTINGS.as_bytes()).unwrap().net_timeout, Duration::seconds(20));
+        let set = Settings::parse(b"schema = 1\nnet_timeout = \"2s\"\n").unwrap();
+        assert_eq!(set.net_timeout, Duration::seconds(2));
     }
 
     #[test]
