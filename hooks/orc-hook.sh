@@ -26,7 +26,17 @@ esac
 # A push the user's hook blocked did not happen: nothing to log (post-*
 # hooks cannot block, so their action happened whatever the status). orc
 # writes its own errors to <git-common-dir>/orc/hooks.log (`orc doctor`).
+#
+# orc never holds git up: a hung orc (a stuck disk, a bug) is killed after
+# 3 seconds by timeout(1) (GNU, busybox, or Homebrew's gtimeout); where
+# there is none, orc runs in the background and git does not wait at all.
 if { [ "@HOOK@" != pre-push ] || [ "$status" -eq 0 ]; } && command -v orc >/dev/null 2>&1; then
-  printf '%s\n' "$input" | orc hook @HOOK@ "$@" >/dev/null 2>&1 || true
+  if command -v timeout >/dev/null 2>&1; then
+    printf '%s\n' "$input" | timeout -s KILL 3 orc hook @HOOK@ "$@" >/dev/null 2>&1 || true
+  elif command -v gtimeout >/dev/null 2>&1; then
+    printf '%s\n' "$input" | gtimeout -s KILL 3 orc hook @HOOK@ "$@" >/dev/null 2>&1 || true
+  else
+    printf '%s\n' "$input" | orc hook @HOOK@ "$@" >/dev/null 2>&1 &
+  fi
 fi
 exit "$status"

@@ -121,6 +121,8 @@ pub enum Kind {
     NotARepository,
     /// The remote's branch lost commits this machine had synced.
     RemoteRewritten,
+    /// The remote's repository does not exist (a wrong URL or path).
+    RemoteNotFound,
     /// A template failed to render.
     Render,
     /// A local commit cannot be replayed.
@@ -172,6 +174,7 @@ impl Kind {
         Self::Network,
         Self::NotARepository,
         Self::RemoteRewritten,
+        Self::RemoteNotFound,
         Self::Render,
         Self::Unreplayable,
     ];
@@ -221,6 +224,7 @@ impl Kind {
             Self::Network => "network",
             Self::NotARepository => "not_a_repository",
             Self::RemoteRewritten => "remote_rewritten",
+            Self::RemoteNotFound => "remote_not_found",
             Self::Render => "render",
             Self::Unreplayable => "unreplayable",
         }
@@ -270,6 +274,7 @@ impl Kind {
             Self::Network => Class::Environment,
             Self::NotARepository => Class::Environment,
             Self::RemoteRewritten => Class::Environment,
+            Self::RemoteNotFound => Class::Environment,
             Self::Render => Class::Environment,
             Self::Unreplayable => Class::Environment,
         }

@@ -16,7 +16,7 @@ use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
 use crate::ops::replay::{local_only, op_ids_between, replay_all, Recorded, Replayed};
 use crate::ops::Engine;
-use crate::store::remote::{self, Pushed};
+use crate::store::remote::{self, Deadline, Pushed};
 use crate::store::{ObjectId, Swap, WriteLock};
 
 /// Pushes tried before giving up when the remote keeps moving, and how long
@@ -64,18 +64,65 @@ fn backoff(attempt: u32) {
 /// Runs a network call, trying again a few times on a failure that load
 /// can cause (a busy `git daemon` hangs up, a ref advertised a moment ago
 /// moved on: "not our ref"). A remote that is simply unreachable costs
-/// a few hundred milliseconds more before the `network` error.
-fn with_retries<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
+/// a few hundred milliseconds more before the `network` error; one that
+/// does not answer is not asked again once the deadline has passed.
+fn with_retries<T>(deadline: &Deadline, mut call: impl FnMut() -> Result<T>) -> Result<T> {
     const TRIES: u32 = 4;
     let mut attempt = 0;
     loop {
         match call() {
-            Err(e) if e.kind == Kind::Network && attempt + 1 < TRIES => {
+            Err(e) if e.kind == Kind::Network && attempt + 1 < TRIES && !deadline.expired() => {
                 attempt += 1;
-                std::thread::sleep(Duration::from_millis(50 << attempt));
+                std::thread::sleep(Duration::from_millis(50 << attempt).min(deadline.remaining()));
             }
             other => return other,
         }
+    }
+}
+
+/// The deadline for this sync's network calls: orc.toml's `net_timeout`
+/// (the default when orc.toml is broken: a sync must still run).
+fn deadline(orc: &Engine<'_>) -> Result<Deadline> {
+    let snap = crate::read::Snapshot::current(orc.store)?;
+    let limit = snap.settings().0.net_timeout.to_std().unwrap_or(Duration::ZERO);
+    Ok(Deadline::new(limit))
+}
+
+/// Removes a remote-tracking ref's lock file (`refs/remotes/<remote>/<branch>.lock`)
+/// left by a git that was killed (a publish killed during its fetch or
+/// push): it would fail every later fetch. git holds such a lock only
+/// while it updates the ref, for milliseconds; one that stays in place is
+/// stale. Removed under the write queue, as the branch's own lock is, so
+/// orc processes clearing it take turns; the store waits before removing.
+fn clear_tracking_lock(orc: &Engine<'_>, tracking: &str) -> Result<()> {
+    if !orc.store.ref_lock_exists(tracking) {
+        return Ok(());
+    }
+    let queue = orc.store.lock_writers()?;
+    if let Some(path) = orc.store.clear_stale_ref_lock(&queue, tracking)? {
+        orc.session.notice(format!("removed {}, left by a git that was killed", path.display()));
+    }
+    Ok(())
+}
+
+/// Fetches the remote's branch; a fetch that failed on a stale lock file of
+/// the tracking ref (made between the check and the fetch) clears it and
+/// fetches again, once.
+fn fetch(
+    orc: &Engine<'_>,
+    dir: &std::path::Path,
+    remote_name: &str,
+    branch: &str,
+    deadline: &Deadline,
+) -> Result<bool> {
+    let tracking = format!("refs/remotes/{remote_name}/{branch}");
+    clear_tracking_lock(orc, &tracking)?;
+    match with_retries(deadline, || remote::fetch(dir, remote_name, branch, deadline)) {
+        Err(e) if e.kind == Kind::Git && orc.store.ref_lock_exists(&tracking) => {
+            clear_tracking_lock(orc, &tracking)?;
+            with_retries(deadline, || remote::fetch(dir, remote_name, branch, deadline))
+        }
+        other => other,
     }
 }
 
@@ -169,12 +216,13 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         tip: String::new(),
         refusals: vec![],
     };
+    let deadline = deadline(orc)?;
     let started = std::time::Instant::now();
     for attempt in 0..MAX_ATTEMPTS {
         if started.elapsed() > MAX_CONTENTION {
             break;
         }
-        let fetched = match with_retries(|| remote::fetch(&dir, remote_name, &branch, remote::DEFAULT_TIMEOUT))? {
+        let fetched = match fetch(orc, &dir, remote_name, &branch, &deadline)? {
             true => orc.store.resolve(&format!("refs/remotes/{remote_name}/{branch}"))?,
             false => None,
         };
@@ -244,9 +292,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         drop(queue);
         if Some(candidate) != fetched {
             report.pushes += 1;
-            match with_retries(|| {
-                remote::push(&dir, remote_name, &branch, candidate, fetched, remote::DEFAULT_TIMEOUT)
-            })? {
+            match with_retries(&deadline, || remote::push(&dir, remote_name, &branch, candidate, fetched, &deadline))? {
                 Pushed::Accepted => {}
                 Pushed::Moved => {
                     backoff(attempt);

@@ -18,6 +18,7 @@
 
 pub mod knowledge;
 pub mod lease;
+pub mod offline;
 pub mod status;
 pub mod views;
 pub mod watch;
@@ -201,26 +202,13 @@ impl Repo {
     /// remote is configured. If the replay on the remote's tip refused it
     /// (another machine won), that refusal is the answer. Local work
     /// waiting for the next sync (events, heartbeats, knowledge) travels in
-    /// the same push.
+    /// the same push. A sync that failed says the operation was kept
+    /// locally (`kept_locally`), whatever failed.
     pub fn publish(&self, session: &Session, op_id: &str) -> Result<()> {
-        if session.publish == Publish::Local {
-            return Ok(());
-        }
         let store = self.store()?;
-        let Some(remote) = crate::ops::init::remote_name(&store) else { return Ok(()) };
-        if !store.remote_names().contains(&remote) {
-            return Ok(());
-        }
+        let Some(remote) = publishing_remote(&store, session) else { return Ok(()) };
         let engine = Engine::new(&store, session);
-        let report = crate::sync::sync(&engine, &remote).map_err(|mut e| {
-            if e.kind == Kind::Network {
-                e.message = format!("done locally but not published: {}", e.message);
-                e.hint = Some(
-                    "a sync publishes it once the remote is reachable; until then another machine may win it".into(),
-                );
-            }
-            e
-        })?;
+        let report = crate::sync::sync(&engine, &remote).map_err(|e| offline::kept_locally(e, ""))?;
         session.note_publish_pushes(report.pushes);
         self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
@@ -230,17 +218,67 @@ impl Repo {
     }
 
     /// Claims a task (by id or prefix) or the best ready one, published.
-    /// A `next` that lost its choice to another machine picks again.
+    /// A `next` that lost its choice to another machine picks again. A
+    /// publish that failed names the task claimed on this machine only;
+    /// and while such a claim by the same agent waits, `next` publishes it
+    /// and answers with it instead of claiming another.
     pub fn claim(&self, session: &Session, op: &ClaimTask) -> Result<Applied<Task>> {
+        if op.task.is_none() {
+            if let Some(pending) = self.publish_pending_claim(session, op)? {
+                return Ok(pending);
+            }
+        }
         let tries = if op.task.is_some() { 1 } else { NEXT_TRIES };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.apply_published(session, op) {
+            let applied = self.apply(session, op)?;
+            match self.publish(session, &applied.op_id) {
+                Ok(()) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
-                other => return other,
+                Err(e) if offline::is_kept_locally(&e) => {
+                    return Err(offline::claimed_locally(e, &applied.output, false))
+                }
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Publishes `op.agent`'s newest claim that is still only on this
+    /// machine, if any: the answer to a `next` is that task once the
+    /// remote accepted it (when it is in the workstream asked for). None
+    /// when there is none, when another machine won it meanwhile, or when
+    /// it is in another workstream: then `next` claims as usual.
+    fn publish_pending_claim(&self, session: &Session, op: &ClaimTask) -> Result<Option<Applied<Task>>> {
+        let pending = {
+            let store = self.store()?;
+            let Some(remote) = publishing_remote(&store, session) else { return Ok(None) };
+            offline::pending_claim(&store, &remote, op.agent.as_str())?
+        };
+        let Some(pending) = pending else { return Ok(None) };
+        match self.publish(session, &pending.op_id) {
+            Ok(()) => {}
+            Err(e) if offline::is_kept_locally(&e) => return Err(offline::claimed_locally(e, &pending.task, true)),
+            // The remote refused it (another machine won): claim another.
+            Err(_) => return Ok(None),
+        }
+        let task = self.read(|snap| snap.find_task(&pending.task.id, None))?;
+        let still_ours =
+            task.status == crate::model::task::Status::Claimed && task.claimed_by.as_deref() == Some(op.agent.as_str());
+        if !still_ours || op.workstream.as_ref().is_some_and(|ws| ws.as_str() != task.workstream) {
+            return Ok(None);
+        }
+        session.notice(format!(
+            "{}: claimed earlier on this machine but not published then; published now, and no other task claimed",
+            task.id
+        ));
+        Ok(Some(Applied {
+            output: task,
+            op_id: pending.op_id,
+            commit: Some(pending.commit),
+            replayed: false,
+            retries: 0,
+        }))
     }
 
     /// Completes or fails a task, published.
@@ -325,6 +363,16 @@ impl Repo {
     pub fn require_agent(session: &Session) -> Result<AgentName> {
         session.agent()
     }
+}
+
+/// The remote a publishing operation publishes to: None when the session
+/// keeps operations local or no remote is configured.
+fn publishing_remote(store: &Store, session: &Session) -> Option<String> {
+    if session.publish == Publish::Local {
+        return None;
+    }
+    let remote = crate::ops::init::remote_name(store)?;
+    store.remote_names().contains(&remote).then_some(remote)
 }
 
 /// The actor for a front end that found `agent` (or none) and `person`:

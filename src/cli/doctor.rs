@@ -21,15 +21,29 @@ struct Problem {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fix: Option<String>,
+    /// The file the problem is about, when it is a file on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
 }
 
 impl Problem {
     fn error(err: &Error) -> Self {
-        Self { severity: "error", kind: err.kind.as_str().into(), message: err.message.clone(), fix: err.hint.clone() }
+        Self {
+            severity: "error",
+            kind: err.kind.as_str().into(),
+            message: err.message.clone(),
+            fix: err.hint.clone(),
+            path: None,
+        }
     }
 
     fn warning(kind: &str, message: String, fix: Option<String>) -> Self {
-        Self { severity: "warning", kind: kind.into(), message, fix }
+        Self { severity: "warning", kind: kind.into(), message, fix, path: None }
+    }
+
+    fn at(mut self, path: &std::path::Path) -> Self {
+        self.path = Some(path.display().to_string());
+        self
     }
 }
 
@@ -81,6 +95,7 @@ pub fn doctor(orc: &Ctx) -> Result<Output> {
             Some(format!("rm {}", lock.display())),
         ));
     }
+    check_leftover_locks(&store, &mut problems);
     let hook_errors = crate::hooks::logged_errors(&store.private_dir());
     if let Some(last) = hook_errors.last() {
         let log = store.private_dir().join("hooks.log");
@@ -114,6 +129,47 @@ pub fn doctor(orc: &Ctx) -> Result<Output> {
         output.exit_code = 3;
     }
     Ok(output)
+}
+
+/// Every lock file a killed git, libgit2 or orc left in the git dir, with
+/// what fixes it (issue 13). The branch's own ref lock is reported above.
+fn check_leftover_locks(store: &crate::store::Store, problems: &mut Vec<Problem>) {
+    use crate::store::leftovers::LeftoverKind;
+    let git_dir = store.private_dir().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let own = git_dir.join(format!("{}.lock", store.refname()));
+    let tracking = git_dir.join("refs").join("remotes");
+    for left in store.leftover_lock_files() {
+        if left.path == own {
+            continue;
+        }
+        let path = left.path.display();
+        let age = crate::model::duration::format_age(chrono::Duration::from_std(left.age).unwrap_or_default());
+        let orc_tracking = left.path.starts_with(&tracking)
+            && left.path.file_name().is_some_and(|n| n.to_string_lossy() == format!("{}.lock", store.branch()));
+        let (message, fix) = match left.what {
+            LeftoverKind::RefLock if orc_tracking => (
+                format!("{path} ({age} old): a remote-tracking ref lock left by a git that was killed; fetches of the orc branch fail while it exists"),
+                format!("orc sync removes it (or: rm {path})"),
+            ),
+            LeftoverKind::RefLock => (
+                format!("{path} ({age} old): a ref lock left by a git that was killed; git refuses to update that ref while it exists"),
+                format!("if no git command is running: rm {path}"),
+            ),
+            LeftoverKind::IndexLock => (
+                format!("{path} ({age} old): a worktree's index lock; git commands there fail while it exists"),
+                format!("if no git command is running in that worktree (an editor opened by git commit holds it): rm {path}"),
+            ),
+            LeftoverKind::PackTemp => (
+                format!("{path} ({age} old): a temporary pack file of a write that was killed"),
+                format!("if no orc command is running: rm {path}"),
+            ),
+            LeftoverKind::Other => (
+                format!("{path} ({age} old): a lock file left by a git command that was killed"),
+                format!("if no git command is running: rm {path}"),
+            ),
+        };
+        problems.push(Problem::warning("leftover_lock", message, Some(fix)).at(&left.path));
+    }
 }
 
 fn check_branch(snap: &Snapshot<'_>, problems: &mut Vec<Problem>) -> Result<()> {

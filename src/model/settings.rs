@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 pub const SETTINGS_PATH: &str = "orc.toml";
 
 /// The settings `orc config set` may change (all durations).
-pub const DURATION_KEYS: &[&str] = &["lease", "stale_after", "clock_grace", "expiry_slack", "render_interval"];
+pub const DURATION_KEYS: &[&str] =
+    &["lease", "stale_after", "clock_grace", "expiry_slack", "render_interval", "net_timeout"];
 
 /// The orc.toml of the fixed root commit. Never change these bytes: every
 /// machine must derive the identical root commit (DESIGN §1).
@@ -35,6 +36,7 @@ struct RawSettings {
     clock_grace: Option<String>,
     expiry_slack: Option<String>,
     render_interval: Option<String>,
+    net_timeout: Option<String>,
 }
 
 /// Resolved settings.
@@ -56,6 +58,10 @@ pub struct Settings {
     pub expiry_slack: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub render_interval: Duration,
+    /// How long a publishing command or a sync waits for a remote that does
+    /// not answer before it fails, keeping its work locally (DESIGN §4).
+    #[serde(serialize_with = "ser_duration")]
+    pub net_timeout: Duration,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -71,6 +77,7 @@ impl Default for Settings {
             clock_grace: Duration::minutes(2),
             expiry_slack: Duration::seconds(1),
             render_interval: Duration::minutes(5),
+            net_timeout: Duration::seconds(20),
         }
     }
 }
@@ -102,6 +109,7 @@ impl Settings {
             clock_grace: field("clock_grace", raw.clock_grace, defaults.clock_grace)?,
             expiry_slack: field("expiry_slack", raw.expiry_slack, defaults.expiry_slack)?,
             render_interval: field("render_interval", raw.render_interval, defaults.render_interval)?,
+            net_timeout: field("net_timeout", raw.net_timeout, defaults.net_timeout)?,
         })
     }
 }
@@ -117,6 +125,13 @@ mod tests {
         assert_eq!(parsed.lease, defaults.lease);
         assert_eq!(parsed.stale_after, defaults.stale_after);
         assert_eq!(parsed.clock_grace, defaults.clock_grace);
+    }
+
+    #[test]
+    fn net_timeout_defaults_to_20s_and_can_be_set() {
+        assert_eq!(Settings::parse(ROOT_SETTINGS.as_bytes()).unwrap().net_timeout, Duration::seconds(20));
+        let set = Settings::parse(b"schema = 1\nnet_timeout = \"2s\"\n").unwrap();
+        assert_eq!(set.net_timeout, Duration::seconds(2));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod code;
 mod fsync;
+pub mod leftovers;
 mod pack;
 pub mod remote;
 
@@ -616,5 +617,39 @@ impl Store {
             self.repo.find_commit(commit).map_err(|e| git_error(&format!("cannot read commit {commit}"), &e))?;
         chrono::DateTime::from_timestamp(commit.time().seconds(), 0)
             .ok_or_else(|| Error::new(Kind::Git, "a commit has an impossible time"))
+    }
+}
+
+impl Store {
+    /// Does `<refname>.lock` exist in the git dir?
+    pub fn ref_lock_exists(&self, refname: &str) -> bool {
+        self.common_dir.join(format!("{refname}.lock")).exists()
+    }
+
+    /// Removes `<refname>.lock` when it is stale, and returns its path. git
+    /// holds a ref's lock only while it updates the ref (milliseconds), so
+    /// one that stays in place until it is a second old was left by a
+    /// killed git; a younger one is waited for, for up to that second.
+    /// Holding the write queue keeps orc processes from clearing a lock
+    /// another orc process just removed and a fresh git took again.
+    pub fn clear_stale_ref_lock(&self, _queue: &WriteLock, refname: &str) -> Result<Option<PathBuf>> {
+        const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+        let path = self.common_dir.join(format!("{refname}.lock"));
+        loop {
+            let age = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                Ok(modified) => modified.elapsed().unwrap_or_default(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(&format!("cannot read {}", path.display()), &e)),
+            };
+            if age >= STALE_AFTER {
+                return match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(Some(path)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(&format!("cannot remove the stale lock {}", path.display()), &e)
+                        .with("path", path.display().to_string())),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20).min(STALE_AFTER - age));
+        }
     }
 }

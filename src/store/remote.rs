@@ -1,12 +1,16 @@
 //! Fetch and push through the user's own `git`, so their ssh config,
-//! credential helpers and URL rewrites apply (DESIGN §4). Every call has a
-//! timeout, no prompt, no stdin, and English messages to parse.
+//! credential helpers and URL rewrites apply (DESIGN §4). Every call runs
+//! against a [`Deadline`], with no prompt, no stdin, and English messages
+//! to parse. A failure carries git's whole message (bounded), the file it
+//! names, and a kind that says what failed: the network, a remote that
+//! does not exist, access, or a lock file in the way.
 //!
 //! Pushes are compare-and-swap on the remote: `--force-with-lease` names the
 //! value the remote ref must still have, and `--porcelain` says per ref
 //! whether it landed. libgit2 never pushes: its local transport would
 //! overwrite a path remote's ref without checking the old value.
 
+use std::cell::Cell;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,8 +20,50 @@ use git2::Oid;
 
 use crate::error::{Error, Kind, Result};
 
-/// How long one fetch or push may take before orc gives up on it.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long orc waits for a remote that does not answer, shared by every
+/// git call of one command (orc.toml `net_timeout`, DESIGN §4): each call
+/// gets what is left of it, so retries and a fetch followed by a push
+/// cannot add up to minutes. An answer from the remote (a fetch that
+/// completed, a push accepted or rejected) renews it: contention, where
+/// the remote answers every time, has its own bound in the sync loop.
+#[derive(Debug)]
+pub struct Deadline {
+    limit: Duration,
+    until: Cell<Instant>,
+}
+
+impl Deadline {
+    /// A deadline `limit` from now.
+    pub fn new(limit: Duration) -> Self {
+        Self { limit, until: Cell::new(Instant::now() + limit) }
+    }
+
+    /// How long the remote may take to answer, as configured.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// What is left before the remote counts as not answering.
+    pub fn remaining(&self) -> Duration {
+        self.until.get().saturating_duration_since(Instant::now())
+    }
+
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The remote answered: it gets a whole `limit` again.
+    pub fn renew(&self) {
+        self.until.set(Instant::now() + self.limit);
+    }
+
+    /// The error for a remote that did not answer in time.
+    pub fn timed_out(&self, doing: &str) -> Error {
+        Error::new(Kind::Network, format!("{doing}: no answer within {:?} (orc.toml net_timeout)", self.limit))
+            .with("timeout_ms", u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX))
+            .with_hint("local work is kept; a sync publishes it once the remote answers")
+    }
+}
 
 /// Output of one git call.
 struct Ran {
@@ -26,8 +72,17 @@ struct Ran {
     stderr: String,
 }
 
-fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
+/// Runs one git command, killed when `deadline` passes (`doing` names it
+/// in the error: "cannot fetch from origin").
+fn run_git(dir: &Path, args: &[&str], deadline: &Deadline, doing: &str) -> Result<Ran> {
+    if deadline.expired() {
+        return Err(deadline.timed_out(doing));
+    }
     let mut child = Command::new("git")
+        // A fetch starts `git maintenance run --auto` when it sees fit; a
+        // command killed on its deadline would leave maintenance.lock
+        // behind, and orc's frequent small fetches are no reason to run it.
+        .args(["-c", "maintenance.auto=false", "-c", "gc.auto=0"])
         .args(args)
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -53,19 +108,16 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
         let _ = err.read_to_string(&mut text);
         text
     });
-    let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::io("cannot wait for git", &e))? {
             break status;
         }
-        if started.elapsed() > timeout {
+        if deadline.expired() {
+            // The readers are left to finish on their own: a helper git
+            // started (ssh) may hold the pipes open a while longer.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::new(
-                Kind::Network,
-                format!("git {} did not finish within {}s", args.first().unwrap_or(&""), timeout.as_secs()),
-            )
-            .with_hint("check the network and the remote, then sync again"));
+            return Err(deadline.timed_out(doing));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -76,24 +128,117 @@ fn run_git(dir: &Path, args: &[&str], timeout: Duration) -> Result<Ran> {
     })
 }
 
-fn last_line(text: &str) -> String {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+/// How much of git's message an error keeps.
+const MESSAGE_LINES: usize = 20;
+const MESSAGE_BYTES: usize = 4096;
+
+/// git's message, whole but bounded: its non-empty lines, trimmed.
+fn git_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    let mut text = String::new();
+    for line in lines.iter().take(MESSAGE_LINES) {
+        if text.len() + line.len() + 1 > MESSAGE_BYTES {
+            break;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let kept = text.lines().count();
+    if kept < lines.len() {
+        text.push_str(&format!("({} more line(s) of git's message left out)\n", lines.len() - kept));
+    }
+    text.trim_end().to_string()
+}
+
+/// git's message on one line: wrapped lines rejoined, separate messages
+/// kept apart by "; ".
+fn one_line(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines().map(str::trim) {
+        if !out.is_empty() {
+            // "fatal:", "error:", "remote:"… start a message of their own.
+            let prefixed = line.split_once(':').is_some_and(|(word, _)| word.chars().all(|c| c.is_ascii_lowercase()));
+            let continues = (line.chars().next().is_some_and(char::is_lowercase) && !prefixed)
+                || out.ends_with(['.', ':', '!', '?', ',']);
+            out.push_str(if continues { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The first file git's message names ('/path/…' in quotes), if any.
+fn named_file(message: &str) -> Option<String> {
+    message.split('\'').skip(1).step_by(2).find(|t| t.starts_with('/')).map(str::to_string)
+}
+
+/// Tells what a failed git call ran into from its message.
+fn classify(message: &str) -> Kind {
+    let lower = message.to_ascii_lowercase();
+    const MISSING: [&str; 4] =
+        ["does not appear to be a git repository", "repository not found", "no such repository", "' not found"];
+    const ACCESS: [&str; 5] = [
+        "permission denied",
+        "authentication failed",
+        "could not read username",
+        "host key verification failed",
+        "terminal prompts disabled",
+    ];
+    if lower.contains(".lock': file exists") {
+        Kind::Git
+    } else if MISSING.iter().any(|m| lower.contains(m)) {
+        Kind::RemoteNotFound
+    } else if ACCESS.iter().any(|m| lower.contains(m)) {
+        Kind::Git
+    } else {
+        // Unreachable hosts, refused or reset connections, hang-ups: and,
+        // when unsure, the network, whose fix is to try again later.
+        Kind::Network
+    }
+}
+
+/// The error for a git call that failed while `doing` ("cannot fetch from
+/// origin"): git's whole message, the file it names, and what kind of
+/// failure it is.
+fn git_failure(doing: &str, stderr: &str) -> Error {
+    let message = git_message(stderr);
+    let kind = classify(&message);
+    let file = named_file(&message);
+    let summary = if message.is_empty() { "git failed without saying why".to_string() } else { one_line(&message) };
+    let hint = match (kind, &file) {
+        (Kind::Git, Some(file)) if file.ends_with(".lock") => format!(
+            "a git command was killed while it held {file}: make sure no git command is running, then remove it"
+        ),
+        (Kind::RemoteNotFound, _) => {
+            "check the remote's URL (git remote -v) and that the repository exists there; local work is kept".into()
+        }
+        (Kind::Git, _) => "check your access to the remote (credentials, ssh keys); local work is kept".into(),
+        _ => "local work is kept; a sync publishes it once the remote is reachable".into(),
+    };
+    let mut err = Error::new(kind, format!("{doing}: {summary}")).with("git_message", &message).with_cause(&message);
+    if let Some(file) = file {
+        err = err.with("path", file);
+    }
+    err.with_hint(hint)
 }
 
 /// Fetches `refs/heads/<branch>` of `remote` into
 /// `refs/remotes/<remote>/<branch>`; false when the remote has no such
 /// branch yet. The caller reads the tracking ref itself (with libgit2: a
 /// second git process would cost as much as the fetch's own start-up).
-pub fn fetch(dir: &Path, remote: &str, branch: &str, timeout: Duration) -> Result<bool> {
+pub fn fetch(dir: &Path, remote: &str, branch: &str, deadline: &Deadline) -> Result<bool> {
     let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-    let ran = run_git(dir, &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, &refspec], timeout)?;
+    let doing = format!("cannot fetch from {remote}");
+    let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, &refspec];
+    let ran = run_git(dir, &args, deadline, &doing)?;
     if !ran.success {
         if ran.stderr.contains("couldn't find remote ref") {
+            deadline.renew();
             return Ok(false);
         }
-        return Err(Error::new(Kind::Network, format!("cannot fetch from {remote}: {}", last_line(&ran.stderr)))
-            .with_hint("local work is kept; a sync publishes it once the remote is reachable"));
+        return Err(git_failure(&doing, &ran.stderr));
     }
+    deadline.renew();
     Ok(true)
 }
 
@@ -115,15 +260,22 @@ pub fn push(
     branch: &str,
     commit: Oid,
     expected: Option<Oid>,
-    timeout: Duration,
+    deadline: &Deadline,
 ) -> Result<Pushed> {
     let target = format!("refs/heads/{branch}");
     let lease = format!("--force-with-lease={target}:{}", expected.map(|o| o.to_string()).unwrap_or_default());
     let refspec = format!("{commit}:{target}");
-    let ran = run_git(dir, &["push", "--porcelain", "--atomic", "--no-verify", &lease, remote, &refspec], timeout)?;
+    let doing = format!("cannot push to {remote}");
+    let ran =
+        run_git(dir, &["push", "--porcelain", "--atomic", "--no-verify", &lease, remote, &refspec], deadline, &doing)?;
     // `--porcelain` prints one line per ref: "<flag>\t<from>:<to>\t<summary>".
     let line = ran.stdout.lines().find(|l| l.contains(&format!(":{target}")));
-    match line.and_then(|l| l.chars().next()) {
+    let flag = line.and_then(|l| l.chars().next());
+    if flag.is_some() {
+        // A porcelain line is the remote's answer, whatever it says.
+        deadline.renew();
+    }
+    match flag {
         Some(' ' | '+' | '*' | '=') if ran.success => Ok(Pushed::Accepted),
         Some('!') => {
             let summary = line.and_then(|l| l.split('\t').nth(2)).unwrap_or_default();
@@ -153,7 +305,70 @@ pub fn push(
             }
         }
         _ if ran.success => Ok(Pushed::Accepted),
-        _ => Err(Error::new(Kind::Network, format!("cannot push to {remote}: {}", last_line(&ran.stderr)))
-            .with_hint("local work is kept; a sync publishes it once the remote is reachable")),
+        _ => Err(git_failure(&doing, &ran.stderr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MISSING: &str = "fatal: '/tmp/x/missing.git' does not appear to be a git repository
+fatal: Could not read from remote repository.
+
+Please make sure you have the correct access rights
+and the repository exists.
+";
+
+    #[test]
+    fn a_missing_repository_is_not_the_network_and_keeps_the_whole_message() {
+        let err = git_failure("cannot fetch from origin", MISSING);
+        assert_eq!(err.kind, Kind::RemoteNotFound);
+        assert_eq!(
+            err.message,
+            "cannot fetch from origin: fatal: '/tmp/x/missing.git' does not appear to be a git repository; \
+             fatal: Could not read from remote repository. Please make sure you have the correct access rights \
+             and the repository exists."
+        );
+        assert_eq!(err.fields["path"], "/tmp/x/missing.git");
+        assert_eq!(err.fields["git_message"].as_str().unwrap().lines().count(), 4);
+    }
+
+    #[test]
+    fn a_lock_file_in_the_way_is_named() {
+        let stderr = "error: cannot lock ref 'refs/remotes/origin/orc': Unable to create \
+                      '/r/.git/refs/remotes/origin/orc.lock': File exists.\n\nAnother git process seems to be running";
+        let err = git_failure("cannot fetch from origin", stderr);
+        assert_eq!(err.kind, Kind::Git);
+        assert_eq!(err.fields["path"], "/r/.git/refs/remotes/origin/orc.lock");
+        assert!(err.hint.as_deref().unwrap().contains("/r/.git/refs/remotes/origin/orc.lock"));
+    }
+
+    #[test]
+    fn unreachable_hosts_are_the_network() {
+        let refused = "fatal: unable to connect to 127.0.0.1:\n127.0.0.1[0: 127.0.0.1]: errno=Connection refused\n";
+        assert_eq!(classify(refused), Kind::Network);
+        assert_eq!(classify("fatal: the remote end hung up unexpectedly"), Kind::Network);
+        assert_eq!(classify("git@github.com: Permission denied (publickey)."), Kind::Git);
+    }
+
+    #[test]
+    fn long_messages_are_bounded() {
+        let long: String = (0..100).map(|n| format!("line {n}\n")).collect();
+        let kept = git_message(&long);
+        assert_eq!(kept.lines().count(), MESSAGE_LINES + 1);
+        assert!(kept.ends_with("(80 more line(s) of git's message left out)"), "{kept}");
+        let wide = "x".repeat(10_000);
+        assert!(git_message(&format!("{wide}\n{wide}\n")).len() < MESSAGE_BYTES + 100);
+    }
+
+    #[test]
+    fn a_deadline_runs_out_and_renews() {
+        let deadline = Deadline::new(Duration::from_millis(30));
+        assert!(!deadline.expired());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(deadline.expired());
+        deadline.renew();
+        assert!(deadline.remaining() > Duration::from_millis(10));
     }
 }

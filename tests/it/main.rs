@@ -22,6 +22,7 @@ mod knowledge;
 mod layout;
 mod library;
 mod locks;
+mod network;
 mod onboarding;
 mod races;
 mod regressions;

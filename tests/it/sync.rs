@@ -48,11 +48,11 @@ fn sync_without_a_remote_says_how_to_add_one() {
     env.git(&["remote", "add", "origin", unreachable.to_str().unwrap()]);
     env.orc(&["ws", "create", "w"]).success();
     let offline = env.orc(&["sync", "--json"]).code(3);
-    assert_eq!(offline.error_kind(), "network");
+    assert_eq!(offline.error_kind(), "remote_not_found");
     let id = env.orc(&["t", "add", "w", "still works offline"]).success().stdout.trim().to_string();
     // A publishing operation says it could not publish, and loses nothing.
     let claim = env.orc(&["t", "claim", &id, "a1", "--json"]).code(3);
-    assert_eq!(claim.error_kind(), "network");
+    assert_eq!(claim.error_kind(), "remote_not_found");
     assert!(
         claim.json()["error"]["message"].as_str().unwrap().starts_with("done locally but not published"),
         "{claim}"
