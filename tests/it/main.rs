@@ -18,6 +18,7 @@ mod hooks;
 mod hostile;
 mod init;
 mod kb_import;
+mod killloop;
 mod knowledge;
 mod layout;
 mod library;
