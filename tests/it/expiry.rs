@@ -107,32 +107,35 @@ fn claims_survive_an_hour_of_holder_clock_skew_and_are_taken_over_after_the_hold
 
 #[test]
 fn locks_survive_an_hour_of_holder_clock_skew_while_renewed() {
-    let env = TestEnv::new();
-    let (_remote, b) = env.second_machine();
-    let a = env.repo.clone();
-    env.orc(&["init"]).success();
-    env.orc(&["sync"]).success();
-    orc_at(&env, &b, &at(-10), &["sync"]).success();
-    let holder =
-        |t: i64| orc_at(&env, &a, &at(t - 3600), &["lock", "acquire", "db", "--ttl", "6s", "--agent", "a1", "--json"]);
-    // The observer watches the remote (a sync each second) and tries.
-    let observer = |t: i64| {
-        orc_at(&env, &b, &at(t), &["sync"]).success();
-        orc_at(&env, &b, &at(t), &["lock", "acquire", "db", "--ttl", "6s", "--agent", "b1", "--json"])
-    };
-    holder(0).success();
-    for t in 1..=24 {
-        if t % 3 == 0 {
-            assert_eq!(holder(t).success().json()["token"], 1, "renewals keep the token");
+    for skew in [-3600, 3600] {
+        let env = TestEnv::new();
+        let (_remote, b) = env.second_machine();
+        let a = env.repo.clone();
+        env.orc(&["init"]).success();
+        env.orc(&["sync"]).success();
+        orc_at(&env, &b, &at(-10), &["sync"]).success();
+        let holder = |t: i64| {
+            orc_at(&env, &a, &at(t + skew), &["lock", "acquire", "db", "--ttl", "6s", "--agent", "a1", "--json"])
+        };
+        // The observer watches the remote (a sync each second) and tries.
+        let observer = |t: i64| {
+            orc_at(&env, &b, &at(t), &["sync"]).success();
+            orc_at(&env, &b, &at(t), &["lock", "acquire", "db", "--ttl", "6s", "--agent", "b1", "--json"])
+        };
+        holder(0).success();
+        for t in 1..=24 {
+            if t % 3 == 0 {
+                assert_eq!(holder(t).success().json()["token"], 1, "renewals keep the token");
+            }
+            let run = observer(t);
+            assert_eq!(run.code, 1, "skew {skew}s: at {t}s the observer took a lock its holder renews: {run}");
+            assert_eq!(run.error_kind(), "lock_held");
         }
-        let run = observer(t);
-        assert_eq!(run.code, 1, "at {t}s the observer took a lock its holder renews: {run}");
-        assert_eq!(run.error_kind(), "lock_held");
+        // The holder's last renewal was at 24s and seen then: free within
+        // the TTL (6s) and 2s of its death.
+        let taken = (25..=45).find(|t| observer(*t).code == 0).expect("the dead holder's lock was never taken");
+        assert!(taken <= 24 + 6 + 2, "skew {skew}s: taken over at {taken}s");
     }
-    // The holder's last renewal was at 24s and seen then: free within the
-    // TTL (6s) and 2s of its death.
-    let taken = (25..=45).find(|t| observer(*t).code == 0).expect("the dead holder's lock was never taken");
-    assert!(taken <= 24 + 6 + 2, "taken over at {taken}s");
 }
 
 #[test]
