@@ -232,7 +232,8 @@ impl Repo {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let applied = self.apply(session, op)?;
+            // The publish below carries the sign of life: no second push.
+            let applied = self.apply_local(session, op)?;
             match self.publish(session, &applied.op_id) {
                 Ok(()) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
