@@ -6,7 +6,9 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::model::task::{Actor, Status, Task};
+use crate::ops::task::ClaimTask;
 use crate::ops::trailer::Envelope;
+use crate::ops::Operation;
 use crate::read::Snapshot;
 use crate::store::{ObjectId, Store};
 
@@ -34,7 +36,7 @@ pub fn pending_claim(store: &Store, remote: &str, agent: &str) -> Result<Option<
     for (commit, message) in unpublished {
         // A commit whose trailer does not parse is not a claim; sync reports it.
         let Some(envelope) = Envelope::parse(&message, &commit.to_string()).ok().flatten() else { continue };
-        if envelope.op != "task.claim" || envelope.actor != actor {
+        if envelope.op != ClaimTask::NAME || envelope.actor != actor {
             continue;
         }
         let Some(id) = envelope.input.get("task").and_then(|t| t.as_str()).or(envelope.legacy_task.as_deref()) else {
