@@ -359,11 +359,6 @@ impl Repo {
         let store = self.store()?;
         crate::ops::init::init(&Engine::new(&store, session))
     }
-
-    /// The acting agent of `session`, or the refusal that says how to set one.
-    pub fn require_agent(session: &Session) -> Result<AgentName> {
-        session.agent()
-    }
 }
 
 /// The remote a publishing operation publishes to: None when the session

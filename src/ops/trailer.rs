@@ -68,7 +68,7 @@ fn safe_subject(subject: &str) -> String {
 
 /// JSON that `git log` can print: serde_json escapes C0 controls but
 /// writes DEL, C1 controls and bidi or zero-width characters as they are.
-/// Those can only sit inside JSON strings, where `\uXXXX` means the same
+/// Those can only sit inside JSON strings, where a `\u` escape (`\u001b`) means the same
 /// character (all of them are in the Basic Multilingual Plane), so the
 /// input parses back unchanged.
 fn ascii_escaped(json: &str) -> String {
