@@ -71,7 +71,12 @@ pub fn check_topic(topic: &str) -> Result<()> {
 crate::model::names::validated_string!(
     /// A knowledge topic: names joined by `/`, each a safe path component.
     TopicName,
-    check_topic
+    check_topic,
+    schema: {
+        "type": "string",
+        "maxLength": MAX_TOPIC_LEN,
+        "description": "names matching [A-Za-z0-9][A-Za-z0-9._-]{0,63} joined by /"
+    }
 );
 
 pub fn check_text(text: &str) -> Result<()> {

@@ -149,6 +149,9 @@ pub fn terminal_safe(value: &str) -> String {
 /// call) is checked exactly like one built from flags.
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $crate::model::names::validated_string!($(#[$doc])* $name, $check, schema: { "type": "string" });
+    };
+    ($(#[$doc:meta])* $name:ident, $check:expr, schema: { $($schema:tt)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -219,6 +222,19 @@ macro_rules! validated_string {
                 self.0 == *other
             }
         }
+
+        // Front ends describe their inputs with these schemas (OpenAPI, MCP
+        // tool schemas); the check above stays the authority, the schema
+        // only tells a client what will pass it.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ $($schema)* })
+            }
+        }
     };
 }
 pub(crate) use validated_string;
@@ -226,17 +242,20 @@ pub(crate) use validated_string;
 validated_string!(
     /// A workstream name: a path component that cannot look like a task id.
     WorkstreamName,
-    check_workstream_name
+    check_workstream_name,
+    schema: { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "description": "a workstream name (not starting with t-)" }
 );
 validated_string!(
     /// An agent name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
     AgentName,
-    |name| check_name(NameKind::Agent, name)
+    |name| check_name(NameKind::Agent, name),
+    schema: { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "description": "an agent name" }
 );
 validated_string!(
     /// A lock resource name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
     ResourceName,
-    |name| check_name(NameKind::Resource, name)
+    |name| check_name(NameKind::Resource, name),
+    schema: { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "description": "a lock resource name" }
 );
 
 /// A short free-text label (an agent's role or status line).
@@ -251,7 +270,8 @@ pub fn check_label(label: &str) -> Result<()> {
 validated_string!(
     /// A role or status line: at most 200 printable characters.
     Label,
-    check_label
+    check_label,
+    schema: { "type": "string", "maxLength": 200 }
 );
 
 #[cfg(test)]

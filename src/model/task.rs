@@ -212,6 +212,16 @@ impl TryFrom<u8> for Priority {
     }
 }
 
+impl schemars::JsonSchema for Priority {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Priority".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 9, "description": "1 is highest" })
+    }
+}
+
 impl From<Priority> for u8 {
     fn from(value: Priority) -> Self {
         value.0
@@ -231,7 +241,8 @@ pub fn check_task_id(id: &str) -> Result<()> {
 crate::model::names::validated_string!(
     /// A task's title: not blank, at most 500 characters.
     Title,
-    check_title
+    check_title,
+    schema: { "type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS }
 );
 crate::model::names::validated_string!(
     /// Free text given with an operation (a description, result, reason).
@@ -241,7 +252,8 @@ crate::model::names::validated_string!(
 crate::model::names::validated_string!(
     /// A task id as orc makes them; safe as a file name.
     TaskId,
-    check_task_id
+    check_task_id,
+    schema: { "type": "string", "pattern": "^t-[0-9a-z]{10}$" }
 );
 
 /// Canonical spelling of a typed task id or prefix: lower case, `t-` added

@@ -10,7 +10,7 @@ use crate::model::record;
 use crate::model::task::Actor;
 use crate::read::Snapshot;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisterAgent {
     pub agent: AgentName,
     pub role: Label,
@@ -46,7 +46,7 @@ impl Operation for RegisterAgent {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Heartbeat {
     pub agent: AgentName,
     pub status: Option<Label>,
@@ -78,7 +78,7 @@ impl Operation for Heartbeat {
 /// Removes an agent's record (a mistyped `--agent` made one): refused while
 /// it holds a claim or a lock, so no work is left with a holder nobody
 /// knows. Its events stay, as history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RemoveAgent {
     pub agent: AgentName,
 }

@@ -114,4 +114,12 @@ mod tests {
         names.dedup();
         assert_eq!(before, names.len(), "an operation name is listed twice");
     }
+
+    #[test]
+    fn input_schemas_carry_the_checks_clients_must_pass() {
+        let schema = serde_json::to_value(schemars::schema_for!(crate::ops::task::AddTask)).unwrap();
+        let text = schema.to_string();
+        assert!(text.contains("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), "workstream pattern missing: {text}");
+        assert!(text.contains("\"maximum\":9"), "priority range missing: {text}");
+    }
 }

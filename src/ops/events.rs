@@ -64,6 +64,16 @@ validated_string!(
 #[serde(try_from = "Value", into = "Value")]
 pub struct EventData(Value);
 
+impl schemars::JsonSchema for EventData {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EventData".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "description": "any JSON value, at most 64 KiB serialised" })
+    }
+}
+
 impl EventData {
     pub fn new(value: Value) -> Result<Self> {
         let size = serde_json::to_string(&value).map_or(usize::MAX, |t| t.len());
@@ -97,7 +107,7 @@ impl From<EventData> for Value {
 
 /// `orc log <type> [--data JSON]`. The data is nested in the recorded
 /// input, never beside the trailer's own keys.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LogEvent {
     pub agent: AgentName,
     pub kind: EventType,

@@ -13,7 +13,7 @@ use crate::read::Snapshot;
 
 /// Its recorded input is the topic, whether it appends, and the size of
 /// the text; the text itself is in the commit.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WriteTopic {
     pub topic: TopicName,
     #[serde(skip)]
@@ -96,7 +96,7 @@ impl Operation for WriteTopic {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RemoveTopic {
     pub topic: TopicName,
 }

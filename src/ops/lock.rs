@@ -28,6 +28,16 @@ pub fn check_ttl(ttl: Duration) -> Result<()> {
 #[serde(try_from = "i64", into = "i64")]
 pub struct TtlSecs(i64);
 
+impl schemars::JsonSchema for TtlSecs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TtlSecs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 604_800, "description": "seconds" })
+    }
+}
+
 impl TtlSecs {
     pub fn new(ttl: Duration) -> Result<Self> {
         check_ttl(ttl)?;
@@ -54,7 +64,7 @@ impl From<TtlSecs> for i64 {
 
 /// Its recorded input is the resource, the agent and the TTL; what this
 /// machine observed of the lock is loaded where the operation is made.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AcquireLock {
     pub resource: ResourceName,
     pub agent: AgentName,
@@ -125,7 +135,7 @@ impl Operation for AcquireLock {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ReleaseLock {
     pub resource: ResourceName,
     pub force: bool,

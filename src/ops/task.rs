@@ -17,7 +17,7 @@ use crate::read::Snapshot;
 
 /// Its fields are validated types: one decoded from JSON is as checked as
 /// one built by `new`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddTask {
     pub workstream: WorkstreamName,
     pub title: Title,
@@ -154,7 +154,7 @@ fn claim_plan(task: Task, kind: ClaimKind, agent: &str) -> Plan<Task> {
 /// `claim` (a task by id or prefix) and `next` (the best ready task, of
 /// one workstream or any) are one operation: a `next` is recorded as the
 /// claim of the task it chose, which is what a replay checks again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimTask {
     pub agent: AgentName,
     /// The task id or a unique prefix; None: the best ready task.
@@ -300,13 +300,13 @@ impl NamesTask for ChangeTask {
 }
 
 /// Complete or fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Finish {
     Complete,
     Fail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FinishTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workstream: Option<WorkstreamName>,
@@ -376,14 +376,14 @@ impl Operation for FinishTask {
 }
 
 /// Release, cancel or retry: transitions that need no claim of one's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Change {
     Release,
     Cancel,
     Retry,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangeTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workstream: Option<WorkstreamName>,
@@ -432,7 +432,7 @@ impl Operation for ChangeTask {
 /// Changes a task's title, description, priority or dependencies. Refused
 /// once the task is done or cancelled; new dependencies are resolved like
 /// `t add`'s and may not make a cycle.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EditTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workstream: Option<WorkstreamName>,

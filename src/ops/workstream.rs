@@ -12,7 +12,7 @@ use crate::read::Snapshot;
 
 /// Its fields are validated types: one decoded from JSON is as checked as
 /// one built by `new`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateWorkstream {
     pub name: WorkstreamName,
     pub description: Text,
@@ -60,7 +60,7 @@ impl Operation for CreateWorkstream {
 
 /// Archives a workstream (or, with `archived: false`, brings it back): its
 /// files stay, but its tasks are offered to nobody and it takes no new ones.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArchiveWorkstream {
     pub name: WorkstreamName,
     pub archived: bool,
