@@ -39,10 +39,14 @@ impl Class {
 pub enum Kind {
     /// Another agent holds the task's claim.
     AlreadyClaimed,
+    /// A supervisor (`orc work`) already runs under that agent name.
+    AlreadyRunning,
     /// A workstream or task of that name or id exists.
     AlreadyExists,
     /// The task waits for dependencies that are not done.
     Blocked,
+    /// A command orc was asked to run could not be started.
+    SpawnFailed,
     /// The agent's claim ran out; claim again first.
     ClaimExpired,
     /// The idempotency key was used for another request.
@@ -149,6 +153,8 @@ impl Kind {
         Self::UnknownOperation,
         Self::WrongState,
         Self::AgentBusy,
+        Self::AlreadyRunning,
+        Self::SpawnFailed,
         Self::Archived,
         Self::DependencyCycle,
         Self::AmbiguousId,
@@ -199,6 +205,8 @@ impl Kind {
             Self::UnknownOperation => "unknown_operation",
             Self::WrongState => "wrong_state",
             Self::AgentBusy => "agent_busy",
+            Self::AlreadyRunning => "already_running",
+            Self::SpawnFailed => "spawn_failed",
             Self::Archived => "archived",
             Self::DependencyCycle => "dependency_cycle",
             Self::AmbiguousId => "ambiguous_id",
@@ -249,6 +257,8 @@ impl Kind {
             Self::UnknownOperation => Class::Refused,
             Self::WrongState => Class::Refused,
             Self::AgentBusy => Class::Refused,
+            Self::AlreadyRunning => Class::Refused,
+            Self::SpawnFailed => Class::Environment,
             Self::Archived => Class::Refused,
             Self::DependencyCycle => Class::Refused,
             Self::AmbiguousId => Class::Input,

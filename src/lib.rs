@@ -5,7 +5,8 @@
 //!
 //! Modules point one way (`tests/it/architecture.rs` checks it):
 //!
-//! - front ends, `cli` and `hooks`: arguments, processes and output only;
+//! - front ends, `cli`, `hooks` and `work` (the supervisor): arguments,
+//!   processes and output only;
 //! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
 //!   operations (publish before success, `next` after a lost race, waiting,
 //!   following, lock leases, status, the JSON objects);
@@ -29,3 +30,4 @@ pub mod render;
 pub mod session;
 pub mod store;
 pub mod sync;
+pub mod work;

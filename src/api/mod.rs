@@ -16,6 +16,7 @@
 //! - Identity is the front end's choice: nothing here reads `ORC_AGENT`
 //!   or falls back to another actor.
 
+pub mod brief;
 pub mod knowledge;
 pub mod lease;
 pub mod offline;

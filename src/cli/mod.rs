@@ -19,6 +19,7 @@ mod onboard;
 pub mod output;
 mod status;
 mod task;
+mod work;
 mod ws;
 
 use std::io::Write;
@@ -170,6 +171,10 @@ pub enum Command {
     ///
     /// Example: orc prime --agents-md
     Prime(onboard::PrimeArgs),
+    /// Run agents on tasks: claim, worktree, brief, run, heartbeat, finish (a supervisor)
+    ///
+    /// Example: orc work --agents 4 --ws api -- ./agent.sh
+    Work(work::WorkArgs),
     /// Print a shell completion script
     ///
     /// Example: orc completions bash > ~/.local/share/bash-completion/completions/orc
@@ -454,6 +459,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::DemoAgent(args) = command {
         return Ok(demo::demo_agent(args));
     }
+    if let Command::Work(work::WorkArgs { command: Some(work::WorkCommand::Keep(args)), .. }) = command {
+        std::process::exit(work::keep(args));
+    }
     if let Command::HookRecord = command {
         return Ok(hooks::hook_record(&start_dir(cli)?));
     }
@@ -507,6 +515,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             unreachable!("handled above")
         }
         Command::Prime(args) => onboard::prime(&orc, args),
+        Command::Work(args) => work::run(&orc, args),
     };
     for notice in orc.session.take_notices() {
         eprintln!("{}", for_people(&notice));

@@ -8,6 +8,7 @@ mod fsync;
 pub mod leftovers;
 mod pack;
 pub mod remote;
+pub mod worktree;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -144,6 +145,11 @@ impl Store {
     /// `<git-common-dir>/orc`: orc's private files (write queue, caches).
     pub fn private_dir(&self) -> PathBuf {
         self.common_dir.join("orc")
+    }
+
+    /// The repository's common git folder (shared by its worktrees).
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
     }
 
     pub fn work_dir(&self) -> Option<&Path> {

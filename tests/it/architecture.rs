@@ -1,5 +1,5 @@
 //! The dependency direction the module docs claim, checked on the source:
-//! front ends (`cli`, `hooks`) → `api` → {`ops`, `read`, `sync`} → {`model`,
+//! front ends (`cli`, `hooks`, `work`) → `api` → {`ops`, `read`, `sync`} → {`model`,
 //! `store`}; `render` reads, never writes; `model` and `store` know
 //! nothing of each other; only `store` names git2 or runs `git`.
 
@@ -17,7 +17,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sync", &["model", "store", "read", "ops", "session"]),
     ("api", &["model", "store", "read", "ops", "sync", "render", "session"]),
     ("hooks", &["api", "model", "store", "ops", "session"]),
-    ("cli", &["api", "hooks", "model", "store", "read", "ops", "render", "session"]),
+    ("work", &["api", "model", "ops", "session", "store"]),
+    ("cli", &["api", "hooks", "model", "store", "read", "ops", "render", "session", "work"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
