@@ -323,7 +323,7 @@ impl Supervisor {
                 {
                     if all_paused {
                         return Err(Error::new(Kind::SpawnFailed, format!("every slot is paused: {last_spawn_error}"))
-                            .with_hint("check the command after -- (is it installed and on PATH?)"));
+                            .with_hint("fix what the message names: the command must be installed, and HEAD must be a commit to branch worktrees from"));
                     }
                     break;
                 }

@@ -35,3 +35,4 @@ mod storage;
 mod sync;
 mod tasks;
 mod untouched;
+mod work;
