@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Keep the temporary folder
     #[arg(long)]
     pub keep: bool,
+    /// Run each clone's agents under `orc work` (a supervisor with 2 slots
+    /// running a fake agent per task) instead of an agent loop of CLI calls
+    #[arg(long)]
+    pub work: bool,
 }
 
 /// Arguments of one demo agent (started by `orc demo`).
@@ -68,7 +72,7 @@ fn set_up(root: &Path, tasks: usize) -> Result<(PathBuf, PathBuf)> {
     let remote = root.join("remote.git");
     let project = root.join("project");
     std::fs::create_dir_all(&project).map_err(|e| Error::io("cannot create the demo folder", &e))?;
-    git(root, &["init", "-q", "--bare", remote.to_str().unwrap_or_default()])?;
+    git(root, &["init", "-q", "--bare", "--initial-branch=main", remote.to_str().unwrap_or_default()])?;
     git(&project, &["init", "-q", "-b", "main"])?;
     git(&project, &["config", "user.name", "Demo Lead"])?;
     git(&project, &["config", "user.email", "lead@example.com"])?;
@@ -161,8 +165,14 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
         git(root, &["clone", "-q", remote.to_str().unwrap_or_default(), dir.to_str().unwrap_or_default()])?;
         git(&dir, &["config", "user.name", &name])?;
         git(&dir, &["config", "user.email", &format!("{name}@example.com")])?;
-        let child = Command::new(&exe)
-            .args(["demo-agent", &name])
+        let mut command = Command::new(&exe);
+        if args.work {
+            let exe = exe.to_string_lossy();
+            command.args(["work", "--json", "--agents", "2", "--drain", "--backoff", "0s", "--", &exe, "demo-task"]);
+        } else {
+            command.args(["demo-agent", &name]);
+        }
+        let child = command
             .current_dir(&dir)
             .env("ORC_AGENT", &name)
             .stdin(Stdio::null())
@@ -172,11 +182,19 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
             .map_err(|e| Error::io("cannot start a demo agent", &e))?;
         agents.push((name, child));
     }
-    eprintln!(
-        "[demo] started {} agents, each in its own clone, coordinating through {}",
-        args.agents,
-        remote.display()
-    );
+    if args.work {
+        eprintln!(
+            "[demo] started {} supervisors (orc work, 2 slots each), each in its own clone, coordinating through {}",
+            args.agents,
+            remote.display()
+        );
+    } else {
+        eprintln!(
+            "[demo] started {} agents, each in its own clone, coordinating through {}",
+            args.agents,
+            remote.display()
+        );
+    }
     let mut last = usize::MAX;
     let mut stats = Vec::new();
     loop {
@@ -200,7 +218,12 @@ fn run_demo(root: &Path, args: &DemoArgs, started: Instant) -> Result<Value> {
     }
     for (name, child) in agents {
         let out = child.wait_with_output().map_err(|e| Error::io("cannot collect a demo agent", &e))?;
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({"agent": name, "error": "no report"}));
+        let mut report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(json!({"agent": name, "error": "no report"}));
+        // A supervisor reports counts; the summary reads done and lost.
+        if let Some(counts) = report.get("counts").cloned() {
+            report = json!({"agent": name, "done": counts["done"], "lost": counts["lost"], "failed": counts["failed"]});
+        }
         stats.push(report);
     }
     // Take in everything, render the dashboard, and count.
@@ -341,4 +364,29 @@ pub fn demo_agent(args: &DemoAgentArgs) -> Output {
     let _ = orc(&["sync"]);
     let report = json!({"agent": me, "done": done, "lost": lost});
     Output::new(report.clone(), report.to_string())
+}
+
+/// The work of one task in `orc demo --work`, run by a supervisor: the
+/// task comes from `ORC_TASK`; the supervisor completes it from the
+/// `RESULT:` line.
+pub fn demo_task() -> Output {
+    let dir = std::env::current_dir().unwrap_or_default();
+    let exe = orc_exe().unwrap_or_else(|_| PathBuf::from("orc"));
+    let me = std::env::var("ORC_AGENT").unwrap_or_default();
+    let id = std::env::var("ORC_TASK").unwrap_or_default();
+    let orc = |a: &[&str]| run(&dir, &exe, a, Some(&me));
+    let task: Value = orc(&["t", "show", &id, "--json"])
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or_default();
+    println!("working on {id}: {}", task["title"].as_str().unwrap_or_default());
+    match task["resources"].as_array().and_then(|r| r.first()).and_then(Value::as_str) {
+        Some(resource) => {
+            let _ = orc(&["lock", "run", resource, "--ttl", "30s", "--", "sleep", "0.05"]);
+        }
+        None => std::thread::sleep(Duration::from_millis(30)),
+    }
+    let _ = orc(&["log", "work.done", "--data", &json!({"task": id}).to_string()]);
+    let _ = orc(&["kb", "write", &format!("notes/{me}"), &format!("{me} finished {id}")]);
+    Output::new(json!({"task": id}), format!("RESULT: done by {me}"))
 }

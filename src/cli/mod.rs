@@ -167,6 +167,9 @@ pub enum Command {
     /// One agent of `orc demo` (not for people)
     #[command(hide = true)]
     DemoAgent(demo::DemoAgentArgs),
+    /// One task's work under `orc demo --work` (not for people)
+    #[command(hide = true)]
+    DemoTask,
     /// Print what an agent needs in its context to work with orc
     ///
     /// Example: orc prime --agents-md
@@ -459,6 +462,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::DemoAgent(args) = command {
         return Ok(demo::demo_agent(args));
     }
+    if let Command::DemoTask = command {
+        return Ok(demo::demo_task());
+    }
     if let Command::Work(work::WorkArgs { command: Some(work::WorkCommand::Keep(args)), .. }) = command {
         std::process::exit(work::keep(args));
     }
@@ -511,7 +517,12 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Plan => cycle::plan(&orc),
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),
-        Command::Hook(_) | Command::HookRecord | Command::Completions(_) | Command::Demo(_) | Command::DemoAgent(_) => {
+        Command::Hook(_)
+        | Command::HookRecord
+        | Command::Completions(_)
+        | Command::Demo(_)
+        | Command::DemoAgent(_)
+        | Command::DemoTask => {
             unreachable!("handled above")
         }
         Command::Prime(args) => onboard::prime(&orc, args),

@@ -66,7 +66,8 @@ pub struct WorkConfig {
     /// How long an agent has between TERM and KILL.
     pub grace: Duration,
     pub keep_worktrees: bool,
-    /// Stop once nothing is ready, running or waiting for a retry.
+    /// Stop once nothing is ready, running or waiting for a retry, and no
+    /// blocked task waits on a task someone else holds.
     pub drain: bool,
     /// The command, with `{prompt}`, `{brief}` and `{task}` replaced.
     pub command: Vec<String>,
@@ -205,7 +206,9 @@ pub fn run(
         kept: Vec::new(),
         started_at: Utc::now(),
         lock_token: lease.lock().token,
+        waiting_on_others: false,
     };
+    supervisor.give_back_orphans();
     let outcome = supervisor.run_loop(&lease, interrupted);
     let _ = std::fs::remove_file(supervisor.shared.work.state_path(agent));
     let _ = std::fs::remove_file(supervisor.shared.work.stop_path(agent));
@@ -256,6 +259,9 @@ struct Supervisor {
     kept: Vec<PathBuf>,
     started_at: chrono::DateTime<Utc>,
     lock_token: u64,
+    /// When nothing was last ready: tasks here wait for dependencies that
+    /// others hold claims on, so work may still come.
+    waiting_on_others: bool,
 }
 
 impl Supervisor {
@@ -317,7 +323,7 @@ impl Supervisor {
                 }
                 let all_paused = self.slots.iter().all(|s| s.paused_until.is_some());
                 if self.shared.config.drain
-                    && (nothing_ready || all_paused)
+                    && ((nothing_ready && !self.waiting_on_others) || all_paused)
                     && self.running() == 0
                     && self.retries.is_empty()
                 {
@@ -364,14 +370,21 @@ impl Supervisor {
         self.slots.iter().position(|s| s.running.is_none() && s.paused_until.is_none())
     }
 
-    /// Claims work for idle slots; false when nothing was ready.
+    /// Claims work for idle slots; false when nothing was ready. Notes
+    /// whether others hold claims that may still unblock work here.
     fn fill(&mut self, ended: &mpsc::Sender<Ended>) -> Result<bool> {
         while let Some(index) = self.idle_slot() {
             let slot = &self.slots[index];
             let op = ClaimTask::best(slot.agent.clone(), self.shared.config.workstream.clone());
             match self.repo.claim(&slot.session, &op) {
                 Ok(applied) => self.start(index, applied.output, ended),
-                Err(e) if e.kind == Kind::NothingReady => return Ok(false),
+                Err(e) if e.kind == Kind::NothingReady => {
+                    let count = |field: &str| e.fields.get(field).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    // Others' claims matter only while they may unblock
+                    // tasks here that wait for them.
+                    self.waiting_on_others = count("blocked") > 0 && count("claimed") > 0;
+                    return Ok(false);
+                }
                 Err(e) if e.kind.class() == crate::error::Class::Input => return Err(e),
                 Err(e) => {
                     self.shared.say(&format!("could not claim: {} ({})", e.message, e.kind.as_str()));
@@ -484,6 +497,35 @@ impl Supervisor {
         if let Some(path) = end.kept_worktree {
             self.shared.say(&format!("kept the worktree {} (log {})", path.display(), end.log.display()));
             self.kept.push(path);
+        }
+    }
+
+    /// Gives back claims that slots of this identity hold from a supervisor
+    /// that died: this one holds the identity now (its file lock, and the
+    /// branch lock checked above), so nothing else runs those tasks.
+    fn give_back_orphans(&self) {
+        let prefix = format!("{}-", self.agent);
+        let report = match crate::api::status::status(&self.repo, &self.supervisor_session) {
+            Ok(report) => report,
+            Err(e) => return self.shared.say(&format!("could not look for orphaned claims: {}", e.message)),
+        };
+        let orphans = report.claimed_tasks().filter(|t| {
+            t.claimed_by
+                .as_deref()
+                .and_then(|h| h.strip_prefix(&prefix))
+                .is_some_and(|slot| slot.parse::<usize>().is_ok())
+        });
+        for task in orphans {
+            let holder = task.claimed_by.clone().unwrap_or_default();
+            let Ok(agent) = AgentName::new(&holder) else { continue };
+            let session = Session::new(Actor::Agent(agent.to_string())).with_publish(self.base_publish);
+            let op = ChangeTask { workstream: None, id: task.id.clone(), how: Change::Release, reason: None };
+            match self.repo.apply_published(&session, &op) {
+                Ok(_) => self
+                    .shared
+                    .say(&format!("gave back {}, left claimed by {holder} when its supervisor died", task.id)),
+                Err(e) => self.shared.say(&format!("could not give back {}: {}", task.id, e.message)),
+            }
         }
     }
 

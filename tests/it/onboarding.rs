@@ -130,3 +130,17 @@ fn completions_are_generated_for_the_usual_shells() {
     }
     assert_eq!(env.orc(&["completions", "tcsh"]).code, 2);
 }
+
+#[test]
+fn the_demo_runs_its_agents_under_orc_work() {
+    let env = TestEnv::new();
+    let run = env.orc_in(&env.root, &["demo", "--work", "--agents", "2", "--tasks", "12", "--json"]).success();
+    let summary = run.json();
+    assert_eq!(summary["done"], 12, "{summary}");
+    assert_eq!(summary["double_claims"], 0);
+    let done_by = summary["done_by"].as_object().unwrap();
+    assert_eq!(done_by.values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 12);
+    // Supervisor slots act as <agent>-<slot>.
+    assert!(done_by.keys().all(|k| k.starts_with("agent-") && k.matches('-').count() == 2), "{summary}");
+    assert!(run.stderr.contains("supervisors (orc work"), "{}", run.stderr);
+}

@@ -33,11 +33,44 @@ fn work(env: &TestEnv, dir: &Path, agent: &str, args: &[&str]) -> Run {
     Run::from(cmd.output().expect("run orc work"))
 }
 
+/// A supervisor started in the background; a test that fails stops it
+/// (TERM: it ends its agents) rather than leave it running.
+struct Background(Option<Child>);
+
+impl Background {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child().wait()
+    }
+
+    fn wait_with_output(mut self) -> std::io::Result<std::process::Output> {
+        self.0.take().expect("running").wait_with_output()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 /// Starts `orc work` in the background.
-fn spawn_work(env: &TestEnv, dir: &Path, agent: &str, args: &[&str]) -> Child {
+fn spawn_work(env: &TestEnv, dir: &Path, agent: &str, args: &[&str]) -> Background {
     let mut cmd = env.command(crate::common::ORC, dir);
     cmd.env("ORC_AGENT", agent).arg("work").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn().expect("start orc work")
+    Background(Some(cmd.spawn().expect("start orc work")))
 }
 
 /// Waits for `ready` to hold, polling; panics with `what` at the deadline.
@@ -326,7 +359,10 @@ fn a_restarted_supervisor_takes_over_its_own_dead_lock_at_once() {
     // Same identity, same clone: the file lock is free, so the branch lock
     // `work.crew` is known to be this clone's dead supervisor's.
     let quick = agent_script(&env, "quick.sh", "echo RESULT: ok");
-    work(&env, &env.repo, "crew", &["--drain", "--", quick.to_str().unwrap()]).success();
+    let run = work(&env, &env.repo, "crew", &["--drain", "--", quick.to_str().unwrap()]).success();
+    // The dead supervisor's claim was given back and run again at once.
+    assert!(run.stderr.contains("gave back"), "{run}");
+    assert!(tasks(&env).values().all(|t| t["status"] == "done" && t["result"] == "ok"));
 }
 
 #[test]
@@ -438,4 +474,42 @@ fn a_dirty_worktree_is_kept_and_listed_and_commits_keep_their_branch() {
     let tree = env.repo.join(".git/orc/work").join(id).join("tree");
     assert!(tree.join(".orc/brief.md").exists());
     assert!(!env.git_in(&tree, &["status", "--porcelain"]).contains(".orc"));
+}
+
+#[test]
+fn a_heartbeat_that_finds_the_claim_taken_ends_the_agent() {
+    let env = TestEnv::new();
+    // Heartbeats every third of the lease: each second here.
+    env.orc(&["config", "set", "lease", "3s"]).success();
+    let id = seed(&env, 1).pop_first().unwrap();
+    let leader = env.root.join("leader");
+    let agent = agent_script(&env, "long.sh", &format!("echo $$ > {}\necho working\nsleep 1000", leader.display()));
+    let mut supervisor = spawn_work(&env, &env.repo, "crew", &["--", agent.to_str().unwrap()]);
+    let lines = {
+        let stderr = supervisor.child().stderr.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        lines
+    };
+    wait_until("the agent to start", Duration::from_secs(30), || leader.exists());
+    // A person takes the claim back and another agent wins it.
+    env.orc(&["t", "release", &id]).success();
+    env.orc_with(&[("ORC_AGENT", "thief")], &["claim", &id]).success();
+    let lost = loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("a progress line saying the claim was lost");
+        if line.contains(&format!("lost {id}")) {
+            break line;
+        }
+    };
+    assert!(lost.contains("thief"), "{lost}");
+    assert_eq!(group_members(read_pid(&leader)), Vec::<i32>::new(), "the agent was ended before the report");
+    env.orc_with(&[("ORC_AGENT", "crew")], &["work", "stop"]).success();
+    assert!(supervisor.wait().unwrap().success());
+    let task = &tasks(&env)[&id];
+    assert_eq!(task["claimed_by"], "thief");
+    assert!(operations(&env, &env.repo).iter().all(|op| op["op"] != "task.finish"));
 }
