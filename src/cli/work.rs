@@ -67,7 +67,8 @@ pub struct RunArgs {
     /// Keep every task's worktree (by default clean ones are removed)
     #[arg(long)]
     pub keep_worktrees: bool,
-    /// Exit once nothing is ready, running, claimed by others, or waiting for a retry
+    /// Exit once nothing is ready, running or waiting for a retry (and no blocked
+    /// task waits on a task another agent holds)
     #[arg(long)]
     pub drain: bool,
     /// A known agent command line: claude (claude -p {prompt} --output-format json

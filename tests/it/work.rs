@@ -513,3 +513,40 @@ fn a_heartbeat_that_finds_the_claim_taken_ends_the_agent() {
     assert_eq!(task["claimed_by"], "thief");
     assert!(operations(&env, &env.repo).iter().all(|op| op["op"] != "task.finish"));
 }
+
+#[test]
+fn work_status_shows_slots_ages_output_and_kept_worktrees() {
+    let env = TestEnv::new();
+    let work_dir = env.repo.join(".git/orc/work");
+    std::fs::create_dir_all(work_dir.join("t-0000000001/tree")).unwrap();
+    let tree = work_dir.join("t-0000000001/tree");
+    std::fs::write(
+        work_dir.join("t-0000000001/worktree.json"),
+        serde_json::json!({"path": tree, "branch": "orc-task/t-0000000001", "base": "0123abcd"}).to_string(),
+    )
+    .unwrap();
+    // What a supervisor killed mid-run left: its file lock is free now.
+    let state = serde_json::json!({
+        "agent": "crew", "pid": 4242,
+        "started_at": "2026-11-21T10:00:00Z", "updated_at": "2026-11-21T10:20:00Z",
+        "command": ["./agent.sh"], "stopping": false, "lock_token": 3,
+        "counts": {"started": 4, "done": 2, "failed": 1, "retried": 1, "lost": 0, "released": 0},
+        "slots": [
+            {"slot": 1, "agent": "crew-1", "state": "running", "task": "t-0000000002", "title": "Ship <it>",
+             "started_at": "2026-11-21T10:15:00Z", "last_output": "compiling \u{1b}[31mred",
+             "log": work_dir.join("t-0000000002/attempt-1.log"), "worktree": null, "paused_until": null},
+            {"slot": 2, "agent": "crew-2", "state": "paused", "task": null, "title": null, "started_at": null,
+             "last_output": null, "log": null, "worktree": null, "paused_until": "2026-11-21T10:25:00Z"},
+            {"slot": 3, "agent": "crew-3", "state": "idle"}
+        ]
+    });
+    std::fs::write(work_dir.join("crew.json"), state.to_string()).unwrap();
+    let run = env.orc_with(&[("ORC_NOW", "2026-11-21T10:30:00Z")], &["work", "status"]).success();
+    let root = env.root.to_string_lossy().into_owned();
+    insta::with_settings!({ filters => vec![(root.as_str(), "[ROOT]")], prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("work-status", run, "orc work status");
+    });
+    let json = env.orc(&["work", "status", "--json"]).success().json();
+    assert_eq!(json["supervisors"][0]["running"], false);
+    assert_eq!(json["kept_worktrees"][0]["task"], "t-0000000001");
+}
