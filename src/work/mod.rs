@@ -52,6 +52,8 @@ const MAX_PAUSE: Duration = Duration::from_secs(300);
 const FIRST_PAUSE: Duration = Duration::from_secs(5);
 /// The longest wait before a failed task is retried.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How often the state file for `orc work status` is rewritten.
+const STATE_EVERY: Duration = Duration::from_secs(1);
 
 /// How a supervisor runs.
 #[derive(Debug, Clone)]
@@ -278,6 +280,7 @@ impl Supervisor {
                 .remote_name()?
                 .is_some_and(|r| self.repo.store().map(|s| s.remote_names().contains(&r)).unwrap_or(false));
         let mut last_spawn_error = String::new();
+        let mut written_at: Option<Instant> = None;
         loop {
             if stopped_by.is_none() {
                 let why = if interrupted.load(Ordering::SeqCst) {
@@ -334,7 +337,11 @@ impl Supervisor {
                     break;
                 }
             }
-            self.write_state(stopped_by.is_some());
+            // Readers poll it; once a second keeps ages and output fresh.
+            if written_at.is_none_or(|at| at.elapsed() >= STATE_EVERY) {
+                self.write_state(stopped_by.is_some());
+                written_at = Some(Instant::now());
+            }
             match ended.recv_timeout(Duration::from_millis(200)) {
                 Ok(end) => {
                     if let Outcome::SpawnFailed(message) = &end.outcome {

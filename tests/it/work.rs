@@ -550,3 +550,27 @@ fn work_status_shows_slots_ages_output_and_kept_worktrees() {
     assert_eq!(json["supervisors"][0]["running"], false);
     assert_eq!(json["kept_worktrees"][0]["task"], "t-0000000001");
 }
+
+#[test]
+fn bad_input_is_refused_before_anything_runs() {
+    let env = TestEnv::new();
+    seed(&env, 1);
+    let tip = env.tip();
+    for (args, kind) in [
+        (vec!["--timeout", "soon", "--", "true"], "invalid_input"),
+        (vec!["--agents", "0", "--", "true"], "invalid_input"),
+        (vec!["--preset", "gpt"], "usage"),
+        (vec![], "usage"),
+        (vec!["--ws", "../x", "--", "true"], "invalid_name"),
+    ] {
+        let mut full = vec!["--json"];
+        full.extend(args.iter().copied());
+        let run = work(&env, &env.repo, "crew", &full);
+        assert_eq!(run.code, 2, "{args:?}: {run}");
+        assert_eq!(run.error_kind(), kind, "{args:?}");
+    }
+    // Without an identity there is nobody to claim as.
+    let run = env.orc(&["work", "--json", "--", "true"]);
+    assert_eq!(run.error_kind(), "no_agent", "{run}");
+    assert_eq!(env.tip(), tip, "nothing was written");
+}
