@@ -351,12 +351,7 @@ impl Store {
             )
             .with_hint("this is a bug in orc: please report it with the command that hit it"));
         }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))?;
+        let file = open_lock_file(&path)?;
         file.lock().map_err(|e| Error::io(&format!("cannot lock {}", path.display()), &e))?;
         HELD_QUEUES.with(|held| held.borrow_mut().push(path.clone()));
         Ok(WriteLock { _file: file, held_key: path })
@@ -498,6 +493,16 @@ impl Store {
 }
 
 /// The git blob id of `bytes`, in hex: a stable, well-spread file name.
+/// Opens (or creates) a file that is only ever locked, never read.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))
+}
+
 pub fn hash_bytes(bytes: &[u8]) -> String {
     Oid::hash_object(ObjectType::Blob, bytes).expect("hashing bytes in memory cannot fail").to_string()
 }

@@ -28,12 +28,7 @@ impl WorktreeQueue {
         let dir = private_dir.join("work");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&format!("cannot create {}", dir.display()), &e))?;
         let path = dir.join("worktrees.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))?;
+        let file = super::open_lock_file(&path)?;
         file.lock().map_err(|e| Error::io(&format!("cannot lock {}", path.display()), &e))?;
         Ok(Self { _file: file })
     }

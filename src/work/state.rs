@@ -59,12 +59,7 @@ impl WorkDir {
     /// live supervisor holds it.
     pub fn try_lock(&self, agent: &str) -> Result<Option<File>> {
         let path = self.lock_path(agent);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&format!("cannot open {}", path.display()), &e))?;
+        let file = crate::store::open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),

@@ -83,6 +83,17 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// A supervisor `crew` running one task whose agent sleeps, once the agent
+/// has started.
+fn start_one_long_task(env: &TestEnv) -> Background {
+    seed(env, 1);
+    let started = env.root.join("started");
+    let agent = agent_script(env, "long.sh", &format!("touch {}\nsleep 1000", started.display()));
+    let supervisor = spawn_work(env, &env.repo, "crew", &["--", agent.to_str().unwrap()]);
+    wait_until("the agent to start", Duration::from_secs(30), || started.exists());
+    supervisor
+}
+
 fn tasks(env: &TestEnv) -> BTreeMap<String, Value> {
     let list = env.orc(&["t", "list", "--json"]).success().json();
     list.as_array().unwrap().iter().map(|t| (t["id"].as_str().unwrap().to_string(), t.clone())).collect()
@@ -349,11 +360,7 @@ fn a_killed_supervisor_leaves_no_agent_and_its_tasks_return_to_the_queue() {
 #[test]
 fn a_restarted_supervisor_takes_over_its_own_dead_lock_at_once() {
     let env = TestEnv::new();
-    seed(&env, 1);
-    let started = env.root.join("started");
-    let agent = agent_script(&env, "long.sh", &format!("touch {}\nsleep 1000", started.display()));
-    let mut supervisor = spawn_work(&env, &env.repo, "crew", &["--", agent.to_str().unwrap()]);
-    wait_until("the agent to start", Duration::from_secs(30), || started.exists());
+    let mut supervisor = start_one_long_task(&env);
     Command::new("kill").args(["-9", &supervisor.id().to_string()]).status().unwrap();
     supervisor.wait().unwrap();
     // Same identity, same clone: the file lock is free, so the branch lock
@@ -368,11 +375,7 @@ fn a_restarted_supervisor_takes_over_its_own_dead_lock_at_once() {
 #[test]
 fn a_second_supervisor_with_the_same_identity_refuses_to_start() {
     let env = TestEnv::new();
-    seed(&env, 1);
-    let started = env.root.join("started");
-    let agent = agent_script(&env, "long.sh", &format!("touch {}\nsleep 1000", started.display()));
-    let mut first = spawn_work(&env, &env.repo, "crew", &["--", agent.to_str().unwrap()]);
-    wait_until("the first supervisor's agent to start", Duration::from_secs(30), || started.exists());
+    let mut first = start_one_long_task(&env);
 
     let mut cmd = env.command(crate::common::ORC, &env.repo);
     cmd.env("ORC_AGENT", "crew").args(["work", "--json", "--", "true"]);
