@@ -69,6 +69,8 @@ pub enum Kind {
     UnknownOperation,
     /// The task's state does not allow this transition.
     WrongState,
+    /// The branch moved past the tip a request named (HTTP `If-Match`).
+    TipMoved,
     /// The agent still holds claims or locks.
     AgentBusy,
     /// The workstream is archived: it takes no new work.
@@ -148,6 +150,7 @@ impl Kind {
         Self::Timeout,
         Self::UnknownOperation,
         Self::WrongState,
+        Self::TipMoved,
         Self::AgentBusy,
         Self::Archived,
         Self::DependencyCycle,
@@ -198,6 +201,7 @@ impl Kind {
             Self::Timeout => "timeout",
             Self::UnknownOperation => "unknown_operation",
             Self::WrongState => "wrong_state",
+            Self::TipMoved => "tip_moved",
             Self::AgentBusy => "agent_busy",
             Self::Archived => "archived",
             Self::DependencyCycle => "dependency_cycle",
@@ -248,6 +252,7 @@ impl Kind {
             Self::Timeout => Class::Refused,
             Self::UnknownOperation => Class::Refused,
             Self::WrongState => Class::Refused,
+            Self::TipMoved => Class::Refused,
             Self::AgentBusy => Class::Refused,
             Self::Archived => Class::Refused,
             Self::DependencyCycle => Class::Refused,

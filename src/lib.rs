@@ -5,7 +5,8 @@
 //!
 //! Modules point one way (`tests/it/architecture.rs` checks it):
 //!
-//! - front ends, `cli` and `hooks`: arguments, processes and output only;
+//! - front ends, `cli`, `hooks` and `serve` (HTTP): arguments, processes,
+//!   requests and output only;
 //! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
 //!   operations (publish before success, `next` after a lost race, waiting,
 //!   following, lock leases, status, the JSON objects);
@@ -26,6 +27,8 @@ pub mod model;
 pub mod ops;
 pub mod read;
 pub mod render;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod session;
 pub mod store;
 pub mod sync;

@@ -16,9 +16,11 @@
 //! - Identity is the front end's choice: nothing here reads `ORC_AGENT`
 //!   or falls back to another actor.
 
+pub mod inputs;
 pub mod knowledge;
 pub mod lease;
 pub mod offline;
+pub mod reads;
 pub mod status;
 pub mod views;
 pub mod watch;
