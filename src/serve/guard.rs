@@ -60,6 +60,11 @@ impl Guard {
         format!("orc_token_{}", self.port)
     }
 
+    /// Requests being served now.
+    pub fn in_flight(&self) -> usize {
+        MAX_IN_FLIGHT - self.in_flight.available_permits()
+    }
+
     /// Is `presented` the token? Compared in constant time.
     pub fn is_token(&self, presented: &str) -> bool {
         bool::from(presented.as_bytes().ct_eq(self.token.as_bytes()))

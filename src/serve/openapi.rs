@@ -48,7 +48,12 @@ const fn write(
 /// Every route, in the order the document lists them.
 pub fn routes() -> Vec<Route> {
     let mut routes = vec![
-        get("/healthz", "Liveness: answers while the server runs", None, "{\"ok\": true}"),
+        get(
+            "/healthz",
+            "Liveness and load: answers while the server runs (no token needed)",
+            None,
+            "{\"ok\": true, \"requests_in_flight\": n, \"event_streams\": n}",
+        ),
         get("/api/status", "Everything at a glance (the seed's status)", None, "the status object"),
         get("/api/workstreams", "List workstreams with task counts", None, "an array of workstream objects"),
         write(

@@ -108,8 +108,14 @@ fn need_agent(agent: Option<AgentName>) -> ApiResult<AgentName> {
 
 // ---- status, health, workstreams ----
 
-pub async fn healthz() -> Response {
-    axum::Json(json!({"ok": true})).into_response()
+/// `GET /healthz`: alive, with the load: requests in flight (this one
+/// included) and event streams open.
+pub async fn healthz(
+    State(state): State<AppState>,
+    axum::extract::Extension(guard): axum::extract::Extension<Arc<super::Guard>>,
+) -> Response {
+    let streams = state.streams.load(Ordering::Relaxed);
+    axum::Json(json!({"ok": true, "requests_in_flight": guard.in_flight(), "event_streams": streams})).into_response()
 }
 
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
