@@ -691,3 +691,177 @@ fn sigterm_answers_requests_in_flight_and_exits_cleanly() {
     assert!(status.success(), "exit {status:?}: {}", server.stderr());
     assert!(server.stderr().contains("orc serve: stopping"));
 }
+
+/// Headless Chromium over the DevTools protocol: one page, commands sent
+/// and answered in order, events kept for inspection.
+struct Browser {
+    child: Child,
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    events: Vec<Value>,
+}
+
+impl Browser {
+    fn launch(profile: &Path) -> Self {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("chromium is not installed (apt-get install chromium; .ci/run installs it)");
+        let mut child = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,1400",
+                "--remote-debugging-port=0",
+                &format!("--user-data-dir={}", profile.display()),
+                "about:blank",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        // Chromium names its DevTools endpoint on stderr once it listens.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let endpoint = loop {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "chromium exited before it listened");
+            if let Some(at) = line.find("ws://") {
+                break line[at..].trim().to_string();
+            }
+        };
+        // Keep draining stderr so chromium never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let http = endpoint.trim_start_matches("ws://").split('/').next().unwrap().to_string();
+        let targets: Value = ureq::get(&format!("http://{http}/json/list")).call().unwrap().into_json().unwrap();
+        let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
+        let (socket, _) = tungstenite::connect(page["webSocketDebuggerUrl"].as_str().unwrap()).unwrap();
+        let mut browser = Self { child, socket, next_id: 0, events: Vec::new() };
+        browser.call("Runtime.enable", json!({}));
+        browser.call("Log.enable", json!({}));
+        browser.call("Page.enable", json!({}));
+        browser
+    }
+
+    /// Sends one command and returns its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({"id": id, "method": method, "params": params}).to_string();
+        self.socket.send(tungstenite::Message::Text(message.into())).unwrap();
+        loop {
+            let text = self.socket.read().unwrap().into_text().unwrap();
+            let reply: Value = serde_json::from_str(text.as_str()).unwrap();
+            if reply["id"] == id {
+                assert!(reply.get("error").is_none(), "{method}: {reply}");
+                return reply["result"].clone();
+            }
+            self.events.push(reply);
+        }
+    }
+
+    /// Evaluates `expression` in the page, awaiting it if it is a promise.
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call("Runtime.evaluate", json!({"expression": expression, "awaitPromise": true, "returnByValue": true}));
+        assert!(result.get("exceptionDetails").is_none(), "{expression}: {result}");
+        result["result"]["value"].clone()
+    }
+
+    /// Waits in the page until `condition` holds (checked at every DOM
+    /// change, and at least every 50 ms), failing after `limit_ms`.
+    fn wait_for(&mut self, condition: &str, limit_ms: u64) -> Value {
+        self.eval(&format!(
+            "new Promise((resolve, reject) => {{
+                const check = () => {{ try {{ return ({condition}); }} catch (e) {{ return false; }} }};
+                if (check()) return resolve(true);
+                const observer = new MutationObserver(() => {{ if (check()) {{ observer.disconnect(); resolve(true); }} }});
+                observer.observe(document, {{subtree: true, childList: true, characterData: true}});
+                const tick = setInterval(() => {{ if (check()) {{ clearInterval(tick); observer.disconnect(); resolve(true); }} }}, 50);
+                setTimeout(() => {{ observer.disconnect(); reject(new Error('not within {limit_ms} ms: ' + {condition:?})); }}, {limit_ms});
+            }})"
+        ))
+    }
+
+    /// Console errors, uncaught exceptions and content-policy refusals seen.
+    fn problems(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["method"] == "Runtime.exceptionThrown"
+                    || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+                    || (e["method"] == "Runtime.consoleAPICalled" && e["params"]["type"] == "error")
+            })
+            .map(Value::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The live page in a real browser: a CLI claim in the same repository
+/// shows up without a reload, the claim form claims, and a hostile title
+/// stays text.
+#[test]
+#[ignore = "needs chromium (apt-get install chromium); run with `cargo test -- --ignored`, as .ci/run does"]
+fn the_live_page_follows_the_cli_and_its_forms_write() {
+    let env = TestEnv::new();
+    let server = Served::start(&env);
+    server.post("/api/workstreams", json!({"name": "web"})).ok(201);
+    let hostile = "<img src=x onerror=alert(1)>";
+    server.post("/api/workstreams/web/tasks", json!({"title": hostile, "priority": 5})).ok(201);
+    let by_cli = server.post("/api/workstreams/web/tasks", json!({"title": "claimed in a terminal"})).ok(201);
+    let by_form = server.post("/api/workstreams/web/tasks", json!({"title": "claimed in the page"})).ok(201);
+    let (by_cli, by_form) = (by_cli["id"].as_str().unwrap().to_string(), by_form["id"].as_str().unwrap().to_string());
+
+    let mut browser = Browser::launch(&env.root.join("chromium-profile"));
+    browser.call("Page.navigate", json!({"url": format!("{}/?token={}", server.base, server.token)}));
+    browser.wait_for(
+        "document.getElementById('live-state') && document.getElementById('live-state').textContent === 'live'",
+        10_000,
+    );
+    assert_eq!(browser.eval("location.pathname + location.search"), "/", "the sign-in address leaves the bar");
+    browser.eval("window.notReloaded = true");
+
+    let claimed_on_page = |id: &str| {
+        format!("[...document.querySelectorAll('main li.claimed code')].some(c => c.textContent === '{id}')")
+    };
+    assert_eq!(browser.eval(&claimed_on_page(&by_cli)), false);
+    env.orc(&["t", "claim", &by_cli, "agent-cli"]).success();
+    let seen_at = std::time::Instant::now();
+    browser.wait_for(&claimed_on_page(&by_cli), 10_000);
+    eprintln!("a CLI claim showed on the live page {} ms after the command returned", seen_at.elapsed().as_millis());
+    assert_eq!(browser.eval("window.notReloaded === true"), true, "updated without a reload");
+    assert_eq!(
+        browser.eval("document.getElementById('live-state').textContent"),
+        "live",
+        "by the event stream, not polling"
+    );
+
+    browser.eval(&format!(
+        "document.getElementById('act-agent').value = 'agent-web';
+         document.querySelector('#form-claim input[name=id]').value = '{by_form}';
+         document.getElementById('form-claim').requestSubmit(); true"
+    ));
+    browser.wait_for("document.getElementById('act-out').textContent.startsWith('claimed')", 10_000);
+    let task = server.get(&format!("/api/tasks/{by_form}")).ok(200);
+    assert_eq!((task["status"].as_str(), task["claimed_by"].as_str()), (Some("claimed"), Some("agent-web")));
+    browser.wait_for(&claimed_on_page(&by_form), 10_000);
+
+    let shown_as_text = browser.eval(&format!(
+        "[...document.querySelectorAll('main li')].some(li => li.textContent.includes({hostile:?}))
+         && document.querySelectorAll('main img').length === 0"
+    ));
+    assert_eq!(shown_as_text, true, "the hostile title is text");
+    assert_eq!(browser.problems(), Vec::<String>::new(), "no console error or refused content");
+}
