@@ -68,6 +68,7 @@ pub struct AppState {
     /// True once the server is stopping.
     shutdown: watch::Receiver<bool>,
     streams: Arc<AtomicUsize>,
+    status_cache: Arc<routes::StatusCache>,
 }
 
 impl AppState {
@@ -100,7 +101,15 @@ impl Server {
         let tips_tx = Arc::new(watch::Sender::new(String::new()));
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(stream::watch_tip(repo.clone(), tips_tx.clone(), shutdown.clone()));
-        let state = AppState { repo, person, publish, tips_tx, shutdown, streams: Arc::new(AtomicUsize::new(0)) };
+        let state = AppState {
+            repo,
+            person,
+            publish,
+            tips_tx,
+            shutdown,
+            streams: Arc::new(AtomicUsize::new(0)),
+            status_cache: Arc::default(),
+        };
         Self { state, guard: Arc::new(Guard::new(token, bound)), stop }
     }
 

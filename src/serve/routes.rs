@@ -118,8 +118,51 @@ pub async fn healthz(
     axum::Json(json!({"ok": true, "requests_in_flight": guard.in_flight(), "event_streams": streams})).into_response()
 }
 
+/// The last status answer, by the tip and the second it was judged at.
+#[derive(Default)]
+pub struct StatusCache {
+    last: tokio::sync::Mutex<Option<CachedStatus>>,
+}
+
+struct CachedStatus {
+    tip: Option<String>,
+    second: i64,
+    /// The JSON text, shared by every answer.
+    body: axum::body::Bytes,
+}
+
+/// `GET /api/status`. The report is a function of the tip and of "now"
+/// (to the second: ages, staleness and expiry are judged in whole
+/// seconds), so concurrent pollers of one tip within one second share one
+/// computation: the first computes while the others wait for its answer.
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    read(&state, headers, |repo, session| Ok(crate::api::status::status(repo, session)?.to_json())).await
+    let session = state.session(None, &headers)?;
+    let mut last = state.status_cache.last.lock().await;
+    let repo = state.repo.clone();
+    let now = session.clock.now().timestamp();
+    let tip = blocking(move || Ok(reads::tip(&repo)?)).await?;
+    if none_match_hits(&headers, tip.as_deref()) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(axum::http::header::ETAG, super::reply::etag_of(tip.as_deref()));
+        return Ok(response);
+    }
+    let body = match last.as_ref() {
+        Some(cached) if cached.tip == tip && cached.second == now => cached.body.clone(),
+        _ => {
+            let repo = state.repo.clone();
+            let body = blocking(move || {
+                let report = crate::api::status::status(&repo, &session)?.to_json();
+                Ok(axum::body::Bytes::from(serde_json::to_vec(&report).expect("JSON values serialise")))
+            })
+            .await?;
+            *last = Some(CachedStatus { tip: tip.clone(), second: now, body: body.clone() });
+            body
+        }
+    };
+    drop(last);
+    let mut response = ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert(axum::http::header::ETAG, super::reply::etag_of(tip.as_deref()));
+    Ok(response)
 }
 
 pub async fn list_workstreams(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
