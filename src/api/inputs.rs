@@ -11,3 +11,12 @@ pub use crate::ops::workstream::CreateWorkstream;
 pub use crate::ops::Applied;
 pub use crate::read::events::EventQuery;
 pub use crate::sync::SyncReport;
+
+/// The writer name an events query matches for `name`: an agent's own
+/// name, or a person's name made file-safe, as the log files them.
+pub fn event_writer(name: &str) -> String {
+    match crate::model::names::check_name(crate::model::names::NameKind::Agent, name) {
+        Ok(()) => name.to_string(),
+        Err(_) => crate::ops::person_file_name(name),
+    }
+}

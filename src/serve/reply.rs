@@ -85,9 +85,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// The error for a body that serde refused: malformed JSON is usage (400),
 /// a value a validated type refused is invalid input (422).
-fn body_error(e: &serde_json::Error) -> Error {
+pub fn body_error(e: &serde_json::Error) -> Error {
     use serde_json::error::Category;
-    let message = e.to_string();
+    // serde_json ends its message with the position; one line says enough.
+    let full = e.to_string();
+    let message = full.rfind(" at line ").map_or(full.as_str(), |at| &full[..at]);
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
             Error::new(Kind::Usage, format!("the request body is not JSON: {message}"))

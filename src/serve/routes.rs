@@ -289,11 +289,7 @@ pub async fn any_task_action(
 /// Reads a body already parsed as JSON into the action's own type, with
 /// the same 422 a typed extractor gives.
 fn body_as<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| {
-        Error::new(Kind::InvalidInput, format!("the request body is not valid: {e}"))
-            .with_hint("see /api/openapi.json for each route's body")
-            .into()
-    })
+    serde_json::from_value(body).map_err(|e| super::reply::body_error(&e).into())
 }
 
 async fn task_action(
@@ -488,7 +484,7 @@ pub async fn events(
             _ => None,
         };
         let query = EventQuery {
-            agent: query.agent,
+            agent: query.agent.as_deref().map(crate::api::inputs::event_writer),
             kind: query.kind,
             since,
             after: query.after.map(|a| a.to_ascii_uppercase()),
