@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 server=""
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
+  rm -rf "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 cd "$work"
@@ -24,10 +24,11 @@ until grep -q "listening on" "$work/serve.out" 2>/dev/null; do
 done
 url="$(sed -n 's/^orc serve: listening on //p' "$work/serve.out")"
 mkdir -p "$here/assets"
-# The virtual-time budget lets the page's script connect its event stream
-# before the picture is taken.
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+# Chromium takes the picture once the page has loaded; the page's event
+# stream stays open, so a virtual-time budget would never run out (and a
+# hung browser is stopped after a minute).
+timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --user-data-dir="$work/profile" --hide-scrollbars --window-size=1280,1500 \
-  --virtual-time-budget=3000 --screenshot="$here/assets/serve.png" "$url/" 2>/dev/null
+  --screenshot="$here/assets/serve.png" "$url/" 2>/dev/null
 echo "wrote $here/assets/serve.png"
