@@ -8,6 +8,7 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{json, Map, Value};
 
 use super::bodies::*;
+use crate::api::views::TaskOut;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -261,9 +262,18 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         let content_type = if route.returns == "text/event-stream" { "text/event-stream" } else { "application/json" };
+        // Tasks are described by the type that serialises them; the other
+        // objects are built as JSON values and are described in words.
+        let success = if route.returns.contains("array of task objects") {
+            json!({"type": "array", "items": generator.subschema_for::<TaskOut<'static>>()})
+        } else if route.returns.contains("task object") {
+            generator.subschema_for::<TaskOut<'static>>().to_value()
+        } else {
+            json!({})
+        };
         responses.insert(
             route.ok.to_string(),
-            json!({"description": route.returns, "content": {content_type: {"schema": {}}}}),
+            json!({"description": route.returns, "content": {content_type: {"schema": success}}}),
         );
         responses
             .insert("4XX".into(), error_response("refused (409, 412) or bad input (400, 401, 403, 404, 413, 422)"));

@@ -60,6 +60,9 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A JSON body read into `T`, whose fields are validated types: a body
 /// that does not parse is 400, one that names a bad value is 422, and
 /// both say which field and why. An empty body reads as `{}`.
@@ -69,7 +72,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+        let reading = tokio::time::timeout(BODY_TIMEOUT, axum::body::Bytes::from_request(req, state));
+        let read = reading.await.map_err(|_| {
+            ApiError::with_status(
+                Error::new(Kind::Usage, format!("the request body did not arrive within {BODY_TIMEOUT:?}")),
+                StatusCode::REQUEST_TIMEOUT,
+            )
+        })?;
+        let bytes = read.map_err(|rejection| {
             let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::new(Kind::TooLarge, "the request body is over the server's limit")
                     .with_hint("send less; knowledge topics hold at most 4 MiB")

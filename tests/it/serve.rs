@@ -321,6 +321,12 @@ fn every_error_has_its_status_and_the_error_object() {
     assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
     assert!(!rebound.to_ascii_lowercase().contains("access-control-allow-origin"), "{rebound}");
 
+    let huge_header = server.raw(&format!(
+        "GET /api/status HTTP/1.1\r\nHost: {}\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
+        server.base.strip_prefix("http://").unwrap(),
+        "x".repeat(100 * 1024)
+    ));
+    assert!(huge_header.starts_with("HTTP/1.1 431") || huge_header.is_empty(), "headers are capped: {huge_header:.80}");
     let big = json!({"content": "x".repeat(9 * 1024 * 1024)});
     let too_big = server.send("PUT", "/api/knowledge/big", Some(&big), true, &[]);
     assert_eq!((too_big.status, too_big.kind()), (413, "too_large"));
@@ -504,7 +510,12 @@ fn the_openapi_document_lists_only_routes_that_are_served() {
             assert!(!no_route && reply.status != 405, "{method} {path}: {reply:?}");
         }
     }
+    let show = &doc["paths"]["/api/tasks/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(show["$ref"], "#/components/schemas/Task", "{show}");
+    let listing = &doc["paths"]["/api/ready"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(listing["items"]["$ref"], "#/components/schemas/Task", "{listing}");
     let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas["Task"]["properties"]["claim_token"].is_object(), "{}", schemas["Task"]);
     let new_task = &schemas["NewTask"];
     assert_eq!(new_task["required"], json!(["title"]), "{new_task}");
     assert!(schemas.contains_key("WorkstreamName") && schemas.contains_key("ErrorResponse"), "{schemas:?}");
