@@ -24,8 +24,11 @@
 //!   cross-origin writes are refused (403, by `Origin` and
 //!   `Sec-Fetch-Site`), and no CORS header is ever sent. Bodies, headers,
 //!   event streams, requests in flight and slow clients are bounded.
+//! - `GET /api/status` may answer from the report computed for the same
+//!   tip in the same second (the report is a function of both), so many
+//!   pollers cost one computation a second.
 //! - [`router`] applies the guard to everything it serves, so a router
-//!   nested into it (`/mcp`) is behind the same token.
+//!   merged into it with [`router_with`] (`/mcp`) is behind the same token.
 
 mod bodies;
 mod guard;
