@@ -116,7 +116,8 @@ impl Server {
         Self { state, guard: Arc::new(Guard::new(token, bound)), stop }
     }
 
-    /// Ends the event streams and waits: call when shutting down.
+    /// Tells the event streams and the tip watcher to end (they do at
+    /// their next wake-up): call when shutting down.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }
