@@ -73,6 +73,8 @@ pub enum Kind {
     UnknownOperation,
     /// The task's state does not allow this transition.
     WrongState,
+    /// The branch moved past the tip a request named (HTTP `If-Match`).
+    TipMoved,
     /// The agent still holds claims or locks.
     AgentBusy,
     /// The workstream is archived: it takes no new work.
@@ -152,6 +154,7 @@ impl Kind {
         Self::Timeout,
         Self::UnknownOperation,
         Self::WrongState,
+        Self::TipMoved,
         Self::AgentBusy,
         Self::AlreadyRunning,
         Self::SpawnFailed,
@@ -204,6 +207,7 @@ impl Kind {
             Self::Timeout => "timeout",
             Self::UnknownOperation => "unknown_operation",
             Self::WrongState => "wrong_state",
+            Self::TipMoved => "tip_moved",
             Self::AgentBusy => "agent_busy",
             Self::AlreadyRunning => "already_running",
             Self::SpawnFailed => "spawn_failed",
@@ -256,6 +260,7 @@ impl Kind {
             Self::Timeout => Class::Refused,
             Self::UnknownOperation => Class::Refused,
             Self::WrongState => Class::Refused,
+            Self::TipMoved => Class::Refused,
             Self::AgentBusy => Class::Refused,
             Self::AlreadyRunning => Class::Refused,
             Self::SpawnFailed => Class::Environment,

@@ -5,8 +5,8 @@
 //!
 //! Modules point one way (`tests/it/architecture.rs` checks it):
 //!
-//! - front ends, `cli`, `hooks` and `work` (the supervisor): arguments,
-//!   processes and output only;
+//! - front ends, `cli`, `hooks`, `serve` (HTTP) and `work` (the
+//!   supervisor): arguments, processes, requests and output only;
 //! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
 //!   operations (publish before success, `next` after a lost race, waiting,
 //!   following, lock leases, status, the JSON objects);
@@ -27,6 +27,8 @@ pub mod model;
 pub mod ops;
 pub mod read;
 pub mod render;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod session;
 pub mod store;
 pub mod sync;

@@ -17,9 +17,11 @@
 //!   or falls back to another actor.
 
 pub mod brief;
+pub mod inputs;
 pub mod knowledge;
 pub mod lease;
 pub mod offline;
+pub mod reads;
 pub mod status;
 pub mod views;
 pub mod watch;

@@ -26,7 +26,9 @@ pub struct TaskFacts<'a> {
 
 /// The task object of DESIGN §5 (every field present, null when unset),
 /// borrowed so long listings serialise without building a `Value` each.
-#[derive(Serialize)]
+/// Its JSON Schema describes the object in `orc serve`'s OpenAPI document.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Task")]
 pub struct TaskOut<'a> {
     id: &'a str,
     workstream: &'a str,
@@ -35,17 +37,27 @@ pub struct TaskOut<'a> {
     priority: u8,
     status: Status,
     claimed_by: Option<&'a str>,
+    /// RFC 3339, or null.
+    #[schemars(with = "Option<String>")]
     claimed_at: Value,
+    /// RFC 3339, or null.
+    #[schemars(with = "Option<String>")]
     lease_expires: Value,
     lease_expired: bool,
     claim_token: u64,
     after: &'a [String],
     resources: &'a [String],
     result: Option<&'a str>,
+    /// RFC 3339, or null.
+    #[schemars(with = "Option<String>")]
     created_at: Value,
     created_by: &'a str,
+    /// RFC 3339, or null.
+    #[schemars(with = "Option<String>")]
     finished_at: Value,
     finished_by: Option<&'a str>,
+    /// RFC 3339, or null.
+    #[schemars(with = "Option<String>")]
     updated_at: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked_by: Option<&'a [Blocker]>,

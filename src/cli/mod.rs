@@ -17,6 +17,8 @@ mod kb;
 mod lock;
 mod onboard;
 pub mod output;
+#[cfg(feature = "server")]
+mod serve;
 mod status;
 mod task;
 mod work;
@@ -156,6 +158,11 @@ pub enum Command {
     ///
     /// Example: orc sync --remote origin
     Sync(SyncArgs),
+    /// Serve the HTTP API and the live dashboard
+    ///
+    /// Example: orc serve --listen 127.0.0.1:7787 --open
+    #[cfg(feature = "server")]
+    Serve(serve::ServeArgs),
     /// Render README.md and docs/index.html into the branch (or --out DIR)
     ///
     /// Example: orc dashboard --out /tmp/orc-dashboard
@@ -514,6 +521,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Hooks(cmd) => hooks::run(&orc, cmd),
         Command::Sync(args) => sync(&orc, args),
         Command::Dashboard(args) => dashboard(&orc, args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::serve(&orc, args),
         Command::Plan => cycle::plan(&orc),
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),

@@ -17,7 +17,7 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Length of the random part of a task id (`t-` and ten base32 characters).
 pub const TASK_ID_CHARS: usize = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Open,
@@ -123,7 +123,7 @@ pub enum ClaimKind {
 }
 
 /// A dependency that is not done yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Blocker {
     pub id: String,
     /// None when the dependency does not exist (deleted by hand).

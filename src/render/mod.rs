@@ -381,6 +381,19 @@ pub fn render(snap: &Snapshot<'_>, branch: &str) -> Result<Rendered> {
     Ok(Rendered { readme, html })
 }
 
+/// Renders docs/index.html's template alone; `live` is the page `orc
+/// serve` shows at `/`: the same content, with its script (updates and
+/// forms, from the server's own origin) allowed by its content policy.
+pub fn render_page(snap: &Snapshot<'_>, branch: &str, live: bool) -> Result<String> {
+    let page = gather(snap, branch)?;
+    let env = engine();
+    let context = minijinja::context! { live => live, ..Template::from_serialize(&page) };
+    env.get_template("index.html")
+        .expect("added above")
+        .render(context)
+        .map_err(|e| Error::new(Kind::Render, format!("cannot render the dashboard: {e}")))
+}
+
 /// The operation name of a render, which is not state.
 pub const DASHBOARD_OP: &str = "dashboard.render";
 

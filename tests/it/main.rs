@@ -29,6 +29,8 @@ mod races;
 mod regressions;
 mod remote;
 mod replay;
+#[cfg(feature = "server")]
+mod serve;
 mod small;
 mod snapshots;
 mod storage;
