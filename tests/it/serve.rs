@@ -315,6 +315,12 @@ fn every_error_has_its_status_and_the_error_object() {
     let cross_site =
         server.send("POST", "/api/workstreams", Some(&json!({"name": "x"})), true, &[("Sec-Fetch-Site", "cross-site")]);
     assert_eq!(cross_site.status, 403);
+    let cross_site_read =
+        server.send("GET", "/api/status", None, false, &[("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "cors")]);
+    assert_eq!(cross_site_read.status, 403, "another site's page may not read either");
+    let link_from_elsewhere =
+        server.send("GET", "/", None, false, &[("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "navigate")]);
+    assert_eq!(link_from_elsewhere.status, 200, "a link from another site opens the page");
     let own_origin = server.base.clone();
     server.send("POST", "/api/workstreams", Some(&json!({"name": "own"})), true, &[("Origin", &own_origin)]).ok(201);
     let rebound = server.raw("GET /api/status HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n");
