@@ -136,6 +136,23 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
             || origin.is_some_and(|o| o != format!("http://{host}"));
         (!foreign).then_some(origin.is_some() || site == Some("same-origin"))
     };
+    // Resource isolation: a page of another site may send a browser here
+    // (a link is fine), but may not make it fetch anything, not even a
+    // read: that would let any web page hold the waits and event streams
+    // of this server. Browsers send Sec-Fetch-* on every request.
+    let fetched_cross_site = {
+        let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
+        matches!(site, Some("cross-site" | "same-site")) && !(is_read(&method) && mode == Some("navigate"))
+    };
+    if fetched_cross_site {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            Kind::Usage,
+            "requests from another site's pages are refused",
+            "open this server's page itself, or use a client that is not a browser",
+        );
+    }
     if !is_read(&method) && same_origin.is_none() {
         return refuse(
             StatusCode::FORBIDDEN,

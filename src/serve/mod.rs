@@ -22,8 +22,10 @@
 //!   `SameSite=Strict`, set by opening the printed `/?token=…` address);
 //!   bound beyond loopback, reads need it too. `Host` is checked (421),
 //!   cross-origin writes are refused (403, by `Origin` and
-//!   `Sec-Fetch-Site`), and no CORS header is ever sent. Bodies, headers,
-//!   event streams, requests in flight and slow clients are bounded.
+//!   `Sec-Fetch-Site`), as is any request another site's page makes (a
+//!   navigation to `/` excepted), and no CORS header is ever sent. Bodies,
+//!   headers, event streams, waits, requests in flight and slow clients
+//!   are bounded.
 //! - `GET /api/status` may answer from the report computed for the same
 //!   tip in the same second (the report is a function of both), so many
 //!   pollers cost one computation a second.
@@ -72,6 +74,8 @@ pub struct AppState {
     shutdown: watch::Receiver<bool>,
     streams: Arc<AtomicUsize>,
     status_cache: Arc<routes::StatusCache>,
+    /// Long polls held at once.
+    waits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl Server {
             shutdown,
             streams: Arc::new(AtomicUsize::new(0)),
             status_cache: Arc::default(),
+            waits: Arc::new(tokio::sync::Semaphore::new(routes::MAX_WAITS)),
         };
         Self { state, guard: Arc::new(Guard::new(token, bound)), stop }
     }

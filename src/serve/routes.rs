@@ -29,6 +29,9 @@ use crate::session::Session;
 /// The longest a `wait` holds a request open.
 const MAX_WAIT: StdDuration = StdDuration::from_secs(300);
 const DEFAULT_WAIT: StdDuration = StdDuration::from_secs(30);
+/// Waits held at once: half the requests in flight, so waiting clients
+/// can never take every slot from the others.
+pub const MAX_WAITS: usize = super::guard::MAX_IN_FLIGHT / 2;
 /// Events listed when a query names no window (as `orc events`).
 const DEFAULT_LAST: usize = 20;
 
@@ -405,6 +408,13 @@ pub async fn wait(
             .min(MAX_WAIT),
     };
     let session = state.session(None, &headers)?;
+    let Ok(_slot) = state.waits.clone().try_acquire_owned() else {
+        return Err(ApiError::with_status(
+            Error::new(Kind::Busy, format!("the server already holds {MAX_WAITS} waits"))
+                .with_hint("wait again in a moment, or poll the task"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ));
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let repo = state.repo.clone();

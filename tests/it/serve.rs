@@ -315,6 +315,12 @@ fn every_error_has_its_status_and_the_error_object() {
     let cross_site =
         server.send("POST", "/api/workstreams", Some(&json!({"name": "x"})), true, &[("Sec-Fetch-Site", "cross-site")]);
     assert_eq!(cross_site.status, 403);
+    let cross_site_read =
+        server.send("GET", "/api/status", None, false, &[("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "cors")]);
+    assert_eq!(cross_site_read.status, 403, "another site's page may not read either");
+    let link_from_elsewhere =
+        server.send("GET", "/", None, false, &[("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "navigate")]);
+    assert_eq!(link_from_elsewhere.status, 200, "a link from another site opens the page");
     let own_origin = server.base.clone();
     server.send("POST", "/api/workstreams", Some(&json!({"name": "own"})), true, &[("Origin", &own_origin)]).ok(201);
     let rebound = server.raw("GET /api/status HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n");
@@ -868,6 +874,29 @@ fn the_live_page_follows_the_cli_and_its_forms_write() {
     let task = server.get(&format!("/api/tasks/{by_form}")).ok(200);
     assert_eq!((task["status"].as_str(), task["claimed_by"].as_str()), (Some("claimed"), Some("agent-web")));
     browser.wait_for(&claimed_on_page(&by_form), 10_000);
+
+    // The other forms: release, complete, add a task, write knowledge.
+    let submit = |browser: &mut Browser, form: &str, fields: &[(&str, &str)], said: &str| {
+        let fill: String = fields
+            .iter()
+            .map(|(name, value)| format!("document.querySelector('#{form} [name={name}]').value = {value:?};"))
+            .collect();
+        browser.eval(&format!("document.getElementById('act-out').textContent = ''; {fill} document.getElementById('{form}').requestSubmit(); true"));
+        browser.wait_for(&format!("document.getElementById('act-out').textContent.startsWith({said:?})"), 10_000);
+    };
+    submit(&mut browser, "form-release", &[("id", &by_form)], "released");
+    assert_eq!(server.get(&format!("/api/tasks/{by_form}")).ok(200)["status"], "open");
+    submit(&mut browser, "form-claim", &[("id", &by_form)], "claimed");
+    submit(&mut browser, "form-complete", &[("id", &by_form), ("result", "done in the page")], "completed");
+    let done = server.get(&format!("/api/tasks/{by_form}")).ok(200);
+    assert_eq!((done["status"].as_str(), done["result"].as_str()), (Some("done"), Some("done in the page")));
+    submit(&mut browser, "form-add", &[("title", "added in the page")], "added");
+    browser.wait_for(
+        "[...document.querySelectorAll('main li')].some(li => li.textContent.includes('added in the page'))",
+        10_000,
+    );
+    submit(&mut browser, "form-knowledge", &[("topic", "notes/web"), ("content", "# From the page")], "wrote");
+    assert_eq!(server.get("/api/knowledge/notes/web").ok(200)["content"], "# From the page");
 
     let shown_as_text = browser.eval(&format!(
         "[...document.querySelectorAll('main li')].some(li => li.textContent.includes({hostile:?}))
