@@ -213,6 +213,10 @@ pub struct Session {
     pub clock: Clock,
     pub key: Option<IdempotencyKey>,
     pub publish: Publish,
+    /// The branch tip the caller decided on (HTTP `If-Match`): an
+    /// operation is refused with `tip_moved` unless the branch is still
+    /// there when the write queue is held.
+    pub expected_tip: Option<String>,
     notices: Mutex<Vec<String>>,
     cas_retries: std::sync::atomic::AtomicU32,
     publish_pushes: std::sync::atomic::AtomicU32,
@@ -227,6 +231,7 @@ impl Session {
             clock: Clock::system(),
             key: None,
             publish: Publish::WhenRemote,
+            expected_tip: None,
             notices: Mutex::new(Vec::new()),
             cas_retries: Default::default(),
             publish_pushes: Default::default(),
@@ -240,6 +245,11 @@ impl Session {
 
     pub fn with_key(mut self, key: Option<IdempotencyKey>) -> Self {
         self.key = key;
+        self
+    }
+
+    pub fn with_expected_tip(mut self, tip: Option<String>) -> Self {
+        self.expected_tip = tip;
         self
     }
 

@@ -297,6 +297,18 @@ impl<'a> Engine<'a> {
                     return Ok(Applied { output, op_id, commit: Some(tip), replayed: true, retries });
                 }
             }
+            // Checked here, in the queue, so no write can land between the
+            // check and this operation's compare-and-swap.
+            if let Some(expected) = &self.session.expected_tip {
+                if tip.to_string() != *expected {
+                    return Err(Error::new(
+                        Kind::TipMoved,
+                        format!("the branch moved: it is at {tip} now, not {expected}"),
+                    )
+                    .with("tip", tip.to_string())
+                    .with_hint("read again, check the change still makes sense, and send it with the new tip"));
+                }
+            }
             let (settings, problem) = snap.settings();
             let settings = match &problem {
                 Some(problem) => Err(problem),

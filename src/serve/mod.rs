@@ -14,9 +14,8 @@
 //!   CLI does without `--agent`. The server's own `ORC_AGENT` is never
 //!   used: one server serves many agents.
 //! - Every response to a GET carries `ETag: "<tip>"`, read before the data
-//!   it labels; writes honour `If-Match` (checked against the tip just
-//!   before the operation; the operation's own compare-and-swap still
-//!   guards the rest) and `Idempotency-Key`.
+//!   it labels; writes honour `If-Match` (the library checks it inside the
+//!   write queue, so no write slips in between) and `Idempotency-Key`.
 //! - Access ([`guard`]): writes need the token, compared in constant
 //!   time, as a bearer token or as the live page's cookie (`HttpOnly`,
 //!   `SameSite=Strict`, set by opening the printed `/?token=…` address);

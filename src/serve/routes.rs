@@ -74,23 +74,15 @@ async fn write(
     status: StatusCode,
     write: impl FnOnce(&Repo, &Session) -> Result<Value> + Send + 'static,
 ) -> ApiResult<Response> {
-    let session = state.session(agent, headers)?;
-    let expected = if_match(headers)?;
+    let session = state.session(agent, headers)?.with_expected_tip(if_match(headers)?);
     let repo = state.repo.clone();
     blocking(move || {
-        if let Some(expected) = expected {
-            let tip = reads::tip(&repo)?;
-            if tip.as_deref() != Some(expected.as_str()) {
-                let error = Error::new(
-                    Kind::TipMoved,
-                    format!("the branch moved: it is at {} now, not {expected}", tip.as_deref().unwrap_or("nothing")),
-                )
-                .with("tip", tip)
-                .with_hint("read again, check the change still makes sense, and send it with the new ETag");
-                return Err(ApiError::with_status(error, StatusCode::PRECONDITION_FAILED));
-            }
-        }
-        let body = write(&repo, &session)?;
+        // The library checks the tip inside the write queue (no write can
+        // slip in between); HTTP says so with 412.
+        let body = write(&repo, &session).map_err(|e| match e.kind {
+            Kind::TipMoved => ApiError::with_status(e, StatusCode::PRECONDITION_FAILED),
+            _ => e.into(),
+        })?;
         let tip = reads::tip(&repo)?;
         Ok(json_at(status, tip.as_deref(), body))
     })

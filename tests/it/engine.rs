@@ -82,3 +82,27 @@ fn an_unrelated_write_in_between_is_retried_and_both_land() {
     let claims = env.git(&["log", "--format=%s", "orc"]).lines().filter(|s| s.starts_with("orc: claim")).count();
     assert_eq!(claims, 1, "applied exactly once");
 }
+
+#[test]
+fn an_expected_tip_is_checked_inside_the_write_queue() {
+    let (env, id) = setup();
+    let store = Store::discover(&env.repo).unwrap();
+    let read = store.tip().unwrap().unwrap();
+    // A caller decided on `read` (an HTTP If-Match); a write lands after
+    // that, past any check made before the queue.
+    let mut changes = Changes::new();
+    changes.insert("knowledge/note.md".into(), Some(b"written meanwhile\n".to_vec()));
+    commit_behind_orcs_back(&env.repo, changes);
+    let moved = env.tip();
+    let stale = Session::new(Actor::Person("Test Person".into())).with_expected_tip(Some(read.to_string()));
+    let orc = Engine::new(&store, &stale);
+    // Even building on `read`, as a writer that raced past the check would,
+    // the compare-and-swap finds the ref moved and the retry refuses.
+    let err = orc.apply_at(&ClaimTask::task(me(), &id, None), read).unwrap_err();
+    assert_eq!(err.kind, "tip_moved");
+    assert_eq!(env.tip(), moved, "nothing written");
+    // Decided on the tip as it is: it goes through.
+    let fresh = Session::new(Actor::Person("Test Person".into())).with_expected_tip(Some(moved.clone()));
+    Engine::new(&store, &fresh).apply(&ClaimTask::task(me(), &id, None)).unwrap();
+    assert_ne!(env.tip(), moved);
+}
