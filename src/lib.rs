@@ -5,7 +5,8 @@
 //!
 //! Modules point one way (`tests/it/architecture.rs` checks it):
 //!
-//! - front ends, `cli` and `hooks`: arguments, processes and output only;
+//! - front ends, `cli`, `hooks` and `mcp`: arguments, processes, protocols and
+//!   output only;
 //! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
 //!   operations (publish before success, `next` after a lost race, waiting,
 //!   following, lock leases, status, the JSON objects);
@@ -22,6 +23,8 @@ pub mod api;
 pub mod cli;
 pub mod error;
 pub mod hooks;
+#[cfg(feature = "server")]
+pub mod mcp;
 pub mod model;
 pub mod ops;
 pub mod read;

@@ -19,6 +19,8 @@
 pub mod knowledge;
 pub mod lease;
 pub mod offline;
+pub mod primer;
+pub mod reads;
 pub mod status;
 pub mod views;
 pub mod watch;

@@ -15,6 +15,8 @@ mod events;
 mod hooks;
 mod kb;
 mod lock;
+#[cfg(feature = "server")]
+mod mcp;
 mod onboard;
 pub mod output;
 mod status;
@@ -166,6 +168,11 @@ pub enum Command {
     /// One agent of `orc demo` (not for people)
     #[command(hide = true)]
     DemoAgent(demo::DemoAgentArgs),
+    /// Serve orc's operations as MCP tools over stdio, as one agent
+    ///
+    /// Example: ORC_AGENT=agent-1 orc mcp
+    #[cfg(feature = "server")]
+    Mcp(mcp::McpArgs),
     /// Print what an agent needs in its context to work with orc
     ///
     /// Example: orc prime --agents-md
@@ -454,6 +461,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::DemoAgent(args) = command {
         return Ok(demo::demo_agent(args));
     }
+    #[cfg(feature = "server")]
+    if let Command::Mcp(args) = command {
+        return mcp::run(cli, args);
+    }
     if let Command::HookRecord = command {
         return Ok(hooks::hook_record(&start_dir(cli)?));
     }
@@ -507,6 +518,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             unreachable!("handled above")
         }
         Command::Prime(args) => onboard::prime(&orc, args),
+        #[cfg(feature = "server")]
+        Command::Mcp(_) => unreachable!("handled above"),
     };
     for notice in orc.session.take_notices() {
         eprintln!("{}", for_people(&notice));

@@ -17,7 +17,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sync", &["model", "store", "read", "ops", "session"]),
     ("api", &["model", "store", "read", "ops", "sync", "render", "session"]),
     ("hooks", &["api", "model", "store", "ops", "session"]),
-    ("cli", &["api", "hooks", "model", "store", "read", "ops", "render", "session"]),
+    ("mcp", &["api", "model", "ops", "session"]),
+    ("cli", &["api", "hooks", "mcp", "model", "store", "read", "ops", "render", "session"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
