@@ -184,8 +184,26 @@ fn tool_error(mut err: Error) -> CallToolResult {
     if let Some(hint) = hint {
         err.hint = Some(hint.into());
     }
-    CallToolResult::structured_error(err.to_json())
+    CallToolResult::structured_error(clipped(err).to_json())
 }
+
+/// `err` with long inputs clipped. An error names its input (`id`, `name`)
+/// so a script can branch on it; a 10 MB argument must not come back in
+/// the answer, which would cost the agent its context and can overrun the
+/// client's line limit.
+fn clipped(mut err: Error) -> Error {
+    for value in err.fields.values_mut() {
+        if let serde_json::Value::String(text) = value {
+            if text.len() > MAX_ECHO {
+                *value = serde_json::Value::String(crate::model::names::printable(text));
+            }
+        }
+    }
+    err
+}
+
+/// The longest input an error document repeats as it is.
+const MAX_ECHO: usize = 256;
 
 /// Instructions for the client: the everyday loop, in a few lines.
 const INSTRUCTIONS: &str = "orc coordinates agents through git; every change is a commit.

@@ -88,6 +88,7 @@ pub(super) fn read(server: &OrcMcp, agent: Option<&AgentName>, uri: &str) -> Res
 /// an internal error (the environment), each with the `{"error": …}`
 /// document as its data.
 pub(super) fn protocol_error(err: Error) -> McpError {
+    let err = super::clipped(err);
     let data = Some(err.to_json());
     match err.kind.class() {
         _ if err.kind == Kind::NotFound => McpError::resource_not_found(err.message.clone(), data),
