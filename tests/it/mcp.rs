@@ -508,3 +508,81 @@ fn sixteen_servers_on_two_clones_racing_next_through_a_remote_claim_each_task_on
     claimed_once(&env, &env.repo, &claims, &tasks);
     claimed_once(&env, &b, &claims, &tasks);
 }
+
+/// One HTTP/1.0 exchange (the connection closes after the answer, so the
+/// body is everything after the headers): the status and the body.
+async fn http_post(addr: std::net::SocketAddr, host: &str, headers: &[(&str, &str)], body: &Value) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut request = format!(
+        "POST /mcp HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    request += &body;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {answer}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    (status, body.to_string())
+}
+
+/// The JSON-RPC result of a request the server must answer with 200.
+async fn rpc(addr: std::net::SocketAddr, agent: Option<&str>, method: &str, params: Value) -> Value {
+    let mut headers = vec![("MCP-Protocol-Version", "2025-11-25")];
+    if let Some(agent) = agent {
+        headers.push(("X-Orc-Agent", agent));
+    }
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (status, body) = http_post(addr, "127.0.0.1", &headers, &request).await;
+    assert_eq!(status, 200, "{method}: {body}");
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method}: {e}: {body}"));
+    answer.get("result").cloned().unwrap_or_else(|| panic!("{method}: no result: {answer}"))
+}
+
+#[test]
+fn the_http_router_serves_the_same_tools_over_streamable_http() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "api"]).success();
+    runtime().block_on(async {
+        let config = orc::mcp::Config { dir: env.repo.clone(), agent: None };
+        let router = axum::Router::new().nest_service("/mcp", orc::mcp::http_router(config, vec![]).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}});
+        let info = rpc(addr, None, "initialize", init).await;
+        assert_eq!(info["protocolVersion"], "2025-11-25");
+        assert_eq!(info["serverInfo"]["name"], "orc");
+        let tools = rpc(addr, None, "tools/list", json!({})).await;
+        assert_eq!(tools["tools"].as_array().unwrap().len(), TOOLS.len());
+
+        // The agent a request names acts; without one, the git user adds
+        // work and an agent's operation says how to name one.
+        let call = |name: &str, args: Value| json!({"name": name, "arguments": args});
+        let alive = rpc(addr, Some("agent-h"), "tools/call", call("orc_heartbeat", json!({}))).await;
+        assert_eq!(alive["structuredContent"]["id"], "agent-h", "{alive}");
+        let added =
+            rpc(addr, None, "tools/call", call("orc_add_task", json!({"workstream": "api", "title": "over http"}))).await;
+        assert_eq!(added["structuredContent"]["created_by"], "Test Person", "{added}");
+        let refused = rpc(addr, None, "tools/call", call("orc_next", json!({}))).await;
+        assert_eq!(refused["isError"], true);
+        assert_eq!(refused["structuredContent"]["error"]["kind"], "no_agent", "{refused}");
+        let next = rpc(addr, Some("agent-h"), "tools/call", call("orc_next", json!({}))).await;
+        assert_eq!(next["structuredContent"]["task"]["claimed_by"], "agent-h", "{next}");
+        assert_eq!(env.orc(&["status", "--json"]).success().json()["claimed"][0]["claimed_by"], "agent-h");
+
+        // A Host that is not this machine is refused (DNS rebinding).
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let (status, _) = http_post(addr, "evil.example", &[("MCP-Protocol-Version", "2025-11-25")], &request).await;
+        assert_eq!(status, 403);
+        server.abort();
+    });
+}
