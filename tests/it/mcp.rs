@@ -329,6 +329,21 @@ fn the_repository_is_resolved_on_every_call() {
 }
 
 #[test]
+fn a_server_started_elsewhere_serves_the_directory_it_is_given() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "api"]).success();
+    let task = env.add_task("api", "one", &[]);
+    runtime().block_on(async {
+        let mut cmd = env.command(ORC, &env.root);
+        cmd.args(["-C", env.repo.to_str().unwrap(), "mcp"]).env("ORC_AGENT", "agent-1");
+        let client = ().serve(TokioChildProcess::new(tokio::process::Command::from(cmd)).unwrap()).await.unwrap();
+        let next = ok(call(&client, "orc_next", json!({})).await);
+        assert_eq!(next["task"]["id"], task.as_str());
+        client.cancel().await.unwrap();
+    });
+}
+
+#[test]
 fn bad_input_is_an_error_and_writes_nothing() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "api"]).success();
