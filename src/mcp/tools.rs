@@ -21,8 +21,9 @@ use crate::model::names::{AgentName, Label, ResourceName, WorkstreamName};
 use crate::model::task::{Priority, Text, Title};
 use crate::ops::agent::Heartbeat;
 use crate::ops::knowledge::WriteTopic;
-use crate::ops::lock::TtlSecs;
+use crate::ops::lock::{AcquireLock, ReleaseLock, TtlSecs};
 use crate::ops::task::{AddTask, ClaimTask, Finish, FinishTask};
+use crate::ops::Operation;
 use crate::session::IdempotencyKey;
 
 /// How many tasks `orc_ready` and events `orc_events` return unless asked.
@@ -32,20 +33,24 @@ const DEFAULT_LIMIT: u16 = 20;
 const DEFAULT_WAIT_SECS: u16 = 30;
 const MAX_WAIT_SECS: u16 = 300;
 
-/// One tool: its name, one-line description, input schema, annotations,
-/// and the call it makes.
+/// One tool: its name, one-line description, the catalog's operations it
+/// may apply (none: it only reads), input schema, annotations, and the
+/// call it makes.
 pub(super) struct ToolDef {
     pub name: &'static str,
     description: &'static str,
+    ops: &'static [&'static str],
     schema: fn() -> JsonObject,
     annotations: fn() -> ToolAnnotations,
     pub run: fn(&Call, Value) -> Result<Value>,
 }
 
 impl ToolDef {
-    /// The tool as `tools/list` shows it.
+    /// The tool as `tools/list` shows it: read-only exactly when it applies
+    /// no operation of the catalog.
     pub fn tool(&self) -> Tool {
-        Tool::new(self.name, self.description, (self.schema)()).with_annotations((self.annotations)())
+        let annotations = (self.annotations)().read_only(self.ops.is_empty());
+        Tool::new(self.name, self.description, (self.schema)()).with_annotations(annotations)
     }
 }
 
@@ -54,6 +59,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_status",
         description: "Everything at a glance: workstreams, agents, claims, ready tasks, locks, recent events.",
+        ops: &[],
         schema: schema::<NoInput>,
         annotations: read_only,
         run: status,
@@ -61,6 +67,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_ready",
         description: "Tasks that can be claimed now, best first.",
+        ops: &[],
         schema: schema::<ReadyIn>,
         annotations: read_only,
         run: ready,
@@ -68,6 +75,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_next",
         description: "Claim the best ready task; returns it with its claim_token and your brief.",
+        ops: &[ClaimTask::NAME],
         schema: schema::<NextIn>,
         annotations: claims,
         run: next,
@@ -75,6 +83,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_claim",
         description: "Claim one task by id; returns it with its claim_token and your brief.",
+        ops: &[ClaimTask::NAME],
         schema: schema::<ClaimIn>,
         annotations: claims,
         run: claim,
@@ -82,6 +91,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_task",
         description: "Show one task, with what blocks it.",
+        ops: &[],
         schema: schema::<TaskIn>,
         annotations: read_only,
         run: task,
@@ -89,6 +99,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_add_task",
         description: "Add a task to a workstream.",
+        ops: &[AddTask::NAME],
         schema: schema::<AddTaskIn>,
         annotations: adds,
         run: add_task,
@@ -96,6 +107,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_finish",
         description: "Complete or fail a task you hold, with its claim_token.",
+        ops: &[FinishTask::NAME],
         schema: schema::<FinishIn>,
         annotations: destructive,
         run: finish,
@@ -103,6 +115,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_heartbeat",
         description: "Say you are alive (keeps your claims), with what you are doing.",
+        ops: &[Heartbeat::NAME],
         schema: schema::<HeartbeatIn>,
         annotations: idempotent,
         run: heartbeat,
@@ -110,6 +123,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_lock",
         description: "Acquire (or renew) or release a lock on a shared resource; returns its fencing token.",
+        ops: &[AcquireLock::NAME, ReleaseLock::NAME],
         schema: schema::<LockIn>,
         annotations: destructive,
         run: lock,
@@ -117,6 +131,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_events",
         description: "The event log: the newest, or the oldest after a cursor; next_after continues.",
+        ops: &[],
         schema: schema::<EventsIn>,
         annotations: read_only,
         run: events,
@@ -124,6 +139,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_kb",
         description: "Knowledge base: list, read, write or append a topic.",
+        ops: &[WriteTopic::NAME],
         schema: schema::<KbIn>,
         annotations: destructive,
         run: kb,
@@ -131,6 +147,7 @@ pub(super) static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "orc_wait",
         description: "Wait, at most timeout_secs, until a task is done.",
+        ops: &[],
         schema: schema::<WaitIn>,
         annotations: read_only,
         run: wait,
@@ -160,27 +177,28 @@ fn schema<T: JsonSchema>() -> JsonObject {
     object
 }
 
+/// Readers need no more hints: a client ignores the others for them.
 fn read_only() -> ToolAnnotations {
-    ToolAnnotations::new().read_only(true)
+    ToolAnnotations::new()
 }
 
 /// Claims change the board, destroy nothing, and a repeat claims again.
 fn claims() -> ToolAnnotations {
-    ToolAnnotations::new().read_only(false).destructive(false).idempotent(false)
+    ToolAnnotations::new().destructive(false).idempotent(false)
 }
 
 fn adds() -> ToolAnnotations {
-    ToolAnnotations::new().read_only(false).destructive(false).idempotent(false)
+    ToolAnnotations::new().destructive(false).idempotent(false)
 }
 
 fn idempotent() -> ToolAnnotations {
-    ToolAnnotations::new().read_only(false).destructive(false).idempotent(true)
+    ToolAnnotations::new().destructive(false).idempotent(true)
 }
 
 /// Finishing is final, a forced release takes a lock away, a write
 /// replaces a topic's text.
 fn destructive() -> ToolAnnotations {
-    ToolAnnotations::new().read_only(false).destructive(true).idempotent(false)
+    ToolAnnotations::new().destructive(true).idempotent(false)
 }
 
 /// Decodes a tool's arguments into its input type. When they do not fit,
@@ -601,4 +619,31 @@ fn wait(call: &Call, args: Value) -> Result<Value> {
             e
         })?;
     reads::task_view(&repo, &call.session(None)?, &task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_name_operations_of_the_catalog() {
+        for tool in TOOLS {
+            for op in tool.ops {
+                assert!(crate::ops::catalog::entry(op).is_some(), "{}: {op} is not in the catalog", tool.name);
+            }
+        }
+        let read_only: Vec<&str> = TOOLS
+            .iter()
+            .filter(|t| t.tool().annotations.unwrap().read_only_hint == Some(true))
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(read_only, ["orc_status", "orc_ready", "orc_task", "orc_events", "orc_wait"]);
+    }
+
+    #[test]
+    fn every_tool_schema_is_an_object() {
+        for tool in TOOLS {
+            assert_eq!((tool.schema)()["type"], "object", "{}", tool.name);
+        }
+    }
 }
