@@ -127,7 +127,7 @@ impl OrcMcp {
     ) -> Result<serde_json::Value> {
         let agent = self.agent_for(context)?;
         let cancel = Arc::new(AtomicBool::new(false));
-        let call = Call { server: self.clone(), agent, cancel: Arc::clone(&cancel) };
+        let call = Call { server: self.clone(), agent, cancel: Arc::clone(&cancel), notices: Default::default() };
         let watch = {
             let ct = context.ct.clone();
             tokio::spawn(async move {
@@ -135,18 +135,60 @@ impl OrcMcp {
                 cancel.store(true, Ordering::Relaxed);
             })
         };
-        let result = tokio::task::spawn_blocking(move || (tool.run)(&call, args)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = (tool.run)(&call, args);
+            (result, call.notices.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        })
+        .await;
         watch.abort();
-        result.unwrap_or_else(|e| Err(Error::new(Kind::Internal, format!("the {} call stopped: {e}", tool.name))))
+        let (result, notices) = result.unwrap_or_else(|e| {
+            (Err(Error::new(Kind::Internal, format!("the {} call stopped: {e}", tool.name))), Vec::new())
+        });
+        // What the library asked the caller to show ("created branch orc", a
+        // sign of life that could not be published) travels with the answer.
+        if notices.is_empty() {
+            return result;
+        }
+        match result {
+            Ok(serde_json::Value::Object(mut object)) => {
+                object.insert("notices".into(), notices.into());
+                Ok(serde_json::Value::Object(object))
+            }
+            Ok(other) => Ok(other),
+            Err(err) => Err(err.with("notices", notices)),
+        }
     }
 }
 
-/// One tool call's context: the server, the agent acting, and whether the
-/// client cancelled.
+/// One tool call's context: the server, the agent acting, whether the
+/// client cancelled, and the notices its sessions gathered.
 pub(crate) struct Call {
     server: OrcMcp,
     agent: Option<AgentName>,
     cancel: Arc<AtomicBool>,
+    notices: std::sync::Mutex<Vec<String>>,
+}
+
+/// A session of one call; its notices go to the call when it ends.
+pub(crate) struct CallSession<'c> {
+    call: &'c Call,
+    session: Session,
+}
+
+impl std::ops::Deref for CallSession<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Drop for CallSession<'_> {
+    fn drop(&mut self) {
+        let notices = self.session.take_notices();
+        if !notices.is_empty() {
+            self.call.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(notices);
+        }
+    }
 }
 
 impl Call {
@@ -162,13 +204,14 @@ impl Call {
     /// A session acting as the call's agent (or, over HTTP without one, as
     /// the git user: operations that need an agent then say so), with
     /// `key` for the one mutating operation of the call.
-    fn session(&self, key: Option<&str>) -> Result<Session> {
+    fn session(&self, key: Option<&str>) -> Result<CallSession<'_>> {
         let actor = match &self.agent {
             Some(agent) => Actor::Agent(agent.to_string()),
             None => Actor::Person(self.repo()?.git_person()?.unwrap_or_else(|| "mcp".into())),
         };
         let key = key.map(IdempotencyKey::new).transpose()?;
-        Ok(Session::new(actor).with_clock(self.server.clock()?).with_key(key))
+        let session = Session::new(actor).with_clock(self.server.clock()?).with_key(key);
+        Ok(CallSession { call: self, session })
     }
 }
 

@@ -20,7 +20,7 @@ const MARKDOWN: &str = "text/markdown";
 const TOPICS_LISTED: usize = 200;
 
 fn call(server: &OrcMcp, agent: Option<&AgentName>) -> Call {
-    Call { server: server.clone(), agent: agent.cloned(), cancel: Default::default() }
+    Call { server: server.clone(), agent: agent.cloned(), cancel: Default::default(), notices: Default::default() }
 }
 
 /// The primer, the acting agent's brief, and the knowledge topics.

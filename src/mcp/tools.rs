@@ -349,7 +349,7 @@ struct TaskIn {
 fn task(call: &Call, args: Value) -> Result<Value> {
     let input: TaskIn = decode(args)?;
     let repo = call.repo()?;
-    reads::show_task(&repo, &call.session(None)?, &input.task)
+    reads::show_task(&repo, &*call.session(None)?, &input.task)
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -618,7 +618,7 @@ fn wait(call: &Call, args: Value) -> Result<Value> {
             }
             e
         })?;
-    reads::task_view(&repo, &call.session(None)?, &task)
+    reads::task_view(&repo, &*call.session(None)?, &task)
 }
 
 #[cfg(test)]

@@ -313,6 +313,9 @@ fn the_repository_is_resolved_on_every_call() {
         let client = connect(&env, &env.repo, "agent-1").await;
         let status = ok(call(&client, "orc_status", json!({})).await);
         assert_eq!(status["tip"], Value::Null);
+        // The library's notices travel with the answer.
+        let alive = ok(call(&client, "orc_heartbeat", json!({})).await);
+        assert_eq!(alive["notices"], json!(["created branch orc for orc's state"]), "{alive}");
         env.orc(&["ws", "create", "api"]).success();
         ok(call(&client, "orc_add_task", json!({"workstream": "api", "title": "on orc"})).await);
         // A branch configured while the server runs is the one it writes next.
