@@ -12,9 +12,9 @@
 //!   `{"error": {"kind", "message", "hint", …}}`, the same document as
 //!   `orc --json`; only requests that name no tool, or a resource that does
 //!   not exist, are protocol errors.
-//! - Identity is fixed when the server starts (`ORC_AGENT`, else the
-//!   worktree's `git config orc.agent`; the stdio server refuses to start
-//!   without one). Over HTTP a request may name its agent in `X-Orc-Agent`,
+//! - Identity is fixed when the server starts (`--agent`, else `ORC_AGENT`,
+//!   else the worktree's `git config orc.agent`, the CLI's rule; the stdio
+//!   server refuses to start without one). Over HTTP a request may name its agent in `X-Orc-Agent`,
 //!   else the identity the server was built with acts.
 //! - The repository is opened per call from the server's directory, so a
 //!   server started in a worktree acts on that worktree's clone and sees
