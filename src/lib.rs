@@ -5,8 +5,9 @@
 //!
 //! Modules point one way (`tests/it/architecture.rs` checks it):
 //!
-//! - front ends, `cli`, `hooks`, `serve` (HTTP) and `work` (the
-//!   supervisor): arguments, processes, requests and output only;
+//! - front ends, `cli`, `hooks`, `serve` (HTTP), `mcp` (Model Context
+//!   Protocol) and `work` (the supervisor): arguments, processes, requests,
+//!   protocols and output only;
 //! - `api`: a `Send + Sync` [`api::Repo`] and on it every rule that spans
 //!   operations (publish before success, `next` after a lost race, waiting,
 //!   following, lock leases, status, the JSON objects);
@@ -23,6 +24,8 @@ pub mod api;
 pub mod cli;
 pub mod error;
 pub mod hooks;
+#[cfg(feature = "server")]
+pub mod mcp;
 pub mod model;
 pub mod ops;
 pub mod read;

@@ -16,11 +16,11 @@
 //! - Identity is the front end's choice: nothing here reads `ORC_AGENT`
 //!   or falls back to another actor.
 
-pub mod brief;
 pub mod inputs;
 pub mod knowledge;
 pub mod lease;
 pub mod offline;
+pub mod primer;
 pub mod reads;
 pub mod status;
 pub mod views;

@@ -11,6 +11,9 @@
 //!   `orc doctor` lists them); a read never fails because one record is
 //!   broken.
 //! - Nothing here writes.
+//! - The typed variants (`ready_page`, `event_items`, `topic_item`,
+//!   `topic_items`) serve `orc mcp`, which adds paging and notices of its
+//!   own around the same objects.
 
 use serde_json::{json, Value};
 
@@ -21,7 +24,9 @@ use crate::model::agent::Agent;
 use crate::model::names::WorkstreamName;
 use crate::model::task::{Status, Task, Terms};
 use crate::read::board::Board;
-use crate::read::events::EventQuery;
+use crate::read::cycle::{compute_brief, Brief};
+pub use crate::read::events::EventQuery;
+pub use crate::read::knowledge::Topic;
 use crate::read::liveness::Liveness;
 use crate::read::Snapshot;
 use crate::session::Session;
@@ -206,4 +211,56 @@ pub fn topic(repo: &Repo, name: &str) -> Result<Value> {
 /// adds the live page's script and forms.
 pub fn dashboard_page(repo: &Repo, live: bool) -> Result<String> {
     repo.read(|snap| crate::render::render_page(snap, repo.branch(), live))
+}
+
+/// What can be claimed now (of one workstream, or any), best first: at
+/// most `limit` task objects, and how many are ready in all.
+pub fn ready_page(repo: &Repo, session: &Session, ws: Option<&str>, limit: usize) -> Result<(Vec<Value>, usize)> {
+    let store = repo.store()?;
+    let snap = Snapshot::current(&store)?;
+    if let Some(ws) = ws {
+        if snap.commit.is_some() {
+            snap.require_workstream(ws)?;
+        }
+    }
+    let terms = terms(&snap, session);
+    let board = Board::load(&snap, ws, Some(&Liveness::load(&store, terms.now)))?;
+    let ready = board.ready(&snap, &terms)?;
+    let mut views = Vec::with_capacity(ready.len().min(limit));
+    for task in ready.iter().take(limit) {
+        let blocked_by = board.blockers(&snap, task)?;
+        let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blocked_by) };
+        views.push(task_json(task, &terms, &facts));
+    }
+    Ok((views, ready.len()))
+}
+
+/// `orc brief <agent>` for an agent: its claimed tasks with descriptions,
+/// or what to take next, its locks, the knowledge that bears on its work,
+/// recent events and how to report back.
+pub fn agent_brief(repo: &Repo, session: &Session, agent: &str) -> Result<Brief> {
+    crate::model::names::check_name(crate::model::names::NameKind::Agent, agent)?;
+    let store = repo.store()?;
+    let snap = Snapshot::current(&store)?;
+    let terms = terms(&snap, session);
+    compute_brief(&snap, &terms, Some(agent), None)
+}
+
+/// Events matching `query`, oldest first, and the event files that did
+/// not parse (skipped, reported).
+pub fn event_items(repo: &Repo, query: &EventQuery) -> Result<(Vec<crate::model::event::Event>, Vec<Error>)> {
+    let found = repo.read(|snap| crate::read::events::query(snap, query))?;
+    Ok((found.items, found.broken))
+}
+
+/// One knowledge topic with its text.
+pub fn topic_item(repo: &Repo, topic: &str) -> Result<Topic> {
+    repo.read(|snap| crate::read::knowledge::read(snap, topic))
+}
+
+/// Every knowledge topic without its text, sorted, and the metadata files
+/// that did not parse.
+pub fn topic_items(repo: &Repo) -> Result<(Vec<Topic>, Vec<Error>)> {
+    let found = repo.read(crate::read::knowledge::list)?;
+    Ok((found.items, found.broken))
 }

@@ -15,6 +15,8 @@ mod events;
 mod hooks;
 mod kb;
 mod lock;
+#[cfg(feature = "server")]
+mod mcp;
 mod onboard;
 pub mod output;
 #[cfg(feature = "server")]
@@ -177,6 +179,11 @@ pub enum Command {
     /// One task's work under `orc demo --work` (not for people)
     #[command(hide = true)]
     DemoTask,
+    /// Serve orc's operations as MCP tools over stdio, as one agent
+    ///
+    /// Example: ORC_AGENT=agent-1 orc mcp
+    #[cfg(feature = "server")]
+    Mcp(mcp::McpArgs),
     /// Print what an agent needs in its context to work with orc
     ///
     /// Example: orc prime --agents-md
@@ -475,6 +482,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Work(work::WorkArgs { command: Some(work::WorkCommand::Keep(args)), .. }) = command {
         std::process::exit(work::keep(args));
     }
+    #[cfg(feature = "server")]
+    if let Command::Mcp(args) = command {
+        return mcp::run(cli, args);
+    }
     if let Command::HookRecord = command {
         return Ok(hooks::hook_record(&start_dir(cli)?));
     }
@@ -536,6 +547,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         }
         Command::Prime(args) => onboard::prime(&orc, args),
         Command::Work(args) => work::run(&orc, args),
+        #[cfg(feature = "server")]
+        Command::Mcp(_) => unreachable!("handled above"),
     };
     for notice in orc.session.take_notices() {
         eprintln!("{}", for_people(&notice));

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::output::Output;
 use super::{Cli, Ctx};
+use crate::api::primer::primer;
 use crate::error::{Error, Kind, Result};
 
 const BEGIN: &str = "<!-- orc:begin (maintained by `orc prime --agents-md`; edit outside these markers) -->";
@@ -15,6 +16,9 @@ pub struct PrimeArgs {
     /// Add or refresh the orc section of this repository's AGENTS.md (and a CLAUDE.md pointing to it if none exists)
     #[arg(long)]
     pub agents_md: bool,
+    /// Print the primer as a SessionStart hook payload (Claude Code's hookSpecificOutput JSON)
+    #[arg(long, conflicts_with = "agents_md")]
+    pub hook_json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -23,55 +27,12 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// What an agent needs to know, short enough for a prompt.
-pub fn primer(agent: Option<&str>, branch: &str) -> String {
-    let me = agent.unwrap_or("<your-name>");
-    let identity = match agent {
-        Some(a) => format!("You are `{a}` (from --agent, ORC_AGENT or `git config orc.agent`)."),
-        None => {
-            "Set your name once: `export ORC_AGENT=<name>` (or pass --agent, or `git config orc.agent <name>`).".into()
-        }
-    };
-    format!(
-        "# Working with orc
-
-orc coordinates agents through the `{branch}` branch of this git repository: tasks, claims,
-locks, events and knowledge are files there, and every change is a commit. {identity}
-
-## The loop
-1. `orc sync` — take in everyone's work (claims publish by themselves).
-2. `orc next --json` — claim the best ready task (or `orc next <workstream>`).
-   Exit 1 `nothing_ready`: nothing to do now; `orc wait <id>` or try later.
-3. `orc brief {me}` — your task, its description, related knowledge, commands.
-4. Work. Every few minutes: `orc a heartbeat --status \"<what you do>\"` (keeps your claim).
-5. Finish: `orc complete <id> \"<result>\"` or `orc fail <id> \"<why>\"`.
-6. Tell the team: `orc log <type> --data '{{\"key\":\"value\"}}'`.
-
-## Shared resources
-- `orc lock run <resource> -- <command>`: holds the lock while the command runs.
-- Or `orc lock acquire <resource> --ttl 5m` … `orc lock release <resource>`.
-- The fencing token (`ORC_LOCK_TOKEN`, `token` in JSON) grows with every holder.
-
-## Knowledge
-- `orc kb list`, `orc kb read <topic>`; share with `orc kb write <topic> \"<text>\"`
-  (or `--file F`, or `-` for stdin). Topics nest: `services/auth`.
-
-## Output and errors
-- Add `--json` to any command: one JSON document on stdout; errors are
-  `{{\"error\": {{\"kind\": …, \"message\": …, \"hint\": …}}}}`.
-- Exit 0 done · 1 refused by the state (`already_claimed`, `nothing_ready`,
-  `lock_held`, `not_holder`, `claim_expired`, `terminal`) · 2 bad input
-  (`invalid_name`, `not_found`, `no_agent`) · 3 environment (`network`,
-  `broken_file`): retry later or run `orc doctor`.
-- Retrying after a crash? Pass `--idempotency-key <key>`: a repeat returns the first result.
-- `already_claimed` names the winner: move on (`orc next` already does).
-"
-    )
-}
-
 pub fn prime(orc: &Ctx, args: &PrimeArgs) -> Result<Output> {
     let agent = orc.session.agent().ok();
     let text = primer(agent.as_deref(), orc.repo.branch());
+    if args.hook_json {
+        return Ok(hook_payload(&text));
+    }
     if !args.agents_md {
         return Ok(Output::new(json!({"primer": text}), text));
     }
@@ -107,6 +68,19 @@ pub fn prime(orc: &Ctx, args: &PrimeArgs) -> Result<Output> {
         if made_claude { " and created CLAUDE.md pointing to it" } else { "" }
     );
     Ok(Output::new(json!({"agents_md": agents_md, "changed": new != old, "claude_md_created": made_claude}), human))
+}
+
+/// The primer as a SessionStart hook's answer: the hook runner reads one
+/// JSON document from stdout and adds `additionalContext` to the agent's
+/// context, so the payload is printed as it is, with or without `--json`.
+fn hook_payload(primer: &str) -> Output {
+    let payload = json!({
+        "hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": primer}
+    });
+    let text = format!("{payload}\n");
+    let mut output = Output::new(payload, text);
+    output.raw = true;
+    output
 }
 
 pub fn completions(args: &CompletionsArgs) -> Output {

@@ -57,8 +57,13 @@ async fn run(
             .with_hint("pick another port with --listen, or stop what holds it")
     })?;
     let bound = listener.local_addr().map_err(|e| Error::io("cannot read the bound address", &e))?;
+    let repo_dir = repo.dir().to_path_buf();
     let server = crate::serve::Server::new(repo, person, publish, token.clone(), bound);
-    let app = crate::serve::router(&server);
+    // MCP over streamable HTTP at /mcp, behind the same guard (token, Host,
+    // Origin); a request names its agent in `X-Orc-Agent`.
+    let mcp_hosts = vec![bound.ip().to_string(), "localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let mcp = crate::mcp::http_router(crate::mcp::Config { dir: repo_dir, agent: None }, mcp_hosts)?;
+    let app = crate::serve::router_with(&server, axum::Router::new().nest_service("/mcp", mcp));
     let base = format!("http://{bound}");
     let page = format!("{base}/?token={token}");
     // The first line is for scripts and tests: they read the address here.

@@ -181,7 +181,7 @@ impl Attempt {
     }
 
     fn write_brief(&self, tree: &Path) -> Result<PathBuf> {
-        let brief = crate::api::brief::agent_brief(&self.repo, &self.session, &self.agent)?;
+        let brief = crate::api::reads::agent_brief(&self.repo, &self.session, self.agent.as_str())?;
         let folder = tree.join(BRIEF_DIR);
         std::fs::create_dir_all(&folder).map_err(|e| Error::io(&format!("cannot create {}", folder.display()), &e))?;
         let path = folder.join("brief.md");

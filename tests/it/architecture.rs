@@ -19,7 +19,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("hooks", &["api", "model", "store", "ops", "session"]),
     ("work", &["api", "model", "ops", "session", "store"]),
     ("serve", &["api", "model", "session"]),
-    ("cli", &["api", "hooks", "serve", "model", "store", "read", "ops", "render", "session", "work"]),
+    ("mcp", &["api", "model", "ops", "session"]),
+    ("cli", &["api", "hooks", "serve", "mcp", "model", "store", "read", "ops", "render", "session", "work"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

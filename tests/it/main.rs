@@ -23,6 +23,8 @@ mod knowledge;
 mod layout;
 mod library;
 mod locks;
+#[cfg(feature = "server")]
+mod mcp;
 mod network;
 mod onboarding;
 mod races;

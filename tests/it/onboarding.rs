@@ -90,6 +90,19 @@ fn prime_fits_a_prompt_and_keeps_one_section_in_agents_md() {
 }
 
 #[test]
+fn prime_hook_json_is_a_session_start_payload_holding_the_primer() {
+    let env = TestEnv::new();
+    let primer = env.orc_with(&[("ORC_AGENT", "agent-1")], &["prime"]).success().stdout;
+    for args in [&["prime", "--hook-json"][..], &["prime", "--hook-json", "--json"]] {
+        let run = env.orc_with(&[("ORC_AGENT", "agent-1")], args).success();
+        let payload = run.json();
+        assert_eq!(payload["hookSpecificOutput"]["hookEventName"], "SessionStart", "{run}");
+        assert_eq!(payload["hookSpecificOutput"]["additionalContext"], primer.as_str(), "{run}");
+    }
+    env.orc(&["prime", "--hook-json", "--agents-md"]).code(2);
+}
+
+#[test]
 fn bare_orc_prints_the_overview() {
     // The help reference itself is snapshot-tested in `snapshots.rs`.
     let env = TestEnv::new();

@@ -905,3 +905,31 @@ fn the_live_page_follows_the_cli_and_its_forms_write() {
     assert_eq!(shown_as_text, true, "the hostile title is text");
     assert_eq!(browser.problems(), Vec::<String>::new(), "no console error or refused content");
 }
+
+#[test]
+fn mcp_over_http_is_served_at_mcp_behind_the_token() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "api"]).success();
+    env.add_task("api", "over mcp", &[]);
+    let server = Served::start(&env);
+    let mcp = [("Accept", "application/json, text/event-stream"), ("MCP-Protocol-Version", "2025-11-25")];
+    let rpc = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let tip = env.tip();
+
+    // Without the token: refused before MCP sees it.
+    let anonymous = server.send("POST", "/mcp", Some(&rpc("tools/list", json!({}))), false, &mcp);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+
+    let listed = server.send("POST", "/mcp", Some(&rpc("tools/list", json!({}))), true, &mcp).ok(200);
+    assert!(listed["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "orc_next"), "{listed}");
+
+    // A call names its agent in X-Orc-Agent; the claim is the library's.
+    let mut headers = mcp.to_vec();
+    headers.push(("X-Orc-Agent", "agent-m"));
+    let call = rpc("tools/call", json!({"name": "orc_next", "arguments": {}}));
+    let next = server.send("POST", "/mcp", Some(&call), true, &headers).ok(200);
+    assert_eq!(next["result"]["structuredContent"]["task"]["claimed_by"], "agent-m", "{next}");
+    assert_ne!(env.tip(), tip);
+    let status = env.orc(&["status", "--json"]).success().json();
+    assert_eq!(status["claimed"][0]["claimed_by"], "agent-m");
+}
