@@ -35,7 +35,7 @@ use crate::api::lease::LockLease;
 use crate::api::Repo;
 use crate::error::{Error, Kind, Result};
 use crate::model::names::{AgentName, ResourceName, WorkstreamName};
-use crate::model::task::{Actor, Task};
+use crate::model::task::{Actor, Status, Task};
 use crate::ops::task::{Change, ChangeTask, ClaimTask};
 use crate::session::{Clock, Publish, Session};
 use attempt::{Attempt, Ended, Outcome};
@@ -210,7 +210,7 @@ pub fn run(
         lock_token: lease.lock().token,
         waiting_on_others: false,
     };
-    supervisor.give_back_orphans();
+    supervisor.recover();
     let outcome = supervisor.run_loop(&lease, interrupted);
     let _ = std::fs::remove_file(supervisor.shared.work.state_path(agent));
     let _ = std::fs::remove_file(supervisor.shared.work.stop_path(agent));
@@ -507,22 +507,23 @@ impl Supervisor {
         }
     }
 
-    /// Gives back claims that slots of this identity hold from a supervisor
-    /// that died: this one holds the identity now (its file lock, and the
-    /// branch lock checked above), so nothing else runs those tasks.
-    fn give_back_orphans(&self) {
+    /// Takes over what a supervisor of this identity left when it died:
+    /// this one holds the identity now (its file lock, and the branch lock
+    /// checked above), so nothing else runs those tasks. Claims its slots
+    /// still hold are given back; tasks its slots failed with retries left
+    /// are retried when their backoff (counted from that failure) is over.
+    fn recover(&mut self) {
         let prefix = format!("{}-", self.agent);
+        let ours = |who: Option<&str>| {
+            who.and_then(|h| h.strip_prefix(&prefix)).is_some_and(|slot| slot.parse::<usize>().is_ok())
+        };
         let report = match crate::api::status::status(&self.repo, &self.supervisor_session) {
             Ok(report) => report,
-            Err(e) => return self.shared.say(&format!("could not look for orphaned claims: {}", e.message)),
+            Err(e) => {
+                return self.shared.say(&format!("could not look for what a dead supervisor left: {}", e.message))
+            }
         };
-        let orphans = report.claimed_tasks().filter(|t| {
-            t.claimed_by
-                .as_deref()
-                .and_then(|h| h.strip_prefix(&prefix))
-                .is_some_and(|slot| slot.parse::<usize>().is_ok())
-        });
-        for task in orphans {
+        for task in report.claimed_tasks().filter(|t| ours(t.claimed_by.as_deref())) {
             let holder = task.claimed_by.clone().unwrap_or_default();
             let Ok(agent) = AgentName::new(&holder) else { continue };
             let session = Session::new(Actor::Agent(agent.to_string())).with_publish(self.base_publish);
@@ -533,6 +534,23 @@ impl Supervisor {
                     .say(&format!("gave back {}, left claimed by {holder} when its supervisor died", task.id)),
                 Err(e) => self.shared.say(&format!("could not give back {}: {}", task.id, e.message)),
             }
+        }
+        let failed = report.board.tasks.iter().filter(|t| t.status == Status::Failed && ours(t.finished_by.as_deref()));
+        for task in failed {
+            let attempts = state::attempts(&self.shared.work.task_dir(&task.id));
+            let Some(last) = attempts.last().filter(|a| a.spends_retry) else { continue };
+            let spent = attempts.iter().filter(|a| a.spends_retry).count() as u32;
+            if spent > self.shared.config.retries {
+                continue;
+            }
+            let since = (Utc::now() - last.ended_at).to_std().unwrap_or_default();
+            let wait = backoff(self.shared.config.backoff, spent).saturating_sub(since);
+            self.shared.say(&format!(
+                "{} failed under a supervisor that died; retry in {}",
+                task.id,
+                attempt::human(wait)
+            ));
+            self.retries.push((Instant::now() + wait, task.clone()));
         }
     }
 

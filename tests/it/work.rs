@@ -577,3 +577,27 @@ fn bad_input_is_refused_before_anything_runs() {
     assert_eq!(run.error_kind(), "no_agent", "{run}");
     assert_eq!(env.tip(), tip, "nothing was written");
 }
+
+#[test]
+fn a_retry_pending_when_its_supervisor_died_is_taken_over_by_the_next_one() {
+    let env = TestEnv::new();
+    let id = seed(&env, 1).pop_first().unwrap();
+    let failing = agent_script(&env, "fail.sh", "echo broken\nexit 1");
+    let mut first =
+        spawn_work(&env, &env.repo, "crew", &["--retries", "1", "--backoff", "1h", "--", failing.to_str().unwrap()]);
+    let attempts = env.repo.join(".git/orc/work").join(&id).join("attempts.jsonl");
+    wait_until("the first attempt to fail", Duration::from_secs(30), || attempts.exists());
+    wait_until("the task to be failed on the branch", Duration::from_secs(30), || {
+        tasks(&env)[&id]["status"] == "failed"
+    });
+    Command::new("kill").args(["-9", &first.id().to_string()]).status().unwrap();
+    first.wait().unwrap();
+    // Its retry was an hour away, in memory; the next supervisor of the
+    // same identity finds it from the attempt record.
+    let fixed = agent_script(&env, "fixed.sh", "echo RESULT: fixed");
+    let run =
+        work(&env, &env.repo, "crew", &["--drain", "--retries", "1", "--backoff", "0s", "--", fixed.to_str().unwrap()])
+            .success();
+    assert!(run.stderr.contains("failed under a supervisor that died"), "{run}");
+    assert_eq!(tasks(&env)[&id]["result"], "fixed");
+}
