@@ -27,6 +27,9 @@
 //!
 //! See BENCHMARKS.md for a reading of the results.
 
+mod support;
+use support::build_orc;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -623,23 +626,6 @@ struct Seeded {
     gc_s: f64,
     /// The first `orc status`, which builds the task cache.
     warm_ms: f64,
-}
-
-/// Builds the orc binary (cheap when up to date) and returns its path.
-fn build_orc() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: cargo build --release --bin orc");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", "orc", "--quiet"])
-        .current_dir(manifest_dir)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --release --bin orc failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest_dir.join("target"), PathBuf::from);
-    let orc = target.join("release").join(format!("orc{}", std::env::consts::EXE_SUFFIX));
-    assert!(orc.is_file(), "{} is missing after the build", orc.display());
-    orc
 }
 
 // ------------------------------------------------------------------ sections

@@ -4,8 +4,11 @@
 //! board through the library in a single commit, packs it like a real
 //! repository, warms orc's cache, then times each command. Target: ≤ 50 ms.
 
+mod support;
+use support::build_orc;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -23,14 +26,6 @@ const AGENTS: usize = 10;
 const TARGET_MS: f64 = 50.0;
 const RENDER_TARGET_MS: f64 = 300.0;
 const RENDER_MAX_BYTES: u64 = 2 * 1024 * 1024;
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok =
-        Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "orc"]).current_dir(root).status();
-    assert!(ok.expect("cargo runs").success(), "cargo build --release --bin orc failed");
-    root.join("target/release/orc")
-}
 
 fn git(dir: &Path, home: &Path, args: &[&str]) {
     let out = Command::new("git")

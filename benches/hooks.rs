@@ -4,22 +4,14 @@
 //! `cargo bench --bench hooks` (ORC_BENCH_QUICK=1 for a short run). Prints a
 //! Markdown table; the target is an added median of at most 10 ms.
 
+mod support;
+use support::build_orc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 const TARGET_ADDED_MS: f64 = 10.0;
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "orc"])
-        .current_dir(root)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --release --bin orc failed");
-    root.join("target/release/orc")
-}
 
 struct Env {
     home: PathBuf,

@@ -6,6 +6,9 @@
 //! `cargo bench --bench mcp` (ORC_BENCH_QUICK=1 for a short run). Prints a
 //! Markdown table.
 
+mod support;
+use support::build_orc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -13,18 +16,6 @@ use std::time::Instant;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
 use rmcp::ServiceExt;
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "orc"])
-        .current_dir(root)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --release --bin orc failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("release/orc")
-}
 
 /// A hermetic command: no user or system git config, a private HOME.
 fn command(program: &Path, dir: &Path, home: &Path) -> Command {

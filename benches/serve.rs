@@ -14,10 +14,13 @@
 //! `ORC_BENCH_QUICK=1` shortens every phase (a smoke test). The machine is
 //! shared: read the numbers as of one run, not as a target.
 
+mod support;
+use support::build_orc;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -31,15 +34,6 @@ const TASKS: usize = 10_000;
 const CONNECTIONS: usize = 64;
 const WS: &str = "bench";
 const TOKEN: &str = "bench-token-0123456789abcdef";
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok =
-        Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "orc"]).current_dir(root).status();
-    assert!(ok.expect("cargo runs").success(), "cargo build --release --bin orc failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("release/orc")
-}
 
 fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().expect("the command runs");

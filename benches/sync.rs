@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench sync` (ORC_BENCH_QUICK=1 for a short run).
 
+mod support;
+use support::build_orc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -52,14 +55,6 @@ fn pushes(stderr: &str) -> u64 {
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
-}
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok =
-        Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "orc"]).current_dir(root).status();
-    assert!(ok.expect("cargo runs").success());
-    root.join("target/release/orc")
 }
 
 fn daemon(env: &Env) -> (Child, u16) {

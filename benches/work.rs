@@ -10,17 +10,12 @@
 //! the CLI (`orc next` then `orc complete`), and `orc next` alone (the
 //! claim), on a board of the same size.
 
+mod support;
+use support::build_orc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-fn build_orc() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok =
-        Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "orc"]).current_dir(root).status();
-    assert!(ok.expect("cargo runs").success(), "cargo build --release --bin orc failed");
-    root.join("target/release/orc")
-}
 
 struct Bench {
     orc: PathBuf,
