@@ -228,7 +228,12 @@ impl Repo {
     pub fn claim(&self, session: &Session, op: &ClaimTask) -> Result<Applied<Task>> {
         if op.task.is_none() {
             if let Some(pending) = self.publish_pending_claim(session, op)? {
+                self.forget_told(op);
                 return Ok(pending);
+            }
+            if let Some(told) = self.told_claim(session, op)? {
+                self.forget_told(op);
+                return Ok(told);
             }
         }
         let tries = if op.task.is_some() { 1 } else { NEXT_TRIES };
@@ -241,7 +246,8 @@ impl Repo {
                 Ok(()) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
                 Err(e) if offline::is_kept_locally(&e) => {
-                    return Err(offline::claimed_locally(e, &applied.output, false))
+                    offline::remember_told(&*self.store()?, op.agent.as_str(), &applied.output, &applied.op_id);
+                    return Err(offline::claimed_locally(e, &applied.output, false));
                 }
                 Err(e) => return Err(e),
             }
@@ -262,7 +268,10 @@ impl Repo {
         let Some(pending) = pending else { return Ok(None) };
         match self.publish(session, &pending.op_id) {
             Ok(()) => {}
-            Err(e) if offline::is_kept_locally(&e) => return Err(offline::claimed_locally(e, &pending.task, true)),
+            Err(e) if offline::is_kept_locally(&e) => {
+                offline::remember_told(&*self.store()?, op.agent.as_str(), &pending.task, &pending.op_id);
+                return Err(offline::claimed_locally(e, &pending.task, true));
+            }
             // The remote refused it (another machine won): claim another.
             Err(_) => return Ok(None),
         }
@@ -283,6 +292,32 @@ impl Repo {
             replayed: false,
             retries: 0,
         }))
+    }
+
+    /// The claim `op.agent` was told was kept locally and that another
+    /// process on this machine published since: the answer to its `next`
+    /// (when it is in the workstream asked for), as if this call had
+    /// published it.
+    fn told_claim(&self, session: &Session, op: &ClaimTask) -> Result<Option<Applied<Task>>> {
+        let told = {
+            let store = self.store()?;
+            offline::told_claim(&store, op.agent.as_str())?
+        };
+        let Some((task, op_id)) = told else { return Ok(None) };
+        if op.workstream.as_ref().is_some_and(|ws| ws.as_str() != task.workstream) {
+            return Ok(None);
+        }
+        session.notice(format!(
+            "{}: claimed earlier on this machine, and published since; no other task claimed",
+            task.id
+        ));
+        Ok(Some(Applied { output: task, op_id, commit: None, replayed: false, retries: 0 }))
+    }
+
+    fn forget_told(&self, op: &ClaimTask) {
+        if let Ok(store) = self.store() {
+            offline::forget_told(&store, op.agent.as_str());
+        }
     }
 
     /// Completes or fails a task, published.

@@ -88,3 +88,47 @@ pub fn claimed_locally(mut err: Error, task: &Task, earlier: bool) -> Error {
         err.message.replacen("done locally but not published: ", &format!("done locally but not published: {note}"), 1);
     err.with("task", &task.id).with("workstream", &task.workstream).with("claimed_locally", true)
 }
+
+/// Where a failed publish's claim is remembered per agent, so the agent's
+/// next `next` answers with it even when another process on this machine
+/// published it meanwhile (then it is no longer pending, but the agent was
+/// only told of it in an error).
+fn told_path(store: &Store, agent: &str) -> std::path::PathBuf {
+    store.private_dir().join("told-claims").join(agent)
+}
+
+/// Remembers that `agent` was told `task` is claimed on this machine only.
+pub fn remember_told(store: &Store, agent: &str, task: &Task, op_id: &str) {
+    let path = told_path(store, agent);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(&path, format!("{} {op_id}\n", task.id));
+}
+
+/// The claim `agent` was last told was kept locally, if it is still
+/// `agent`'s: the task and the claim's operation id. Forgets it otherwise.
+pub fn told_claim(store: &Store, agent: &str) -> Result<Option<(Task, String)>> {
+    let path = told_path(store, agent);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let mut parts = text.split_whitespace();
+    let (Some(id), Some(op_id)) = (parts.next(), parts.next()) else {
+        forget_told(store, agent);
+        return Ok(None);
+    };
+    let snap = Snapshot::current(store)?;
+    match snap.find_task(id, None) {
+        Ok(task) if task.status == Status::Claimed && task.claimed_by.as_deref() == Some(agent) => {
+            Ok(Some((task, op_id.to_string())))
+        }
+        _ => {
+            forget_told(store, agent);
+            Ok(None)
+        }
+    }
+}
+
+/// Forgets what `agent` was told (its claim was answered, or is gone).
+pub fn forget_told(store: &Store, agent: &str) {
+    let _ = std::fs::remove_file(told_path(store, agent));
+}

@@ -259,3 +259,28 @@ fn issue13_a_hung_orc_never_holds_up_git_commit() {
     }
     kill_recorded(&pids);
 }
+
+#[test]
+fn a_claim_another_process_published_is_still_the_answer_to_its_agents_next() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "w"]).success();
+    let first = env.add_task("w", "first", &["claimed first", "1"]);
+    let second = env.add_task("w", "second", &["claimed second", "2"]);
+    let missing = env.root.join("not-yet.git");
+    env.git(&["remote", "add", "origin", missing.to_str().unwrap()]);
+    let failed = env.orc(&["next", "w", "--agent", "a1", "--json"]).code(3);
+    assert_eq!(failed.json()["error"]["task"], first.as_str(), "{failed}");
+
+    // The remote comes back, and another process's sync publishes a1's claim
+    // before a1 retries: a1's claim is no longer pending, but a1 was only
+    // told of it in an error.
+    env.git_in(&env.root, &["init", "-q", "--bare", missing.to_str().unwrap()]);
+    env.orc(&["sync"]).success();
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success();
+    assert_eq!(next.json()["id"], first.as_str(), "the retry answers with the claim it was told of: {next}");
+    assert!(next.stderr.contains("published since"), "{next}");
+    assert_eq!(env.orc(&["t", "show", &second, "--json"]).success().json()["status"], "open");
+    // Answered once; then `next` claims as usual.
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success().json();
+    assert_eq!(next["id"], second.as_str());
+}
