@@ -41,6 +41,12 @@ pub enum Kind {
     AlreadyClaimed,
     /// A supervisor (`orc work`) already runs under that agent name.
     AlreadyRunning,
+    /// `orc serve`: the request lacks the server's token (HTTP 401).
+    Unauthorized,
+    /// `orc serve`: a cross-origin or cross-site request (HTTP 403).
+    Forbidden,
+    /// `orc serve`: a `Host` that is not the server's (HTTP 421).
+    WrongHost,
     /// A workstream or task of that name or id exists.
     AlreadyExists,
     /// The task waits for dependencies that are not done.
@@ -157,6 +163,9 @@ impl Kind {
         Self::TipMoved,
         Self::AgentBusy,
         Self::AlreadyRunning,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::WrongHost,
         Self::SpawnFailed,
         Self::Archived,
         Self::DependencyCycle,
@@ -210,6 +219,9 @@ impl Kind {
             Self::TipMoved => "tip_moved",
             Self::AgentBusy => "agent_busy",
             Self::AlreadyRunning => "already_running",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::WrongHost => "wrong_host",
             Self::SpawnFailed => "spawn_failed",
             Self::Archived => "archived",
             Self::DependencyCycle => "dependency_cycle",
@@ -263,6 +275,7 @@ impl Kind {
             Self::TipMoved => Class::Refused,
             Self::AgentBusy => Class::Refused,
             Self::AlreadyRunning => Class::Refused,
+            Self::Unauthorized | Self::Forbidden | Self::WrongHost => Class::Input,
             Self::SpawnFailed => Class::Environment,
             Self::Archived => Class::Refused,
             Self::DependencyCycle => Class::Refused,

@@ -122,7 +122,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         if !hosts.contains(&host) {
             return refuse(
                 StatusCode::MISDIRECTED_REQUEST,
-                Kind::Usage,
+                Kind::WrongHost,
                 &format!("Host {host:?} is not this server's address"),
                 "connect to the address orc serve printed (127.0.0.1 or localhost)",
             );
@@ -148,7 +148,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if fetched_cross_site {
         return refuse(
             StatusCode::FORBIDDEN,
-            Kind::Usage,
+            Kind::Forbidden,
             "requests from another site's pages are refused",
             "open this server's page itself, or use a client that is not a browser",
         );
@@ -156,7 +156,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if !is_read(&method) && same_origin.is_none() {
         return refuse(
             StatusCode::FORBIDDEN,
-            Kind::Usage,
+            Kind::Forbidden,
             "cross-origin writes are refused",
             "send writes from this server's own page, or from a client that is not a browser",
         );
@@ -170,7 +170,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if needs_token && credential.is_none() {
         return refuse(
             StatusCode::UNAUTHORIZED,
-            Kind::Usage,
+            Kind::Unauthorized,
             if is_read(&method) {
                 "this server is reachable beyond this machine: reads need the token too"
             } else {
@@ -186,7 +186,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if !is_read(&method) && credential == Some(Credential::Cookie) && same_origin != Some(true) {
         return refuse(
             StatusCode::FORBIDDEN,
-            Kind::Usage,
+            Kind::Forbidden,
             "a write with the page's cookie must come from the page (no Origin header)",
             "send Authorization: Bearer <token> instead",
         );

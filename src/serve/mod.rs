@@ -215,7 +215,7 @@ async fn page(
     if let Some(offered) = offered {
         if !guard.is_token(offered) {
             return Err(ApiError::with_status(
-                Error::new(Kind::Usage, "that token is not this server's")
+                Error::new(Kind::Unauthorized, "that token is not this server's")
                     .with_hint("open the address orc serve printed, or read .git/orc/serve.token"),
                 StatusCode::UNAUTHORIZED,
             ));

@@ -38,6 +38,10 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::NotFound => StatusCode::NOT_FOUND,
         Kind::Usage => StatusCode::BAD_REQUEST,
         Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::WrongHost => StatusCode::MISDIRECTED_REQUEST,
+        Kind::TipMoved => StatusCode::PRECONDITION_FAILED,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         kind => match kind.class() {
             Class::Refused => StatusCode::CONFLICT,

@@ -78,11 +78,8 @@ async fn write(
     let repo = state.repo.clone();
     blocking(move || {
         // The library checks the tip inside the write queue (no write can
-        // slip in between); HTTP says so with 412.
-        let body = write(&repo, &session).map_err(|e| match e.kind {
-            Kind::TipMoved => ApiError::with_status(e, StatusCode::PRECONDITION_FAILED),
-            _ => e.into(),
-        })?;
+        // slip in between); `tip_moved` answers 412.
+        let body = write(&repo, &session)?;
         let tip = reads::tip(&repo)?;
         Ok(json_at(status, tip.as_deref(), body))
     })

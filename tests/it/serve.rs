@@ -303,7 +303,7 @@ fn every_error_has_its_status_and_the_error_object() {
         false,
         &[("Authorization", "Bearer nope")],
     );
-    assert_eq!(wrong_token.status, 401);
+    assert_eq!((wrong_token.status, wrong_token.kind()), (401, "unauthorized"));
     let foreign = server.send(
         "POST",
         "/api/workstreams",
@@ -311,7 +311,7 @@ fn every_error_has_its_status_and_the_error_object() {
         true,
         &[("Origin", "https://evil.example")],
     );
-    assert_eq!((foreign.status, foreign.kind()), (403, "usage"));
+    assert_eq!((foreign.status, foreign.kind()), (403, "forbidden"));
     let cross_site =
         server.send("POST", "/api/workstreams", Some(&json!({"name": "x"})), true, &[("Sec-Fetch-Site", "cross-site")]);
     assert_eq!(cross_site.status, 403);
@@ -325,6 +325,7 @@ fn every_error_has_its_status_and_the_error_object() {
     server.send("POST", "/api/workstreams", Some(&json!({"name": "own"})), true, &[("Origin", &own_origin)]).ok(201);
     let rebound = server.raw("GET /api/status HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n");
     assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+    assert!(rebound.contains("\"wrong_host\""), "{rebound}");
     assert!(!rebound.to_ascii_lowercase().contains("access-control-allow-origin"), "{rebound}");
 
     let huge_header = server.raw(&format!(
