@@ -7,6 +7,7 @@
 //! publishing, retrying, waiting, following or renewing of its own.
 
 mod agent;
+mod bulk;
 mod config;
 mod cycle;
 mod demo;

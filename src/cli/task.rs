@@ -96,10 +96,11 @@ pub struct EditArgs {
 #[derive(Args, Debug)]
 pub struct AddArgs {
     /// Workstream to add to
-    pub workstream: String,
+    #[arg(required_unless_present = "from")]
+    pub workstream: Option<String>,
     /// One-line title
-    #[arg(allow_hyphen_values = true)]
-    pub title: String,
+    #[arg(allow_hyphen_values = true, required_unless_present = "from")]
+    pub title: Option<String>,
     /// Longer description
     #[arg(allow_hyphen_values = true)]
     pub description: Option<String>,
@@ -113,6 +114,12 @@ pub struct AddArgs {
     /// proposes two tasks sharing one at once (can be repeated)
     #[arg(long = "resource", value_name = "NAME")]
     pub resources: Vec<String>,
+    /// Add every task of a file in one commit: JSON Lines ({"ws", "title",
+    /// "description", "priority", "after"} per line) or CSV with a header
+    /// (ws,title,description,priority,after); `after` may name an earlier
+    /// row as #N; `-` reads standard input
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["workstream", "title", "description", "priority", "after", "resources"])]
+    pub from: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -361,10 +368,17 @@ fn reject_extra(extra: Option<String>) -> Result<()> {
 }
 
 fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
+    if let Some(file) = &args.from {
+        return add_from(orc, file);
+    }
+    let (Some(workstream), Some(title)) = (&args.workstream, &args.title) else {
+        return Err(Error::new(Kind::Usage, "t add needs a workstream and a title, or --from FILE")
+            .with_hint("orc t add <ws> \"<title>\""));
+    };
     let op = AddTask::new(
         &orc.session.clock,
-        &args.workstream,
-        &args.title,
+        workstream,
+        title,
         args.description.as_deref(),
         args.priority,
         args.after.clone(),
@@ -376,6 +390,23 @@ fn add(orc: &Ctx, args: &AddArgs) -> Result<Output> {
     let terms = terms(orc, &snap)?;
     let json = task_json(&applied.output, &terms, &TaskFacts { holder_seen: None, blocked_by: None });
     Ok(Output::new(json, applied.output.id.clone()))
+}
+
+/// `t add --from FILE`: every row checked, then one commit; ids printed in
+/// the file's order.
+fn add_from(orc: &Ctx, file: &std::path::Path) -> Result<Output> {
+    let (rows, lines) = super::bulk::read_rows(file)?;
+    let op = crate::ops::bulk::AddTasks::new(&orc.session.clock, rows, &lines)?;
+    let applied = orc.apply(&op)?;
+    let store = orc.store()?;
+    let snap = Snapshot::current(&store)?;
+    let terms = terms(orc, &snap)?;
+    let facts = TaskFacts { holder_seen: None, blocked_by: None };
+    let json = serde_json::Value::Array(applied.output.iter().map(|t| task_json(t, &terms, &facts)).collect());
+    let human: String = applied.output.iter().map(|t| format!("{}\n", t.id)).collect();
+    let mut out = Output::new(json, human);
+    out.raw = true;
+    Ok(out)
 }
 
 fn claim(orc: &Ctx, ws: Option<String>, id: String, agent: Option<&str>) -> Result<Output> {

@@ -59,6 +59,7 @@ macro_rules! catalog {
 catalog!(
     super::workstream::CreateWorkstream,
     super::task::AddTask,
+    super::bulk::AddTasks,
     super::task::ClaimTask,
     super::task::FinishTask,
     super::task::ChangeTask,

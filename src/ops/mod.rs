@@ -18,6 +18,7 @@
 //!   operation's own key and record, never the replaying session's.
 
 pub mod agent;
+pub mod bulk;
 pub mod catalog;
 pub mod config;
 pub mod cycle;

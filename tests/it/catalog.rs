@@ -3,6 +3,7 @@
 //! replayed on the commit's parent, it makes the same tree. A new operation
 //! that records too little to be replayed fails here.
 
+use orc::ops::bulk::{AddTasks, Row};
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -58,6 +59,12 @@ fn every_operation_replays_from_its_trailer_to_the_same_tree() {
     let s = person(next());
     let third = repo.apply(&s, &AddTask::new(&s.clock, "w", "third", None, None, vec![], vec![]).unwrap());
     let third = third.unwrap().output.id;
+    let s = person(next());
+    let rows = vec![
+        Row { ws: "w".into(), title: "bulk one".into(), ..Row::default() },
+        Row { ws: "w".into(), title: "bulk two".into(), after: vec!["#1".into(), first[..6].into()], ..Row::default() },
+    ];
+    repo.apply(&s, &AddTasks::new(&s.clock, rows, &[1, 2]).unwrap()).unwrap();
     repo.apply(&agent("a1", next()), &RegisterAgent::new("a1", Some("worker")).unwrap()).unwrap();
     let status = Some(Label::new("busy").unwrap());
     repo.apply(&agent("a1", next()), &Heartbeat { agent: a1(), status }).unwrap();

@@ -376,3 +376,76 @@ fn workstreams_list_and_show() {
     assert_eq!(env.orc(&["ws", "create", "a", "--json"]).code(1).error_kind(), "already_exists");
     assert_eq!(env.orc(&["t", "add", "nope", "x", "--json"]).code(2).error_kind(), "not_found");
 }
+
+#[test]
+fn add_from_a_file_adds_every_row_in_one_commit_in_order() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "api"]).success();
+    let existing = env.add_task("api", "already there", &[]);
+    let before = env.git(&["rev-list", "--count", "orc"]);
+    let file = env.root.join("tasks.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"ws\": \"api\", \"title\": \"design\", \"priority\": 1}}\n\n{{\"workstream\": \"api\", \"title\": \"build\", \"description\": \"after the design\", \"after\": [\"#1\", \"{}\"]}}\n{{\"ws\": \"api\", \"title\": \"ship\", \"after\": \"#2\"}}\n",
+            &existing[..6]
+        ),
+    )
+    .unwrap();
+    let run = env.orc(&["t", "add", "--from", file.to_str().unwrap()]).success();
+    let ids: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(ids.len(), 3, "{run}");
+    let after = env.git(&["rev-list", "--count", "orc"]);
+    assert_eq!(after.parse::<u32>().unwrap(), before.parse::<u32>().unwrap() + 1, "one commit for the file");
+    let show = |id: &str| env.orc(&["t", "show", id, "--json"]).success().json();
+    assert_eq!(show(ids[0])["title"], "design");
+    assert_eq!(show(ids[0])["priority"], 1);
+    assert_eq!(show(ids[1])["after"], serde_json::json!([ids[0], existing]));
+    assert_eq!(show(ids[2])["after"], serde_json::json!([ids[1]]));
+
+    // CSV, with quoting, from standard input.
+    let csv = "ws,title,description,priority,after\napi,\"quoted, with a comma\",\"two\nlines\",2,\n";
+    let mut cmd = env.orc_command(&["t", "add", "--from", "-", "--json"]);
+    let csv_path = env.root.join("more.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let run = crate::common::Run::from(cmd.stdin(std::fs::File::open(&csv_path).unwrap()).output().unwrap());
+    // `-` is JSON Lines: CSV needs the .csv name.
+    assert_eq!(run.code, 2, "{run}");
+    let run = env.orc(&["t", "add", "--from", csv_path.to_str().unwrap(), "--json"]).success();
+    let added = run.json();
+    assert_eq!(added[0]["title"], "quoted, with a comma");
+    assert_eq!(added[0]["description"], "two\nlines");
+}
+
+#[test]
+fn add_from_a_file_with_one_bad_row_writes_nothing_and_names_the_line() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "api"]).success();
+    let tip = env.tip();
+    let file = env.root.join("tasks.jsonl");
+    for (rows, line, kind) in [
+        (
+            "{\"ws\": \"api\", \"title\": \"ok\"}\n{\"ws\": \"api\", \"title\": \"bad\", \"priority\": 12}\n",
+            "line 2",
+            "invalid_input",
+        ),
+        ("{\"ws\": \"api\", \"title\": \"ok\"}\n{\"ws\": \"../x\", \"title\": \"bad\"}\n", "line 2", "invalid_name"),
+        (
+            "{\"ws\": \"api\", \"title\": \"waits\", \"after\": \"#2\"}\n{\"ws\": \"api\", \"title\": \"later\"}\n",
+            "line 1",
+            "invalid_input",
+        ),
+        ("{\"ws\": \"api\", \"title\": \"ok\"}\nnot json\n", "line 2", "invalid_input"),
+    ] {
+        std::fs::write(&file, rows).unwrap();
+        let run = env.orc(&["t", "add", "--from", file.to_str().unwrap(), "--json"]);
+        assert_eq!(run.code, 2, "{rows}: {run}");
+        assert_eq!(run.error_kind(), kind, "{rows}");
+        assert!(run.json()["error"]["message"].as_str().unwrap().starts_with(line), "{run}");
+        assert_eq!(env.tip(), tip, "nothing written for {rows}");
+    }
+    // A workstream that does not exist refuses the whole file too.
+    std::fs::write(&file, "{\"ws\": \"api\", \"title\": \"ok\"}\n{\"ws\": \"nope\", \"title\": \"x\"}\n").unwrap();
+    env.orc(&["t", "add", "--from", file.to_str().unwrap()]).code(2);
+    assert_eq!(env.tip(), tip);
+}
