@@ -137,6 +137,12 @@ impl Repo {
         Ok(crate::ops::init::remote_name(&*self.store()?))
     }
 
+    /// The remote `session`'s publishing operations publish to: None when
+    /// it keeps operations local or no remote is configured.
+    pub fn publishing_remote(&self, session: &Session) -> Result<Option<String>> {
+        Ok(publishing_remote(&*self.store()?, session))
+    }
+
     /// Runs `read` on a snapshot of the branch's tip.
     pub fn read<T>(&self, read: impl FnOnce(&Snapshot<'_>) -> Result<T>) -> Result<T> {
         let store = self.store()?;
@@ -246,7 +252,7 @@ impl Repo {
                 Ok(()) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
                 Err(e) if offline::is_kept_locally(&e) => {
-                    offline::remember_told(&*self.store()?, op.agent.as_str(), &applied.output, &applied.op_id);
+                    self.remember_told(op, &applied.output, &applied.op_id);
                     return Err(offline::claimed_locally(e, &applied.output, false));
                 }
                 Err(e) => return Err(e),
@@ -269,7 +275,7 @@ impl Repo {
         match self.publish(session, &pending.op_id) {
             Ok(()) => {}
             Err(e) if offline::is_kept_locally(&e) => {
-                offline::remember_told(&*self.store()?, op.agent.as_str(), &pending.task, &pending.op_id);
+                self.remember_told(op, &pending.task, &pending.op_id);
                 return Err(offline::claimed_locally(e, &pending.task, true));
             }
             // The remote refused it (another machine won): claim another.
@@ -312,6 +318,13 @@ impl Repo {
             task.id
         ));
         Ok(Some(Applied { output: task, op_id, commit: None, replayed: false, retries: 0 }))
+    }
+
+    /// Best effort: the error being returned matters more than the note.
+    fn remember_told(&self, op: &ClaimTask, task: &Task, op_id: &str) {
+        if let Ok(store) = self.store() {
+            offline::remember_told(&store, op.agent.as_str(), task, op_id);
+        }
     }
 
     fn forget_told(&self, op: &ClaimTask) {

@@ -153,7 +153,6 @@ impl Operation for AddTasks {
         let batch: BTreeSet<&str> = self.tasks.iter().map(|t| t.id.as_str()).collect();
         let mut resolved: BTreeMap<String, String> = BTreeMap::new();
         let mut plan = Plan::new(format!("add {} tasks", self.tasks.len()), Vec::with_capacity(self.tasks.len()));
-        let mut streams = BTreeSet::new();
         for add in &self.tasks {
             if checked_streams.insert(add.workstream.to_string()) {
                 snap.require_workstream(&add.workstream)?;
@@ -193,12 +192,15 @@ impl Operation for AddTasks {
                 env.now,
             );
             plan = plan.write(task_path(&add.workstream, &id), record::render(&task));
-            streams.insert(add.workstream.to_string());
             plan.output.push(task);
         }
         let first = plan.output.first().map(|t| t.id.clone());
         let last = plan.output.last().map(|t| t.id.clone());
         let count = plan.output.len();
-        Ok(plan.detail("count", count).detail("first", first).detail("last", last).detail("workstreams", streams))
+        Ok(plan
+            .detail("count", count)
+            .detail("first", first)
+            .detail("last", last)
+            .detail("workstreams", checked_streams))
     }
 }

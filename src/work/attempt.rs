@@ -146,13 +146,13 @@ impl Attempt {
                 return Ok((Outcome::SpawnFailed(message), None, None));
             }
         };
-        let brief = self.write_brief(&made.path)?;
+        let (brief, prompt) = self.write_brief(&made.path)?;
         {
             let mut status = self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             status.log = Some(log.to_path_buf());
             status.worktree = Some(made.path.clone());
         }
-        let (outcome, summary) = self.supervise(&made.path, &brief, log)?;
+        let (outcome, summary) = self.supervise(&made.path, &brief, &prompt, log)?;
         let kept = self.clean_up(dir, &made);
         Ok((outcome, kept, summary))
     }
@@ -180,25 +180,25 @@ impl Attempt {
         Ok(made)
     }
 
-    fn write_brief(&self, tree: &Path) -> Result<PathBuf> {
+    /// Writes the brief into the worktree; returns its path and text.
+    fn write_brief(&self, tree: &Path) -> Result<(PathBuf, String)> {
         let brief = crate::api::reads::agent_brief(&self.repo, &self.session, self.agent.as_str())?;
         let folder = tree.join(BRIEF_DIR);
         std::fs::create_dir_all(&folder).map_err(|e| Error::io(&format!("cannot create {}", folder.display()), &e))?;
         let path = folder.join("brief.md");
         std::fs::write(&path, &brief.markdown)
             .map_err(|e| Error::io(&format!("cannot write {}", path.display()), &e))?;
-        Ok(path)
+        Ok((path, brief.markdown))
     }
 
     /// Runs the command under a keeper until it ends, and finishes the task.
-    fn supervise(&self, tree: &Path, brief: &Path, log: &Path) -> Result<(Outcome, Option<String>)> {
+    fn supervise(&self, tree: &Path, brief: &Path, prompt: &str, log: &Path) -> Result<(Outcome, Option<String>)> {
         let config = &self.shared.config;
-        let prompt = std::fs::read_to_string(brief).unwrap_or_default();
         let command: Vec<String> = config
             .command
             .iter()
             .map(|arg| {
-                arg.replace("{prompt}", &prompt)
+                arg.replace("{prompt}", prompt)
                     .replace("{brief}", &brief.to_string_lossy())
                     .replace("{task}", &self.task.id)
             })

@@ -166,6 +166,11 @@ pub fn run(
     };
     let supervisor_session =
         Arc::new(Session::new(Actor::Agent(agent.to_string())).with_clock(Clock::system()).with_publish(base.publish));
+    // Another machine's supervisor shows only in the remote's lock: take it
+    // in before judging (acquiring would otherwise renew it as ours).
+    if let Some(remote) = repo.publishing_remote(&supervisor_session)? {
+        repo.sync(&supervisor_session, &remote, false)?;
+    }
     refuse_if_running_elsewhere(&repo, &supervisor_session, &resource, previous.as_ref())?;
     let lease = LockLease::acquire(
         Arc::clone(&repo),
@@ -209,6 +214,7 @@ pub fn run(
         started_at: Utc::now(),
         lock_token: lease.lock().token,
         waiting_on_others: false,
+        last_spawn_error: String::new(),
     };
     supervisor.recover();
     let outcome = supervisor.run_loop(&lease, interrupted);
@@ -264,6 +270,8 @@ struct Supervisor {
     /// When nothing was last ready: tasks here wait for dependencies that
     /// others hold claims on, so work may still come.
     waiting_on_others: bool,
+    /// Why the last command that could not start did not.
+    last_spawn_error: String,
 }
 
 impl Supervisor {
@@ -274,12 +282,7 @@ impl Supervisor {
         let mut no_work_until: Option<Instant> = None;
         let mut nothing_ready = false;
         let mut synced_at: Option<Instant> = None;
-        let has_remote = self.base_publish == Publish::WhenRemote
-            && self
-                .repo
-                .remote_name()?
-                .is_some_and(|r| self.repo.store().map(|s| s.remote_names().contains(&r)).unwrap_or(false));
-        let mut last_spawn_error = String::new();
+        let has_remote = self.repo.publishing_remote(&self.supervisor_session)?.is_some();
         let mut written_at: Option<Instant> = None;
         loop {
             if stopped_by.is_none() {
@@ -297,9 +300,6 @@ impl Supervisor {
                 }
             }
             while let Ok(end) = ended.try_recv() {
-                if let Outcome::SpawnFailed(message) = &end.outcome {
-                    last_spawn_error.clone_from(message);
-                }
                 self.ended(end);
                 nothing_ready = false;
             }
@@ -331,7 +331,7 @@ impl Supervisor {
                     && self.retries.is_empty()
                 {
                     if all_paused {
-                        return Err(Error::new(Kind::SpawnFailed, format!("every slot is paused: {last_spawn_error}"))
+                        return Err(Error::new(Kind::SpawnFailed, format!("every slot is paused: {}", self.last_spawn_error))
                             .with_hint("fix what the message names: the command must be installed, and HEAD must be a commit to branch worktrees from"));
                     }
                     break;
@@ -344,9 +344,6 @@ impl Supervisor {
             }
             match ended.recv_timeout(Duration::from_millis(200)) {
                 Ok(end) => {
-                    if let Outcome::SpawnFailed(message) = &end.outcome {
-                        last_spawn_error.clone_from(message);
-                    }
                     self.ended(end);
                     nothing_ready = false;
                     no_work_until = None;
@@ -475,6 +472,7 @@ impl Supervisor {
                 }
             }
             Outcome::SpawnFailed(message) => {
+                self.last_spawn_error.clone_from(message);
                 self.counts.released += 1;
                 slot.pause = (slot.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
                 slot.paused_until = Some(Instant::now() + slot.pause);
@@ -573,7 +571,7 @@ impl Supervisor {
     }
 
     fn sync(&self) {
-        let Ok(Some(remote)) = self.repo.remote_name() else { return };
+        let Ok(Some(remote)) = self.repo.publishing_remote(&self.supervisor_session) else { return };
         if let Err(e) = self.repo.sync(&self.supervisor_session, &remote, false) {
             self.shared.say(&format!("could not sync with {remote}: {}", e.message));
         }

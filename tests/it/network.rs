@@ -133,14 +133,21 @@ fn issue13_a_remote_that_never_answers_fails_a_claim_within_net_timeout() {
     assert!(took < Duration::from_secs(15), "a sync against a silent remote took {took:?}");
 }
 
-#[test]
-fn issue13_offline_next_names_the_task_it_claimed_locally_and_claims_no_other() {
+/// Tasks `first` (priority 1) and `second`, and an `origin` whose path
+/// holds no repository until the test makes one there.
+fn two_tasks_and_a_remote_not_made_yet() -> (TestEnv, String, String, std::path::PathBuf) {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
     let first = env.add_task("w", "first", &["claimed first", "1"]);
     let second = env.add_task("w", "second", &["claimed second", "2"]);
     let missing = env.root.join("not-yet.git");
     env.git(&["remote", "add", "origin", missing.to_str().unwrap()]);
+    (env, first, second, missing)
+}
+
+#[test]
+fn issue13_offline_next_names_the_task_it_claimed_locally_and_claims_no_other() {
+    let (env, first, second, missing) = two_tasks_and_a_remote_not_made_yet();
 
     // Retried while the remote cannot be used: every failure names the one
     // task claimed locally, and no retry claims another.
@@ -262,12 +269,7 @@ fn issue13_a_hung_orc_never_holds_up_git_commit() {
 
 #[test]
 fn a_claim_another_process_published_is_still_the_answer_to_its_agents_next() {
-    let env = TestEnv::new();
-    env.orc(&["ws", "create", "w"]).success();
-    let first = env.add_task("w", "first", &["claimed first", "1"]);
-    let second = env.add_task("w", "second", &["claimed second", "2"]);
-    let missing = env.root.join("not-yet.git");
-    env.git(&["remote", "add", "origin", missing.to_str().unwrap()]);
+    let (env, first, second, missing) = two_tasks_and_a_remote_not_made_yet();
     let failed = env.orc(&["next", "w", "--agent", "a1", "--json"]).code(3);
     assert_eq!(failed.json()["error"]["task"], first.as_str(), "{failed}");
 

@@ -601,3 +601,17 @@ fn a_retry_pending_when_its_supervisor_died_is_taken_over_by_the_next_one() {
     assert!(run.stderr.contains("failed under a supervisor that died"), "{run}");
     assert_eq!(tasks(&env)[&id]["result"], "fixed");
 }
+
+#[test]
+fn a_supervisor_with_the_same_identity_on_another_machine_refuses_to_start() {
+    let env = TestEnv::new();
+    let (_remote, b) = env.second_machine();
+    env.git_in(&b, &["checkout", "-q", "main"]);
+    // Its lock `work.crew` is published with its first claim.
+    let _first = start_one_long_task(&env);
+    // With --drain, a supervisor that wrongly started exits instead of hanging.
+    let run = work(&env, &b, "crew", &["--json", "--drain", "--", "true"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.error_kind(), "already_running");
+    assert!(run.json()["error"]["message"].as_str().unwrap().contains("another machine"), "{run}");
+}
