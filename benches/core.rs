@@ -28,10 +28,9 @@
 //! See BENCHMARKS.md for a reading of the results.
 
 mod support;
-use support::build_orc;
+use support::{build_orc, floor_op, fsync, FLOOR_REF};
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +38,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use chrono::SubsecRound;
-use git2::{Oid, Repository, Signature};
-use orc::model::event::{event_path, Event};
+use git2::Repository;
+use orc::model::event::{day_dir, Event};
 use orc::model::record;
 use orc::model::task::{Task, DEFAULT_PRIORITY};
 use orc::model::workstream::{task_path, workstream_path, Workstream};
@@ -48,8 +47,6 @@ use orc::store::{Changes, Store, Swap};
 
 /// The workstream every benchmark board uses.
 const WS: &str = "bench";
-/// The ref the floor measurements move.
-const FLOOR_REF: &str = "refs/heads/floor";
 /// Context for readers: the tool orc replaces. Quoted, not measured.
 const NODE_CONTEXT: &str = "OpSpawn (Node.js) takes 85–160 ms per command (as reported in the issue)";
 
@@ -229,25 +226,6 @@ fn verdict(ok: bool) -> &'static str {
 
 /// One durable commit on `FLOOR_REF`: blob + tree + commit, compare-and-swap
 /// of the ref, then fsync of the three loose objects and the ref file.
-fn floor_op(repo: &Repository, n: u64) -> Result<(), git2::Error> {
-    let tip = repo.refname_to_id(FLOOR_REF)?;
-    let parent = repo.find_commit(tip)?;
-    let blob = repo.blob(format!("floor op {n} by process {}\n", std::process::id()).as_bytes())?;
-    let mut builder = repo.treebuilder(None)?;
-    builder.insert("file", blob, 0o100_644)?;
-    let tree_id = builder.write()?;
-    let tree = repo.find_tree(tree_id)?;
-    let sig = Signature::now("bench", "bench@b")?;
-    let commit = repo.commit(None, &sig, &sig, "floor\n", &tree, &[&parent])?;
-    repo.reference_matching(FLOOR_REF, commit, true, tip, "floor")?;
-    let objects = repo.path().join("objects");
-    for oid in [blob, tree_id, commit] {
-        fsync(&object_path(&objects, oid));
-    }
-    fsync(&repo.path().join(FLOOR_REF));
-    Ok(())
-}
-
 /// Creates the 256 `objects/xx` folders. `git gc` removes them once their
 /// objects are packed, and until they exist again every new loose object also
 /// costs a mkdir (about as much as creating the object file on the reference
@@ -258,16 +236,6 @@ fn create_fanout_dirs(repo: &Path) {
     for i in 0..=255u8 {
         std::fs::create_dir_all(objects.join(format!("{i:02x}"))).expect("an objects/xx folder");
     }
-}
-
-fn object_path(objects: &Path, oid: Oid) -> PathBuf {
-    let hex = oid.to_string();
-    objects.join(&hex[..2]).join(&hex[2..])
-}
-
-fn fsync(path: &Path) {
-    let file = File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    file.sync_all().unwrap_or_else(|e| panic!("cannot fsync {}: {e}", path.display()));
 }
 
 // ----------------------------------------------------------------- processes
@@ -507,7 +475,9 @@ impl Bench {
                 kind: kind.into(),
                 data: serde_json::json!({ "i": j }),
             };
-            let path = event_path(agent, event.ts);
+            // One file per agent and day, as orc wrote them before chunks:
+            // readers still take these, and the seed is one file per pair.
+            let path = format!("{}/{agent}.jsonl", day_dir(event.ts));
             if j == 0 {
                 newest_file.clone_from(&path);
             }

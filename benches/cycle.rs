@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use orc::model::agent::{agent_path, Agent};
-use orc::model::event::{event_path, Event};
+use orc::model::event::{day_dir, Event};
 use orc::model::record;
 use orc::model::task::{Task, DEFAULT_PRIORITY};
 use orc::model::workstream::{task_path, workstream_path, Workstream};
@@ -104,7 +104,9 @@ fn seed(orc: &Path, dir: &Path, home: &Path) {
                 };
                 text += &event.to_line();
             }
-            changes.insert(event_path(&format!("agent-{a}"), at), Some(text.into_bytes()));
+            // One file per agent and day, the layout before chunks, which
+            // readers still take.
+            changes.insert(format!("{}/agent-{a}.jsonl", day_dir(at)), Some(text.into_bytes()));
         }
     }
     for t in 0..20 {

@@ -106,7 +106,17 @@ fn task_array(snap: &Snapshot<'_>, board: &Board, tasks: &[&Task], terms: &Terms
 pub fn list_tasks(repo: &Repo, session: &Session, filter: &TaskFilter) -> Result<Value> {
     let store = repo.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = board(&snap, session, filter.workstream.as_ref())?;
+    let active_only = matches!(filter.status, Some(Status::Open | Status::Claimed)) || filter.holder.is_some();
+    let board = match active_only {
+        true => {
+            if let (Some(ws), Some(_)) = (filter.workstream.as_ref(), snap.commit) {
+                snap.require_workstream(ws)?;
+            }
+            let liveness = Liveness::load(snap.store, session.clock.now());
+            Board::load_active(&snap, filter.workstream.as_ref().map(WorkstreamName::as_str), Some(&liveness))?
+        }
+        false => board(&snap, session, filter.workstream.as_ref())?,
+    };
     let terms = terms(&snap, session);
     let mut tasks: Vec<&Task> = board
         .tasks
@@ -120,6 +130,11 @@ pub fn list_tasks(repo: &Repo, session: &Session, filter: &TaskFilter) -> Result
         (a.workstream.as_str(), a.status, a.next_order()).cmp(&(b.workstream.as_str(), b.status, b.next_order()))
     });
     task_array(&snap, &board, &tasks, &terms)
+}
+
+/// Every task in `status`, of every workstream (archived ones too).
+pub fn tasks_in_status(repo: &Repo, status: Status) -> Result<Vec<Task>> {
+    repo.read(|snap| Ok(snap.all_tasks()?.items.into_iter().filter(|t| t.status == status).collect()))
 }
 
 /// The tasks that can be claimed now, best first.
@@ -224,7 +239,9 @@ pub fn ready_page(repo: &Repo, session: &Session, ws: Option<&str>, limit: usize
         }
     }
     let terms = terms(&snap, session);
-    let board = Board::load(&snap, ws, Some(&Liveness::load(&store, terms.now)))?;
+    let head = Board::load_head(&snap, ws, Some(&Liveness::load(&store, terms.now)), limit)?;
+    let total = head.ready_count(&snap, &terms)?;
+    let board = &head.board;
     let ready = board.ready(&snap, &terms)?;
     let mut views = Vec::with_capacity(ready.len().min(limit));
     for task in ready.iter().take(limit) {
@@ -232,7 +249,7 @@ pub fn ready_page(repo: &Repo, session: &Session, ws: Option<&str>, limit: usize
         let facts = TaskFacts { holder_seen: board.holder_seen(task), blocked_by: Some(&blocked_by) };
         views.push(task_json(task, &terms, &facts));
     }
-    Ok((views, ready.len()))
+    Ok((views, total))
 }
 
 /// `orc brief <agent>` for an agent: its claimed tasks with descriptions,

@@ -41,7 +41,8 @@ pub struct StatusReport {
     /// Agents by id.
     pub agents: Vec<Agent>,
     pub stale_agents: usize,
-    /// Every task, and the facts the views need.
+    /// The head of the board (`Board::load_head`): claimed tasks, tasks
+    /// waiting for others and the best ready ones, not every task.
     pub board: Board,
     /// Indexes into `board.tasks`: claimed tasks, oldest claim first.
     pub claimed: Vec<usize>,
@@ -127,17 +128,22 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
         });
     };
     let liveness = crate::read::liveness::Liveness::load(&store, now);
-    let board = Board::load(&snap, None, Some(&liveness))?;
-    let mut broken = board.broken.clone();
+    // Only the head of the board: counts come from the task index, so
+    // status costs the same at 100 tasks and at 100,000.
+    let head = Board::load_head(&snap, None, Some(&liveness), READY_SHOWN)?;
+    let mut broken = head.board.broken.clone();
     broken.extend(settings_problem);
 
     let names = snap.workstream_names()?;
     broken.extend(names.broken);
     let mut per_ws: BTreeMap<&str, Counts> = names.items.iter().map(|n| (n.as_str(), Counts::default())).collect();
     let mut total = Counts::default();
-    for task in &board.tasks {
-        total.add(task.status);
-        per_ws.entry(task.workstream.as_str()).or_default().add(task.status);
+    for (name, counts) in &head.counts {
+        let entry = per_ws.entry(name.as_str()).or_default();
+        for (i, count) in counts.iter().enumerate() {
+            entry.by_status[i] += count;
+            total.by_status[i] += count;
+        }
     }
     let mut workstreams = Vec::new();
     for name in &names.items {
@@ -155,6 +161,8 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
     agents_sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let stale = agents_sorted.iter().filter(|a| a.is_stale(now, settings.stale_after, settings.clock_grace)).count();
 
+    let ready_count = head.ready_count(&snap, &terms)?;
+    let board = head.board;
     let mut claimed: Vec<usize> =
         (0..board.tasks.len()).filter(|i| board.tasks[*i].status == Status::Claimed).collect();
     claimed.sort_by(|a, b| {
@@ -162,7 +170,6 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
         (a.claimed_at, &a.id).cmp(&(b.claimed_at, &b.id))
     });
     let mut ready = board.ready_indexes(&snap, &terms)?;
-    let ready_count = ready.len();
     ready.truncate(READY_SHOWN);
     let as_of = store.commit_time(tip).ok();
     drop(snap);

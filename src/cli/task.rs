@@ -175,6 +175,12 @@ pub struct IdArgs {
 pub struct ReadyArgs {
     /// Only this workstream
     pub workstream: Option<String>,
+    /// Show at most this many, best first
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Show every ready task
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -477,13 +483,20 @@ fn no_branch_yet() -> Error {
 /// The board of one workstream (checked to exist once the branch does) or of all,
 /// judged by what this machine observed.
 fn load_board(orc: &Ctx, snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
+    check_board_scope(snap, ws)?;
+    Board::load(snap, ws, Some(&orc.liveness(snap.store)))
+}
+
+/// Refuses a workstream that is not a name, or (once the branch exists)
+/// that does not exist.
+fn check_board_scope(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<()> {
     if let Some(ws) = ws {
         check_workstream_name(ws)?;
         if snap.commit.is_some() {
             snap.require_workstream(ws)?;
         }
     }
-    Board::load(snap, ws, Some(&orc.liveness(snap.store)))
+    Ok(())
 }
 
 fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
@@ -496,7 +509,14 @@ fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     };
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = load_board(orc, &snap, args.workstream.as_deref())?;
+    let active_only = matches!(status, Some(Status::Open | Status::Claimed)) || args.holder.is_some();
+    let board = match active_only {
+        true => {
+            check_board_scope(&snap, args.workstream.as_deref())?;
+            Board::load_active(&snap, args.workstream.as_deref(), Some(&orc.liveness(snap.store)))?
+        }
+        false => load_board(orc, &snap, args.workstream.as_deref())?,
+    };
     let terms = terms(orc, &snap)?;
     let mut tasks: Vec<&Task> = board
         .tasks
@@ -554,10 +574,23 @@ fn listing(
 pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let board = load_board(orc, &snap, args.workstream.as_deref())?;
+    check_board_scope(&snap, args.workstream.as_deref())?;
+    let limit = if args.all { usize::MAX } else { args.limit as usize };
+    let head = Board::load_head(&snap, args.workstream.as_deref(), Some(&orc.liveness(snap.store)), limit)?;
     let terms = terms(orc, &snap)?;
-    let ready = board.ready(&snap, &terms)?;
-    let output = listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready");
+    let total = head.ready_count(&snap, &terms)?;
+    let board = head.board;
+    let mut ready = board.ready(&snap, &terms)?;
+    ready.truncate(limit);
+    let mut output = listing(orc.json, &snap, &board, &ready, &terms, "nothing is ready");
+    if let Ok(output) = &mut output {
+        if total > ready.len() {
+            output.warnings.push(format!(
+                "showing the best {} of {total} ready tasks; `--limit N` or `--all` shows more",
+                ready.len()
+            ));
+        }
+    }
     drop(ready);
     super::output::skip_free(board);
     output

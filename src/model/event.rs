@@ -1,6 +1,13 @@
-//! Events: one JSON object a line in `events/<yyyy>/<mm>/<dd>/<agent>.jsonl`,
-//! one writer (agent) a file, so appends from different agents never touch
-//! the same blob.
+//! Events: one JSON object a line, one writer (agent) a file, so appends
+//! from different agents never touch the same blob.
+//!
+//! A writer's events of one day live in numbered chunks,
+//! `events/<yyyy>/<mm>/<dd>/<agent>/<nnnnnn>.jsonl`: a git blob cannot be
+//! appended to, so an append rewrites the newest chunk, and a chunk is
+//! closed once it holds `CHUNK_BYTES`. An append then costs the same for an
+//! author's first event of the day and its ten-thousandth. Branches written
+//! before chunks keep their day files `events/<yyyy>/<mm>/<dd>/<agent>.jsonl`,
+//! which readers take as the writer's events before its first chunk.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,8 +23,32 @@ pub struct Event {
     pub data: Value,
 }
 
-pub fn event_path(agent: &str, at: DateTime<Utc>) -> String {
-    format!("events/{}/{}.jsonl", at.format("%Y/%m/%d"), agent)
+/// A chunk is closed once an append would take it past this size. Small
+/// enough that rewriting it costs little next to the rest of a commit,
+/// large enough that a busy writer's day stays a few hundred files.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The folder of one day's events.
+pub fn day_dir(at: DateTime<Utc>) -> String {
+    format!("events/{}", at.format("%Y/%m/%d"))
+}
+
+/// The folder of one writer's chunks of one day.
+pub fn chunk_dir(agent: &str, at: DateTime<Utc>) -> String {
+    format!("{}/{agent}", day_dir(at))
+}
+
+/// The file name of chunk `n` (zero-padded, so the host lists them in order).
+pub fn chunk_name(n: u32) -> String {
+    format!("{n:06}.jsonl")
+}
+
+/// The number of a chunk file name, or None for anything else.
+pub fn chunk_number(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".jsonl")?;
+    (!digits.is_empty() && digits.len() <= 9 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 impl Event {

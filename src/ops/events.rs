@@ -1,5 +1,5 @@
 //! The event log: `orc log` (an agent's own event) and queries over
-//! `events/<yyyy>/<mm>/<dd>/<agent>.jsonl`.
+//! `events/<yyyy>/<mm>/<dd>/<agent>/<n>.jsonl` (model::event).
 //!
 //! Queries walk day folders, never the whole log: `--last N` starts at the
 //! newest day and reads only the tail of each file (one writer appends to a

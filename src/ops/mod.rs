@@ -41,7 +41,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Kind, Result};
 use crate::model::agent::{agent_path, Agent};
-use crate::model::event::{event_path, Event};
+use crate::model::event::{chunk_dir, chunk_name, chunk_number, Event, CHUNK_BYTES};
 use crate::model::names::name_problem;
 use crate::model::record;
 use crate::model::settings::{Settings, ROOT_SETTINGS, SETTINGS_PATH};
@@ -55,8 +55,6 @@ use trailer::Envelope;
 /// How many times an operation is re-checked after the ref moved under it
 /// (only possible when something bypassed the local write queue).
 const MAX_ATTEMPTS: u32 = 50;
-/// Largest event file orc appends to; past it the day's file is full.
-const MAX_EVENT_FILE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Applies operations to one repository for one session: the engine every
 /// write goes through. Borrowed per call; cheap to make.
@@ -496,12 +494,12 @@ impl<'a> Engine<'a> {
                 kind: plan.event_type.clone().unwrap_or_else(|| envelope.op.clone()),
                 data: Value::Object(plan.details.clone()),
             };
-            let events_file = event_path(&writer, env.now);
-            let mut log = snap.file_capped(&events_file, MAX_EVENT_FILE_BYTES)?.unwrap_or_default();
+            let line = event.to_line();
+            let (events_file, mut log) = newest_chunk_with_room(snap, &writer, env.now, line.len())?;
             if !log.is_empty() && !log.ends_with(b"\n") {
                 log.push(b'\n');
             }
-            log.extend_from_slice(event.to_line().as_bytes());
+            log.extend_from_slice(line.as_bytes());
             changes.insert(events_file, Some(log));
 
             if let Actor::Agent(agent) = env.actor {
@@ -529,6 +527,32 @@ impl<'a> Engine<'a> {
         let sig = self.store.signature(&name, &email, env.now.timestamp())?;
         self.store.write_commit(Some(queue), Some(tip), &changes, &message, &sig)
     }
+}
+
+/// The chunk of `writer`'s events of the day that the next line goes into,
+/// and what it holds already: the newest chunk while the line fits, else a
+/// new one. Only the chunk folder's listing and one bounded chunk are read,
+/// whatever the writer logged before today.
+fn newest_chunk_with_room(
+    snap: &Snapshot<'_>,
+    writer: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    line_len: usize,
+) -> Result<(String, Vec<u8>)> {
+    let dir = chunk_dir(writer, now);
+    let newest = snap
+        .list(&dir)?
+        .into_iter()
+        .filter(|e| !e.is_tree)
+        .filter_map(|e| chunk_number(&e.name).map(|n| (n, e.oid)))
+        .max_by_key(|(n, _)| *n);
+    let Some((n, oid)) = newest else { return Ok((format!("{dir}/{}", chunk_name(1)), Vec::new())) };
+    let path = format!("{dir}/{}", chunk_name(n));
+    if snap.store.blob_size(oid)? + line_len > CHUNK_BYTES {
+        return Ok((format!("{dir}/{}", chunk_name(n.saturating_add(1))), Vec::new()));
+    }
+    let bytes = snap.store.read_blob_capped(oid, &path, CHUNK_BYTES)?;
+    Ok((path, bytes))
 }
 
 /// The bytes of the idempotency record for `key` in `commit`, if any: a

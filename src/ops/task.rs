@@ -211,7 +211,8 @@ impl Operation for ClaimTask {
                     super::workstream::refuse_archived(&ws)?;
                 }
             }
-            let board = Board::load(snap, self.workstream.as_deref(), Some(env.liveness))?;
+            // Only the head of the board: this runs inside the write queue.
+            let board = Board::load_head(snap, self.workstream.as_deref(), Some(env.liveness), 1)?.board;
             let terms = env.terms()?;
             let ready = board.ready(snap, &terms)?;
             let Some(best) = ready.first() else {

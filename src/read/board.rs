@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::index::TaskIndex;
 use super::liveness::Liveness;
 use super::{Loaded, Snapshot};
 use crate::error::{Error, Result};
@@ -38,6 +39,23 @@ pub fn archived_workstreams(snap: &Snapshot<'_>) -> Result<HashSet<String>> {
     Ok(archived)
 }
 
+/// The head of the board (`Board::load_head`), and what it counts but did
+/// not load.
+pub struct Head {
+    pub board: Board,
+    /// Tasks in each status (`Status::ALL` order), per workstream by name.
+    pub counts: Vec<(String, [usize; 5])>,
+    /// Ready tasks left out of `board` (open, waiting for nothing).
+    pub free_not_loaded: usize,
+}
+
+impl Head {
+    /// How many tasks are ready in all.
+    pub fn ready_count(&self, snap: &Snapshot<'_>, terms: &Terms) -> Result<usize> {
+        Ok(self.free_not_loaded + self.board.ready_indexes(snap, terms)?.len())
+    }
+}
+
 /// Everything needed to judge readiness of many tasks at once.
 #[derive(Default)]
 pub struct Board {
@@ -55,7 +73,7 @@ impl Board {
     /// without, from the written time (the dashboard, which judges by the
     /// branch alone).
     pub fn load(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
-        let Loaded { items: mut tasks, mut broken } = match ws {
+        let Loaded { items: mut tasks, broken } = match ws {
             Some(ws) => snap.tasks(ws)?,
             None => snap.all_tasks()?,
         };
@@ -65,6 +83,70 @@ impl Board {
                 tasks.retain(|t| !archived.contains(&t.workstream));
             }
         }
+        Self::with_agents(snap, tasks, broken, liveness)
+    }
+
+    /// The part of the board that the first `n` ready tasks come from, read
+    /// through the task index (read::index) instead of every task: each
+    /// workstream's claimed tasks and open tasks that wait for others, and
+    /// its first `n` open tasks that wait for nothing. Every such open task
+    /// is ready, so the best `n` ready tasks of the whole board are among
+    /// these, in the same order `ready` gives. Costs the same whatever the
+    /// number of finished tasks, and of open ones past the first `n`.
+    pub fn load_head(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>, n: usize) -> Result<Head> {
+        let mut names = match ws {
+            Some(ws) => vec![ws.to_string()],
+            None => {
+                let names = snap.workstream_names()?;
+                let archived = archived_workstreams(snap)?;
+                names.items.into_iter().filter(|n| !archived.contains(n)).collect()
+            }
+        };
+        names.sort();
+        let mut tasks = Vec::new();
+        let mut broken = Vec::new();
+        let mut counts = Vec::new();
+        let mut free_not_loaded = 0;
+        for name in names {
+            let (index, free) = TaskIndex::load_with_head(snap, &name, n)?;
+            free_not_loaded += index.free_len() - free.len();
+            broken.extend(index.broken());
+            for id in index.held().map(str::to_string).chain(free) {
+                match snap.task(&name, &id) {
+                    Ok(Some(task)) => tasks.push(task),
+                    Ok(None) => {}
+                    Err(e) => broken.push(e),
+                }
+            }
+            counts.push((name, Status::ALL.map(|s| index.count(s))));
+        }
+        Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness)?, counts, free_not_loaded })
+    }
+
+    /// The tasks a listing of open or claimed tasks needs: through the
+    /// index when finished tasks are most of the board (they are then never
+    /// read), else the whole board through the task cache, which reads many
+    /// tasks faster than one file each.
+    pub fn load_active(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
+        let head = Self::load_head(snap, ws, liveness, 0)?;
+        let (mut active, mut total) = (head.free_not_loaded, 0);
+        for (_, counts) in &head.counts {
+            active += counts[Status::Claimed as usize] + counts[Status::Open as usize];
+            total += counts.iter().sum::<usize>();
+        }
+        if active * 4 < total {
+            Ok(Self::load_head(snap, ws, liveness, usize::MAX)?.board)
+        } else {
+            Self::load(snap, ws, liveness)
+        }
+    }
+
+    fn with_agents(
+        snap: &Snapshot<'_>,
+        tasks: Vec<Task>,
+        mut broken: Vec<Error>,
+        liveness: Option<&Liveness>,
+    ) -> Result<Self> {
         let agents = snap.agents()?;
         broken.extend(agents.broken);
         // Only ids that something waits for: most tasks have no dependencies,

@@ -20,7 +20,7 @@ use crate::model::names::name_problem;
 use crate::model::record;
 use crate::model::task::{Status, Task};
 use crate::model::workstream::{task_shard, tasks_dir};
-use crate::store::{ObjectId, Store};
+use crate::store::{Entry, ObjectId, Store};
 
 const HEADER: &str = "orc-task-cache 5";
 
@@ -38,35 +38,39 @@ fn cache_dir(store: &Store, ws: &str) -> PathBuf {
     store.private_dir().join("cache").join(format!("tasks-{ws}"))
 }
 
+/// Parses one entry of the shard folder `shard` (`a/b`): None for what is
+/// not a task file (folders, other extensions), an error for a task file
+/// that does not parse or does not belong in this folder.
+pub(crate) fn parse_entry(store: &Store, ws: &str, shard: &str, entry: &Entry) -> Option<Result<Task>> {
+    let id = entry.name.strip_suffix(".toml")?;
+    if entry.is_tree {
+        return None;
+    }
+    let path = format!("{}/{shard}/{}", tasks_dir(ws), entry.name);
+    if name_problem(id).is_some() || task_shard(id) != shard {
+        return Some(Err(Error::broken_file(
+            &path,
+            None,
+            "not a task file name for this folder (t-ab….toml belongs in a/b/)",
+        )));
+    }
+    Some(
+        store
+            .read_blob_capped(entry.oid, &path, record::MAX_RECORD_BYTES)
+            .and_then(|bytes| parse_task(&path, ws, id, &bytes)),
+    )
+}
+
 /// Reads and parses every task of one shard folder; returns the tasks and
 /// the files that did not parse.
 fn read_shard(store: &Store, ws: &str, shard: &str, oid: ObjectId) -> Result<(Vec<Task>, Vec<Error>)> {
     let mut tasks = Vec::new();
     let mut broken = Vec::new();
     for entry in store.list_tree(oid)? {
-        let path = format!("{}/{shard}/{}", tasks_dir(ws), entry.name);
-        let Some(id) = entry.name.strip_suffix(".toml") else { continue };
-        if entry.is_tree {
-            continue;
-        }
-        if name_problem(id).is_some() || task_shard(id) != shard {
-            broken.push(Error::broken_file(
-                &path,
-                None,
-                "not a task file name for this folder (t-ab….toml belongs in a/b/)",
-            ));
-            continue;
-        }
-        let bytes = match store.read_blob_capped(entry.oid, &path, record::MAX_RECORD_BYTES) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                broken.push(e);
-                continue;
-            }
-        };
-        match parse_task(&path, ws, id, &bytes) {
-            Ok(task) => tasks.push(task),
-            Err(e) => broken.push(e),
+        match parse_entry(store, ws, shard, &entry) {
+            Some(Ok(task)) => tasks.push(task),
+            Some(Err(e)) => broken.push(e),
+            None => {}
         }
     }
     Ok((tasks, broken))
@@ -249,8 +253,10 @@ fn load_outer(
     Ok(())
 }
 
+/// Writes `header` and `lines` to `path` through a temporary file and a
+/// rename, so readers see the old file or the new one, never half of one.
 /// Best effort: a cache that cannot be written only costs speed.
-fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item = String>) {
+pub(crate) fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item = String>) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;

@@ -1,15 +1,17 @@
-//! Queries over the event log `events/<yyyy>/<mm>/<dd>/<agent>.jsonl`.
+//! Queries over the event log: `events/<yyyy>/<mm>/<dd>/<agent>/<n>.jsonl`
+//! chunks, and the day files `events/<yyyy>/<mm>/<dd>/<agent>.jsonl` that
+//! branches written before chunks hold (model::event).
 //!
 //! Queries walk day folders, never the whole log: `--last N` starts at the
-//! newest day and reads only the tail of each file (one writer appends to a
-//! file, so its lines are in time order), `--since` and `--after` start at
-//! the day they name.
+//! newest day and reads each writer's newest chunks until it has N (one
+//! writer appends to its files, so its lines are in time order), `--since`
+//! and `--after` start at the day they name.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
 use super::{Loaded, Snapshot};
 use crate::error::{Error, Kind, Result};
-use crate::model::event::Event;
+use crate::model::event::{chunk_name, chunk_number, Event};
 use crate::model::names::name_problem;
 
 /// Largest event file a query reads.
@@ -87,20 +89,23 @@ fn days(snap: &Snapshot<'_>) -> Result<Vec<(NaiveDate, String)>> {
 }
 
 /// Parses the lines of one event file; `from_end` stops after that many
-/// matches counted from the newest line.
+/// matches counted from the newest line. Returns how many matched.
 fn read_file(
     snap: &Snapshot<'_>,
     path: &str,
     query: &EventQuery,
     from_end: Option<usize>,
     out: &mut Loaded<Event>,
-) -> Result<()> {
-    let Some(bytes) = snap.file_capped(path, MAX_EVENT_FILE_BYTES)? else { return Ok(()) };
+) -> Result<usize> {
+    let Some(bytes) = snap.file_capped(path, MAX_EVENT_FILE_BYTES)? else { return Ok(0) };
     let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     let mut found = Vec::new();
     let mut indices: Box<dyn Iterator<Item = usize>> =
         if from_end.is_some() { Box::new((0..lines.len()).rev()) } else { Box::new(0..lines.len()) };
     for i in indices.by_ref() {
+        if from_end.is_some_and(|n| found.len() >= n) {
+            break;
+        }
         let line = lines[i];
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -109,28 +114,48 @@ fn read_file(
             Ok(event) => {
                 if query.matches(&event) {
                     found.push(event);
-                    if from_end.is_some_and(|n| found.len() >= n) {
-                        break;
-                    }
                 }
             }
             Err(e) => out.broken.push(Error::broken_file(path, Some(i + 1), format!("not an event: {e}"))),
         }
     }
+    let matched = found.len();
     out.items.extend(found);
-    Ok(())
+    Ok(matched)
 }
 
-/// The files of one day folder, filtered by agent.
-fn day_files(snap: &Snapshot<'_>, day: &str, agent: Option<&str>) -> Result<Vec<String>> {
-    Ok(snap
-        .list(day)?
-        .into_iter()
-        .filter(|e| !e.is_tree)
-        .filter_map(|e| e.name.strip_suffix(".jsonl").map(str::to_string))
-        .filter(|writer| name_problem(writer).is_none() && agent.is_none_or(|a| a == writer))
-        .map(|writer| format!("{day}/{writer}.jsonl"))
-        .collect())
+/// The files of one day folder, one list per writer (filtered by agent),
+/// each oldest first: the pre-chunk day file, then the chunks by number.
+fn day_files(snap: &Snapshot<'_>, day: &str, agent: Option<&str>) -> Result<Vec<Vec<String>>> {
+    let mut writers: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for entry in snap.list(day)? {
+        let writer = match entry.is_tree {
+            true => entry.name.as_str(),
+            false => match entry.name.strip_suffix(".jsonl") {
+                Some(writer) => writer,
+                None => continue,
+            },
+        };
+        if name_problem(writer).is_some() || agent.is_some_and(|a| a != writer) {
+            continue;
+        }
+        let files = writers.entry(writer.to_string()).or_default();
+        if !entry.is_tree {
+            // The day file holds what the writer logged before chunks.
+            files.insert(0, format!("{day}/{}", entry.name));
+            continue;
+        }
+        let mut chunks: Vec<u32> = snap
+            .store
+            .list_tree(entry.oid)?
+            .into_iter()
+            .filter(|e| !e.is_tree)
+            .filter_map(|e| chunk_number(&e.name))
+            .collect();
+        chunks.sort_unstable();
+        files.extend(chunks.into_iter().map(|n| format!("{day}/{writer}/{}", chunk_name(n))));
+    }
+    Ok(writers.into_values().collect())
 }
 
 /// Runs a query; events come back oldest first. Lines that are not events
@@ -147,8 +172,14 @@ pub fn query(snap: &Snapshot<'_>, query: &EventQuery) -> Result<Loaded<Event>> {
                 if !wanted(date) {
                     break;
                 }
-                for file in day_files(snap, day, query.agent.as_deref())? {
-                    read_file(snap, &file, query, Some(n), &mut out)?;
+                for files in day_files(snap, day, query.agent.as_deref())? {
+                    let mut still = n;
+                    for file in files.iter().rev() {
+                        still -= read_file(snap, file, query, Some(still), &mut out)?;
+                        if still == 0 {
+                            break;
+                        }
+                    }
                 }
                 if out.items.len() >= n {
                     break;
@@ -160,8 +191,10 @@ pub fn query(snap: &Snapshot<'_>, query: &EventQuery) -> Result<Loaded<Event>> {
         }
         None => {
             for (_, day) in days.iter().filter(|(date, _)| wanted(date)) {
-                for file in day_files(snap, day, query.agent.as_deref())? {
-                    read_file(snap, &file, query, None, &mut out)?;
+                for files in day_files(snap, day, query.agent.as_deref())? {
+                    for file in &files {
+                        read_file(snap, file, query, None, &mut out)?;
+                    }
                 }
             }
             sort(&mut out.items);

@@ -5,7 +5,7 @@
 //! Rules this module keeps:
 //! - Nothing here writes to the branch or moves a ref; writes live in
 //!   `ops`. (Two caches are kept outside the branch, under the git dir: the
-//!   task cache and this machine's lock observations.)
+//!   task cache, the task index and this machine's observations.)
 //! - Branch content is untrusted: names are allow-listed per path
 //!   component, sizes capped before parsing, and a broken file is reported
 //!   (`Loaded::broken`) without stopping what does not need it.
@@ -14,6 +14,7 @@ pub mod board;
 pub mod cache;
 pub mod cycle;
 pub mod events;
+pub mod index;
 pub mod knowledge;
 pub mod liveness;
 pub mod locks;

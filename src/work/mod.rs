@@ -533,8 +533,11 @@ impl Supervisor {
                 Err(e) => self.shared.say(&format!("could not give back {}: {}", task.id, e.message)),
             }
         }
-        let failed = report.board.tasks.iter().filter(|t| t.status == Status::Failed && ours(t.finished_by.as_deref()));
-        for task in failed {
+        let failed = match crate::api::reads::tasks_in_status(&self.repo, Status::Failed) {
+            Ok(failed) => failed,
+            Err(e) => return self.shared.say(&format!("could not look for failed tasks to retry: {}", e.message)),
+        };
+        for task in failed.iter().filter(|t| ours(t.finished_by.as_deref())) {
             let attempts = state::attempts(&self.shared.work.task_dir(&task.id));
             let Some(last) = attempts.last().filter(|a| a.spends_retry) else { continue };
             let spent = attempts.iter().filter(|a| a.spends_retry).count() as u32;

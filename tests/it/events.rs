@@ -51,7 +51,7 @@ fn event_files(env: &TestEnv) -> Vec<String> {
 
 /// The event files one agent wrote.
 fn files_of(env: &TestEnv, agent: &str) -> Vec<String> {
-    event_files(env).into_iter().filter(|f| f.ends_with(&format!("/{agent}.jsonl"))).collect()
+    event_files(env).into_iter().filter(|f| f.contains(&format!("/{agent}/"))).collect()
 }
 
 /// A child process that is killed when the test ends, even by a panic.
@@ -245,7 +245,11 @@ fn since_takes_a_duration_a_time_and_a_date_across_days() {
     at("2026-03-02T09:30:00Z", 2);
     at("2026-03-02T10:00:00Z", 3);
     let files = files_of(&env, "a1");
-    assert_eq!(files, vec!["events/2026/03/01/a1.jsonl", "events/2026/03/02/a1.jsonl"], "one file a day");
+    assert_eq!(
+        files,
+        vec!["events/2026/03/01/a1/000001.jsonl", "events/2026/03/02/a1/000001.jsonl"],
+        "one chunk a day"
+    );
 
     let now = [("ORC_NOW", "2026-03-02T10:05:00Z")];
     let since = |arg: &str| numbers(&events_with(&env, &now, &["--type", "tick", "--since", arg]));
@@ -486,4 +490,62 @@ fn bad_input_is_refused_and_writes_nothing() {
 
     assert_eq!(env.tip(), tip, "nothing was written");
     assert_eq!(events(&env, &["--since", "1h"]).len(), 1);
+}
+
+/// `{"i":i,"pad":"xx…"}` with a pad of `bytes`.
+fn padded(i: i64, bytes: usize) -> String {
+    format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(bytes))
+}
+
+#[test]
+fn a_busy_writer_s_day_is_split_into_bounded_chunks_that_read_as_one_log() {
+    let env = TestEnv::new();
+    // Each event is ~30 KB: two fill a 64 KiB chunk, the third opens the next.
+    for i in 0..5 {
+        log(&env, "a1", "tick", &padded(i, 30_000));
+    }
+    log(&env, "a2", "tick", r#"{"i":100}"#);
+    let files = files_of(&env, "a1");
+    let day = files[0].rsplit_once("/a1/").unwrap().0.to_string();
+    let names: Vec<String> = files.iter().map(|f| f.rsplit_once('/').unwrap().1.to_string()).collect();
+    assert_eq!(names, vec!["000001.jsonl", "000002.jsonl", "000003.jsonl"], "{files:?}");
+    for file in &files {
+        let size = env.show(file).len();
+        assert!(size <= 64 * 1024, "{file} holds {size} bytes, past the chunk size");
+    }
+    assert_eq!(files_of(&env, "a2"), vec![format!("{day}/a2/000001.jsonl")], "one writer per file");
+
+    assert_eq!(numbers(&events(&env, &["--agent", "a1"])), vec![0, 1, 2, 3, 4]);
+    assert_eq!(numbers(&events(&env, &["--agent", "a1", "--last", "3"])), vec![2, 3, 4], "the tail spans chunks");
+    assert_eq!(numbers(&events(&env, &["--type", "tick", "--last", "2"])), vec![4, 100]);
+    let all = events(&env, &["--type", "tick", "--since", "1h"]);
+    assert_eq!(numbers(&all), vec![0, 1, 2, 3, 4, 100]);
+    env.orc(&["doctor"]).success();
+}
+
+#[test]
+fn a_day_file_from_before_chunks_stays_readable_and_new_events_go_to_chunks() {
+    let env = TestEnv::new();
+    let now = [("ORC_NOW", "2026-03-02T10:00:00Z")];
+    env.orc_with(&now, &["log", "tick", "--data", r#"{"i":9}"#, "--agent", "other"]).success();
+    // What an older orc wrote: one file per writer and day.
+    let old: String = (0..3)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"01KJKZ{i}X000000000000000000\",\"ts\":\"2026-03-02T09:0{i}:00Z\",\"agent\":\"a1\",\"type\":\"tick\",\"data\":{{\"i\":{i}}}}}\n"
+            )
+        })
+        .collect();
+    env.edit_branch_file("events/2026/03/02/a1.jsonl", &old);
+
+    env.orc_with(&[("ORC_NOW", "2026-03-02T11:00:00Z")], &["log", "tick", "--data", r#"{"i":3}"#, "--agent", "a1"])
+        .success();
+    assert_eq!(env.show("events/2026/03/02/a1.jsonl") + "\n", old, "the old day file is left as it was");
+    assert_eq!(env.show("events/2026/03/02/a1/000001.jsonl").lines().count(), 1);
+
+    let later = [("ORC_NOW", "2026-03-02T12:00:00Z")];
+    assert_eq!(numbers(&events_with(&env, &later, &["--agent", "a1"])), vec![0, 1, 2, 3]);
+    assert_eq!(numbers(&events_with(&env, &later, &["--agent", "a1", "--last", "2"])), vec![2, 3]);
+    assert_eq!(numbers(&events_with(&env, &later, &["--type", "tick"])), vec![0, 1, 2, 9, 3]);
+    env.orc_with(&later, &["doctor"]).success();
 }

@@ -78,7 +78,7 @@ fn hostile_board(env: &TestEnv) -> String {
     splice(env, "workstreams/w/workstream.toml", "\"plain description\"", &format!("\"ws{ESCAPED}\""));
     splice(env, "locks/db.toml", "holder = \"agent-1\"", &format!("holder = \"agent-1{ESCAPED}\""));
     splice(env, "agents/agent-1.toml", "\"worker\"", &format!("\"role{ESCAPED}\""));
-    let events = file_under(env, "events/", "agent-1.jsonl");
+    let events = file_under(env, "events/", "agent-1/000001.jsonl");
     let lines = env.show(&events);
     let hostile_events: String = lines
         .lines()

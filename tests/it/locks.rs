@@ -75,7 +75,7 @@ fn tokens_grow_across_holders_releases_and_takeovers() {
     let taken = acquire("a3", "10:02:02").success().json();
     assert_eq!(taken["token"], 3);
     assert_eq!(taken["holder"], "a3");
-    let events = env.show("events/2026/11/21/a3.jsonl");
+    let events = env.show("events/2026/11/21/a3/000001.jsonl");
     assert!(events.contains("\"type\":\"lock.takeover\"") && events.contains("\"from\":\"a2\""), "{events}");
     // The old holder's late release is refused; a person's forced one is logged.
     let t = at("10:04:02");

@@ -16,6 +16,7 @@ mod events;
 mod expiry;
 mod hooks;
 mod hostile;
+mod index;
 mod init;
 mod kb_import;
 mod killloop;

@@ -64,7 +64,7 @@ fn a_claim_won_elsewhere_is_dropped_and_the_rest_is_replayed_in_order() {
     assert!(new.contains("title = \"made on b\""), "the task keeps the id b was told: {new}");
     assert_eq!(show("knowledge/notes/b.md"), "from b\nmore from b");
     let day = a.git_in(&b_dir, &["log", "-1", "--format=%ad", "--date=format:%Y/%m/%d", &tip.to_string()]);
-    let events = show(&format!("events/{day}/b1.jsonl"));
+    let events = show(&format!("events/{day}/b1/000001.jsonl"));
     let replayed_log = events.lines().last().unwrap();
     assert!(replayed_log.contains(logged["id"].as_str().unwrap()), "the event keeps its id: {events}");
     let subjects = a.git_in(&b_dir, &["log", "--format=%s", &format!("{remote}..{tip}")]);

@@ -76,7 +76,7 @@ fn each_operation_is_one_commit_with_a_trailer_and_an_event() {
         serde_json::from_str(message.lines().find_map(|l| l.strip_prefix("Orc-Op: ")).unwrap()).unwrap();
     assert_eq!(trailer["input"], serde_json::json!({"agent": "agent-1", "task": id}));
     let events = env.show(&format!(
-        "events/{}/agent-1.jsonl",
+        "events/{}/agent-1/000001.jsonl",
         env.git(&["log", "-1", "--format=%ad", "--date=format:%Y/%m/%d", "orc"])
     ));
     let last: serde_json::Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
@@ -184,7 +184,7 @@ fn complete_after_the_claim_was_reclaimed_is_refused() {
     assert_eq!(taken["claim_token"], 2);
     let log = env.git(&["log", "-1", "--format=%s", "orc"]);
     assert_eq!(log, format!("orc: reclaim {id} (w) by agent-2"));
-    let events = env.show("events/2026/11/21/agent-2.jsonl");
+    let events = env.show("events/2026/11/21/agent-2/000001.jsonl");
     assert!(events.contains("\"type\":\"task.reclaim\"") && events.contains("\"from\":\"agent-1\""), "{events}");
 
     let tip = env.tip();

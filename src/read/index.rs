@@ -1,0 +1,525 @@
+//! An index of the tasks that `next`, `ready` and `status` look at, one per
+//! workstream, in `<git-common-dir>/orc/index/<ws>/`, so that they cost the
+//! same with 100 tasks and with 100,000.
+//!
+//! What it holds, for the `workstreams/<ws>/tasks` folder of one commit:
+//! - the count of tasks in each status;
+//! - the ids of the claimed tasks and of the open tasks that wait for
+//!   others ("held": few, and each needs a look at its holder or its
+//!   dependencies);
+//! - the open tasks that wait for nothing ("free"), every one of them ready,
+//!   sorted in the order `next` takes them, in buckets of at most
+//!   `2 * BUCKET` keys listed in the head file with their first key. `next`
+//!   reads the head and the first bucket, whatever the board's size;
+//! - the files that did not parse, so every reader still reports them.
+//!
+//! Rules it keeps:
+//! - It is a copy: the branch is the truth. Deleting the folder is always
+//!   safe, and anything damaged, missing or written by another version is
+//!   rebuilt from the branch (through the task cache).
+//! - The head names the tasks folder it describes (a git tree id, so a
+//!   content hash). Moving it to a newer commit walks only the folders
+//!   whose ids changed, and re-reads only the task files that changed: a
+//!   claim costs one shard folder, whatever happened to the rest.
+//! - Done, failed and cancelled tasks are only counted, so a long history
+//!   of finished work costs nothing.
+//! - Bucket files are never rewritten: a change writes a new one under a
+//!   fresh name, then the head is replaced by a rename. A reader sees an
+//!   old head or a new one; a bucket it misses (removed by a later writer's
+//!   clean-up) makes it rebuild. Several processes may update at once: each
+//!   writes a head that is right for its own tree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::cache::{load_tasks, parse_entry, write_cache};
+use super::Snapshot;
+use crate::error::{Error, Kind, Result};
+use crate::model::names::name_problem;
+use crate::model::task::{Status, Task};
+use crate::model::workstream::tasks_dir;
+use crate::store::{Entry, ObjectId, Store};
+
+const HEADER: &str = "orc-task-index 1";
+/// Keys a bucket holds after a rebuild; one splits at twice as many.
+const BUCKET: usize = 512;
+/// Unreferenced bucket files younger than this are kept: a reader that
+/// read an older head a moment ago may still want them.
+const KEEP_UNREFERENCED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The order `next` takes free tasks in, as a string that sorts the same:
+/// priority, creation time (nanoseconds), id.
+fn key_of(task: &Task) -> String {
+    let nanos = task.created_at.timestamp_nanos_opt().unwrap_or(0).max(0);
+    format!("{:03}.{nanos:020}.{}", task.priority, task.id)
+}
+
+fn id_of_key(key: &str) -> &str {
+    key.splitn(3, '.').nth(2).unwrap_or(key)
+}
+
+/// Where a task belongs in the index.
+enum Place {
+    Free(String),
+    Held(String),
+    Counted,
+}
+
+fn place(task: &Task) -> Place {
+    match task.status {
+        Status::Open if task.after.is_empty() => Place::Free(key_of(task)),
+        Status::Open | Status::Claimed => Place::Held(task.id.clone()),
+        _ => Place::Counted,
+    }
+}
+
+struct Bucket {
+    first: String,
+    len: usize,
+    file: String,
+    keys: Option<Vec<String>>,
+    dirty: bool,
+}
+
+/// The index of one workstream's tasks at one commit.
+pub struct TaskIndex {
+    dir: PathBuf,
+    tree: Option<ObjectId>,
+    counts: [usize; 5],
+    held: BTreeSet<String>,
+    /// Path of each file that did not parse, and why.
+    broken: BTreeMap<String, String>,
+    buckets: Vec<Bucket>,
+    changed: bool,
+}
+
+impl TaskIndex {
+    /// The index of `ws` at the snapshot's commit: read, brought up to date
+    /// from the commit it was written for, or rebuilt.
+    pub fn load(snap: &Snapshot<'_>, ws: &str) -> Result<Self> {
+        let tree = match snap.entry(&tasks_dir(ws))? {
+            Some(entry) if entry.is_tree => Some(entry.oid),
+            _ => None,
+        };
+        let dir = snap.store.private_dir().join("index").join(ws);
+        let mut index = match Self::read(&dir) {
+            Some(index) if index.tree == tree => return Ok(index),
+            Some(mut index) => match index.update(snap.store, ws, tree) {
+                Ok(()) => index,
+                Err(_) => Self::build(snap.store, &dir, ws, tree)?,
+            },
+            None => Self::build(snap.store, &dir, ws, tree)?,
+        };
+        index.save();
+        Ok(index)
+    }
+
+    /// The index of `ws` and the ids of its first `n` free tasks, rebuilt
+    /// once if a bucket file went missing under it.
+    pub fn load_with_head(snap: &Snapshot<'_>, ws: &str, n: usize) -> Result<(Self, Vec<String>)> {
+        let mut index = Self::load(snap, ws)?;
+        match index.free_head(n) {
+            Ok(ids) => Ok((index, ids)),
+            Err(_) => {
+                let mut index = Self::build(snap.store, &index.dir, ws, index.tree)?;
+                index.save();
+                let ids = index.free_head(n)?;
+                Ok((index, ids))
+            }
+        }
+    }
+
+    /// How many tasks are in `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.counts[status as usize]
+    }
+
+    /// Claimed tasks and open tasks that wait for others.
+    pub fn held(&self) -> impl Iterator<Item = &str> {
+        self.held.iter().map(String::as_str)
+    }
+
+    /// How many open tasks wait for nothing (every one of them is ready).
+    pub fn free_len(&self) -> usize {
+        self.buckets.iter().map(|b| b.len).sum()
+    }
+
+    /// The first `n` free tasks' ids, best first.
+    pub fn free_head(&mut self, n: usize) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for i in 0..self.buckets.len() {
+            if out.len() >= n {
+                break;
+            }
+            let keys = self.bucket_keys(i)?;
+            out.extend(keys.iter().take(n - out.len()).map(|k| id_of_key(k).to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The files that did not parse, as the errors a full read reports.
+    pub fn broken(&self) -> Vec<Error> {
+        self.broken
+            .iter()
+            .map(|(path, message)| {
+                Error::new(Kind::BrokenFile, message.clone())
+                    .with("path", path)
+                    .with_hint("fix or restore the file on the orc branch; the doctor check lists every broken file")
+            })
+            .collect()
+    }
+
+    fn bucket_keys(&mut self, i: usize) -> Result<&mut Vec<String>> {
+        let bucket = &mut self.buckets[i];
+        if bucket.keys.is_none() {
+            let path = self.dir.join(&bucket.file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::io(&format!("cannot read {}", path.display()), &e))?;
+            let keys: Vec<String> = text.lines().map(str::to_string).collect();
+            if keys.len() != bucket.len || keys.first() != Some(&bucket.first) {
+                return Err(Error::new(Kind::Io, format!("{} does not match its index head", path.display())));
+            }
+            bucket.keys = Some(keys);
+        }
+        Ok(bucket.keys.as_mut().expect("loaded above"))
+    }
+
+    /// Reads a head written by this version; None for anything else.
+    fn read(dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join("head")).ok()?;
+        let mut lines = text.lines();
+        let tree = match lines.next()?.strip_prefix(HEADER)?.trim() {
+            "-" => None,
+            hex => Some(ObjectId::from_str(hex).ok()?),
+        };
+        let mut counts = [0usize; 5];
+        let numbers: Vec<usize> = lines.next()?.split(' ').map(str::parse).collect::<Result<_, _>>().ok()?;
+        if numbers.len() != counts.len() {
+            return None;
+        }
+        counts.copy_from_slice(&numbers);
+        let mut index = Self {
+            dir: dir.to_path_buf(),
+            tree,
+            counts,
+            held: BTreeSet::new(),
+            broken: BTreeMap::new(),
+            buckets: Vec::new(),
+            changed: false,
+        };
+        for line in lines {
+            let (kind, rest) = line.split_once(' ')?;
+            match kind {
+                "held" => {
+                    index.held.insert(rest.to_string());
+                }
+                "broken" => {
+                    let (path, message): (String, String) = serde_json::from_str(rest).ok()?;
+                    index.broken.insert(path, message);
+                }
+                "bucket" => {
+                    let mut parts = rest.splitn(3, ' ');
+                    let (file, len, first) = (parts.next()?, parts.next()?.parse().ok()?, parts.next()?);
+                    if !file.starts_with("b-") || file.contains(['/', '.']) || len == 0 {
+                        return None;
+                    }
+                    index.buckets.push(Bucket {
+                        first: first.to_string(),
+                        len,
+                        file: file.to_string(),
+                        keys: None,
+                        dirty: false,
+                    });
+                }
+                _ => return None,
+            }
+        }
+        Some(index)
+    }
+
+    /// Builds the index from every task of the folder (once per clone, or
+    /// after damage).
+    fn build(store: &Store, dir: &Path, ws: &str, tree: Option<ObjectId>) -> Result<Self> {
+        let mut index = Self {
+            dir: dir.to_path_buf(),
+            tree,
+            counts: [0; 5],
+            held: BTreeSet::new(),
+            broken: BTreeMap::new(),
+            buckets: Vec::new(),
+            changed: true,
+        };
+        let Some(tree) = tree else { return Ok(index) };
+        let loaded = load_tasks(store, ws, tree)?;
+        let mut free = Vec::new();
+        for task in &loaded.items {
+            index.counts[task.status as usize] += 1;
+            match place(task) {
+                Place::Free(key) => free.push(key),
+                Place::Held(id) => {
+                    index.held.insert(id);
+                }
+                Place::Counted => {}
+            }
+        }
+        for e in &loaded.broken {
+            let path = e.fields.get("path").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            index.broken.insert(path, e.message.clone());
+        }
+        free.sort_unstable();
+        for chunk in free.chunks(BUCKET) {
+            index.buckets.push(Bucket {
+                first: chunk[0].clone(),
+                len: chunk.len(),
+                file: String::new(),
+                keys: Some(chunk.to_vec()),
+                dirty: true,
+            });
+        }
+        Ok(index)
+    }
+
+    /// Moves the index to the tasks folder `tree`, reading only what changed.
+    fn update(&mut self, store: &Store, ws: &str, tree: Option<ObjectId>) -> Result<()> {
+        let mut changed = Vec::new();
+        changed_files(store, self.tree, tree, &mut changed)?;
+        for change in changed {
+            if let Some(old) = &change.old {
+                self.broken.remove(&change.path(ws));
+                if let Some(Ok(task)) = parse_entry(store, ws, &change.shard, old) {
+                    self.counts[task.status as usize] = self.counts[task.status as usize].saturating_sub(1);
+                    match place(&task) {
+                        Place::Free(key) => self.remove_free(&key)?,
+                        Place::Held(id) => {
+                            self.held.remove(&id);
+                        }
+                        Place::Counted => {}
+                    }
+                }
+            }
+            if let Some(new) = &change.new {
+                match parse_entry(store, ws, &change.shard, new) {
+                    Some(Ok(task)) => {
+                        self.counts[task.status as usize] += 1;
+                        match place(&task) {
+                            Place::Free(key) => self.insert_free(key)?,
+                            Place::Held(id) => {
+                                self.held.insert(id);
+                            }
+                            Place::Counted => {}
+                        }
+                    }
+                    Some(Err(e)) => {
+                        self.broken.insert(change.path(ws), e.message.clone());
+                    }
+                    None => {}
+                }
+            }
+        }
+        for folder in bad_folders(store, ws, self.tree, tree)? {
+            match folder {
+                (path, Some(message)) => self.broken.insert(path, message),
+                (path, None) => self.broken.remove(&path),
+            };
+        }
+        self.tree = tree;
+        self.changed = true;
+        Ok(())
+    }
+
+    /// The bucket `key` belongs in: the last whose first key is not after it.
+    fn bucket_for(&self, key: &str) -> usize {
+        self.buckets.partition_point(|b| b.first.as_str() <= key).saturating_sub(1)
+    }
+
+    fn insert_free(&mut self, key: String) -> Result<()> {
+        if self.buckets.is_empty() {
+            self.buckets.push(Bucket {
+                first: key.clone(),
+                len: 1,
+                file: String::new(),
+                keys: Some(vec![key]),
+                dirty: true,
+            });
+            return Ok(());
+        }
+        let i = self.bucket_for(&key);
+        let keys = self.bucket_keys(i)?;
+        let Err(at) = keys.binary_search(&key) else { return Ok(()) };
+        keys.insert(at, key);
+        let keys = keys.clone();
+        let bucket = &mut self.buckets[i];
+        bucket.first = keys[0].clone();
+        bucket.len = keys.len();
+        bucket.dirty = true;
+        if keys.len() > 2 * BUCKET {
+            let upper = keys[BUCKET..].to_vec();
+            let lower = keys[..BUCKET].to_vec();
+            bucket.len = lower.len();
+            bucket.keys = Some(lower);
+            let split = Bucket {
+                first: upper[0].clone(),
+                len: upper.len(),
+                file: String::new(),
+                keys: Some(upper),
+                dirty: true,
+            };
+            self.buckets.insert(i + 1, split);
+        }
+        Ok(())
+    }
+
+    fn remove_free(&mut self, key: &str) -> Result<()> {
+        if self.buckets.is_empty() {
+            return Ok(());
+        }
+        let i = self.bucket_for(key);
+        let keys = self.bucket_keys(i)?;
+        let Ok(at) = keys.binary_search_by(|k| k.as_str().cmp(key)) else { return Ok(()) };
+        keys.remove(at);
+        let first = keys.first().cloned();
+        let len = keys.len();
+        match first {
+            Some(first) => {
+                let bucket = &mut self.buckets[i];
+                bucket.first = first;
+                bucket.len = len;
+                bucket.dirty = true;
+            }
+            None => {
+                self.buckets.remove(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Best effort: an index that cannot be written only costs speed.
+    fn save(&mut self) {
+        if !self.changed || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        for bucket in self.buckets.iter_mut().filter(|b| b.dirty) {
+            let Some(keys) = &bucket.keys else { continue };
+            let file = format!("b-{}", random_hex());
+            let mut lines = keys.iter().cloned();
+            let Some(first) = lines.next() else { continue };
+            write_cache(&self.dir.join(&file), &first, lines);
+            bucket.file = file;
+            bucket.dirty = false;
+        }
+        let tree = self.tree.map_or("-".to_string(), |t| t.to_string());
+        let counts: Vec<String> = self.counts.iter().map(usize::to_string).collect();
+        let lines = std::iter::once(counts.join(" "))
+            .chain(self.held.iter().map(|id| format!("held {id}")))
+            .chain(self.broken.iter().map(|b| format!("broken {}", serde_json::to_string(&b).expect("strings"))))
+            .chain(self.buckets.iter().map(|b| format!("bucket {} {} {}", b.file, b.len, b.first)));
+        write_cache(&self.dir.join("head"), &format!("{HEADER} {tree}"), lines);
+        self.changed = false;
+        self.remove_unreferenced();
+    }
+
+    /// Removes bucket files no head refers to any more, once they are old
+    /// enough that no reader can still be on its way to them.
+    fn remove_unreferenced(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let entries: Vec<_> = entries.flatten().collect();
+        if entries.len() < 2 * self.buckets.len() + 16 {
+            return;
+        }
+        let referenced: BTreeSet<&str> = self.buckets.iter().map(|b| b.file.as_str()).collect();
+        for entry in entries {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let is_bucket = name.starts_with("b-") || name.starts_with(".tmp-");
+            let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if is_bucket && !referenced.contains(name) && old.is_some_and(|age| age > KEEP_UNREFERENCED) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random generator is available on every supported platform");
+    format!("{:016x}", u64::from_le_bytes(bytes))
+}
+
+/// A task file that differs between two tasks folders.
+struct Change {
+    shard: String,
+    old: Option<Entry>,
+    new: Option<Entry>,
+}
+
+impl Change {
+    fn path(&self, ws: &str) -> String {
+        let name = self.new.as_ref().or(self.old.as_ref()).map_or("", |e| e.name.as_str());
+        format!("{}/{}/{name}", tasks_dir(ws), self.shard)
+    }
+}
+
+fn listing(store: &Store, tree: Option<ObjectId>) -> Result<BTreeMap<String, Entry>> {
+    Ok(match tree {
+        Some(tree) => store.list_tree(tree)?.into_iter().map(|e| (e.name.clone(), e)).collect(),
+        None => BTreeMap::new(),
+    })
+}
+
+/// One name of two folders: its entry in the old one and in the new one.
+type Paired = (String, Option<Entry>, Option<Entry>);
+
+/// Pairs the entries of two folders by name, keeping those whose ids differ.
+fn differing(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>) -> Result<Vec<Paired>> {
+    let mut old = listing(store, old)?;
+    let mut out = Vec::new();
+    for (name, entry) in listing(store, new)? {
+        match old.remove(&name) {
+            Some(before) if before.oid == entry.oid && before.is_tree == entry.is_tree => {}
+            before => out.push((name, before, Some(entry))),
+        }
+    }
+    out.extend(old.into_iter().map(|(name, before)| (name, Some(before), None)));
+    Ok(out)
+}
+
+/// The task files (`<outer>/<inner>/<file>`) that differ between two tasks
+/// folders, descending only into folders whose ids differ. Only valid
+/// one-character outer folders are walked, as the task cache does.
+fn changed_files(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>, out: &mut Vec<Change>) -> Result<()> {
+    let tree_of = |e: &Option<Entry>| e.as_ref().filter(|e| e.is_tree).map(|e| e.oid);
+    for (outer, old_outer, new_outer) in differing(store, old, new)? {
+        if outer.len() != 1 || name_problem(&outer).is_some() {
+            continue;
+        }
+        for (inner, old_inner, new_inner) in differing(store, tree_of(&old_outer), tree_of(&new_outer))? {
+            let shard = format!("{outer}/{inner}");
+            for (_, old_file, new_file) in differing(store, tree_of(&old_inner), tree_of(&new_inner))? {
+                out.push(Change { shard: shard.clone(), old: old_file, new: new_file });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Outer folders whose names are not shards, added (with the problem) or
+/// gone (None) between two tasks folders.
+fn bad_folders(
+    store: &Store,
+    ws: &str,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for (name, _, after) in differing(store, old, new)? {
+        if name.len() == 1 && name_problem(&name).is_none() {
+            continue;
+        }
+        let path = format!("{}/{}", tasks_dir(ws), name.escape_debug());
+        let problem = after.filter(|e| e.is_tree).map(|_| {
+            Error::broken_file(&path, None, "not a shard folder (tasks live in tasks/a/b/t-ab….toml)").message.clone()
+        });
+        out.push((path, problem));
+    }
+    Ok(out)
+}
