@@ -3,8 +3,8 @@
 //! Boards are built the way users build them: a workstream and one
 //! `orc t add --from rows.jsonl` (the bulk import, itself timed), every task
 //! open. A separate board has an agent, `busy`, that already logged 10,000
-//! events today (through the library, one operation and one commit each, as
-//! `orc log` makes them), next to an agent `fresh` with almost none.
+//! events today (seeded in orc's chunk layout, and read back by `orc
+//! events` before timing), next to an agent `fresh` with almost none.
 //!
 //! Then round-robin, one run per command per board per round, each whole
 //! `orc` process timed from spawn to exit: `t add`, `t next` (a claim),
@@ -23,12 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
+use chrono::{SubsecRound, Utc};
 use git2::Repository;
-use orc::api::Repo;
-use orc::model::names::AgentName;
-use orc::model::task::Actor;
-use orc::ops::events::LogEvent;
-use orc::session::Session;
+use orc::model::event::{chunk_dir, chunk_name, Event, CHUNK_BYTES};
+use orc::session::Clock;
+use orc::store::{Changes, Store, Swap};
 
 const WS: &str = "bench";
 const COMMANDS: [&str; 6] = ["t add", "t next", "t complete", "log", "status", "ready"];
@@ -96,18 +95,57 @@ impl Env {
 
     /// A board of `n` open tasks made by one bulk import; returns it and
     /// the import's wall time in seconds.
-    fn board(&self, n: usize) -> (PathBuf, f64) {
-        let dir = self.new_repo(&format!("board-{n}"));
+    fn board(&self, name: &str, n: usize) -> (PathBuf, f64) {
+        let dir = self.new_repo(name);
         self.orc(&dir, &["ws", "create", WS]);
         let rows: String = (0..n)
             .map(|i| format!("{{\"ws\":\"{WS}\",\"title\":\"task {i}\",\"priority\":{}}}\n", i % 5 + 1))
             .collect();
-        let file = self.root.join(format!("rows-{n}.jsonl"));
+        let file = self.root.join(format!("rows-{name}.jsonl"));
         std::fs::write(&file, rows).unwrap();
         let (ms, _) = self.orc(&dir, &["t", "add", "--from", file.to_str().unwrap()]);
         self.orc(&dir, &["status"]);
         (dir, ms / 1000.0)
     }
+}
+
+/// Gives agent `busy` `BUSY_EVENTS` events today, in one commit through
+/// the library, laid out as orc lays out an agent's day: lines appended to
+/// `events/<day>/busy/000001.jsonl` until the next would take it past
+/// `CHUNK_BYTES`, then the next chunk. (Applying 10,000 `log` operations
+/// one by one makes the same files but takes minutes on a loaded machine.)
+fn seed_busy_events(dir: &Path) {
+    let store = Store::discover(dir).expect("the author board opens");
+    let tip = store.tip().expect("a tip").expect("the board has a branch");
+    let now = Utc::now();
+    let clock = Clock::system();
+    let mut chunks: Vec<Vec<u8>> = vec![Vec::new()];
+    for i in 0..BUSY_EVENTS {
+        let at = now - chrono::Duration::milliseconds((BUSY_EVENTS - i) as i64);
+        let event = Event {
+            id: clock.new_ulid(at),
+            ts: at.trunc_subsecs(0),
+            agent: "busy".into(),
+            kind: "tick".into(),
+            data: serde_json::json!({ "i": i }),
+        };
+        let line = event.to_line();
+        if chunks.last().unwrap().len() + line.len() > CHUNK_BYTES {
+            chunks.push(Vec::new());
+        }
+        chunks.last_mut().unwrap().extend_from_slice(line.as_bytes());
+    }
+    let folder = chunk_dir("busy", now);
+    let changes: Changes = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| (format!("{folder}/{}", chunk_name(i as u32 + 1)), Some(bytes)))
+        .collect();
+    let sig = store.signature("bench", "bench@b", now.timestamp()).expect("a signature");
+    let commit = store.write_commit(None, Some(tip), &changes, "orc: seed busy events\n", &sig).expect("a commit");
+    let queue = store.lock_writers().expect("the write queue");
+    let swapped = store.compare_and_swap(&queue, Some(tip), commit, "orc: bench seed").expect("the seed swap");
+    assert_eq!(swapped, Swap::Done, "nothing else writes the author board");
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -163,21 +201,17 @@ fn main() {
     let mut imports = Vec::new();
     for &n in sizes {
         eprintln!("bench: importing {n} tasks");
-        let (dir, secs) = env.board(n);
+        let (dir, secs) = env.board(&format!("board-{n}"), n);
         imports.push((n, secs));
         boards.push((n, dir));
     }
 
-    eprintln!("bench: logging {BUSY_EVENTS} events as agent busy through the library");
-    let (author_dir, _) = env.board(1_000);
-    {
-        let repo = Repo::open(&author_dir).expect("the author board opens");
-        let session = Session::new(Actor::Agent("busy".into()));
-        for i in 0..BUSY_EVENTS {
-            let op = LogEvent::new(AgentName::new("busy").unwrap(), "tick", Some(&format!("{{\"i\":{i}}}"))).unwrap();
-            repo.apply(&session, &op).expect("a logged event");
-        }
-    }
+    eprintln!("bench: seeding {BUSY_EVENTS} events today for agent busy");
+    let (author_dir, _) = env.board("authors", 1_000);
+    seed_busy_events(&author_dir);
+    let (_, out) = env.orc(&author_dir, &["--json", "events", "--agent", "busy", "--since", "1d"]);
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("events print JSON");
+    assert_eq!(seen.as_array().map(Vec::len), Some(BUSY_EVENTS), "orc reads every seeded event");
     env.orc(&author_dir, &["log", "tick", "--agent", "fresh"]);
 
     // samples[board][command], floors[board]
