@@ -227,7 +227,7 @@ fn issue12_a_kill_loop_over_maintenance_beside_writers_loses_nothing() {
             })
             .collect();
         let mut seed: u64 = 0x0001_20c0_ffee;
-        let mut killed = 0;
+        let (mut killed, mut journaled, mut unjournaled) = (0, 0, 0);
         for round in 0..rounds {
             let mut maintain = env.orc_command(&["maintain"]);
             maintain.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
@@ -248,8 +248,16 @@ fn issue12_a_kill_loop_over_maintenance_beside_writers_loses_nothing() {
                 killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
             }
             child.wait().unwrap();
+            let work = env.repo.join(".git/orc/maintain");
+            if work.join("pending").exists() {
+                journaled += 1;
+            } else if std::fs::read_dir(&work).is_ok_and(|mut d| d.next().is_some()) {
+                unjournaled += 1;
+            }
         }
-        eprintln!("{killed} of {rounds} maintainers were killed while running");
+        eprintln!(
+            "{killed} of {rounds} maintainers killed while running; {journaled} left a journal, {unjournaled} only files"
+        );
         handles.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
     });
     assert_eq!(added, writers * per_writer, "every add reported success");
