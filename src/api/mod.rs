@@ -109,6 +109,14 @@ impl Repo {
         Ok(PooledStore { repo: self, store: Some(store) })
     }
 
+    /// Merges orc's small packs: every listed one into one (`all`), or the
+    /// smallest once a roll-up is due. With `wait` false, another run under
+    /// way makes this return at once, having done nothing.
+    pub fn maintain(&self, all: bool, wait: bool) -> Result<crate::store::maintain::Maintained> {
+        let scope = if all { crate::store::maintain::Scope::All } else { crate::store::maintain::Scope::Due };
+        self.store()?.maintain(scope, wait)
+    }
+
     /// Where the repository was opened from.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -16,6 +16,7 @@ mod events;
 mod hooks;
 mod kb;
 mod lock;
+mod maintain;
 #[cfg(feature = "server")]
 mod mcp;
 mod onboard;
@@ -87,6 +88,10 @@ pub enum Command {
     ///
     /// Example: orc doctor
     Doctor,
+    /// Merge orc's small packs into one now (commands start this in the background)
+    ///
+    /// Example: orc maintain --json
+    Maintain(maintain::MaintainArgs),
     /// The branch's settings (orc.toml): get, set
     ///
     /// Example: orc config set lease 45m
@@ -487,6 +492,9 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::Mcp(args) = command {
         return mcp::run(cli, args);
     }
+    if let Command::Maintain(args) = command {
+        return maintain::maintain(&start_dir(cli)?, args);
+    }
     if let Command::HookRecord = command {
         return Ok(hooks::hook_record(&start_dir(cli)?));
     }
@@ -539,6 +547,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Brief(args) => cycle::brief(&orc, args),
         Command::Collect => cycle::collect(&orc),
         Command::Hook(_)
+        | Command::Maintain(_)
         | Command::HookRecord
         | Command::Completions(_)
         | Command::Demo(_)
@@ -575,6 +584,7 @@ fn print_stdout(text: &str) {
 
 /// Runs orc with these arguments and returns the exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
+    maintain::register_background();
     let wants_json = args.iter().any(|a| a == "--json");
     if args.len() <= 1 {
         print_stdout(&overview());

@@ -348,7 +348,7 @@ impl<'a> Engine<'a> {
                         liveness.first_seen(agent, now);
                     }
                     drop(liveness);
-                    self.store.roll_up_if_due();
+                    self.store.start_maintenance_if_due();
                     return Ok(Applied { output: plan.output, op_id, commit: Some(commit), replayed: false, retries });
                 }
                 Swap::Moved => {

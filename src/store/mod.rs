@@ -6,6 +6,7 @@
 pub mod code;
 mod fsync;
 pub mod leftovers;
+pub mod maintain;
 mod pack;
 pub mod remote;
 pub mod worktree;
@@ -277,7 +278,8 @@ impl Store {
 
     /// Writes a commit on `parent` whose tree is the parent's with `changes`
     /// applied (only folders on a changed path are rewritten), as one durable
-    /// pack. With the write queue held the pack is recorded for roll-up.
+    /// pack. With the write queue held the pack is recorded for roll-up
+    /// ([`Store::start_maintenance_if_due`]).
     pub fn write_commit(
         &self,
         queue: Option<&WriteLock>,
@@ -316,22 +318,6 @@ impl Store {
             }
         }
         Ok(commit)
-    }
-
-    /// Rolls orc's small packs into one when enough piled up. Call after
-    /// releasing the write queue: it compresses without holding anyone up.
-    /// Best effort: packs left unmerged cost only read speed.
-    pub fn roll_up_if_due(&self) {
-        if !self.roll_up_due.replace(false) {
-            return;
-        }
-        let _ = pack::roll_up_packs(
-            &self.repo,
-            &self.private_dir().join("packs"),
-            &self.pack_dir(),
-            &self.private_dir().join("rollup.lock"),
-            || self.lock_writers(),
-        );
     }
 
     fn pack_dir(&self) -> PathBuf {

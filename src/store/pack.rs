@@ -7,10 +7,11 @@
 //! indexing them as one pack creates two files, whatever the object count.
 //!
 //! Packs written this way are listed in `<git-common-dir>/orc/packs`, and once
-//! there are `ROLL_UP_AT` of them, the smaller ones are rolled up into one
-//! (sizes grow geometrically, so each object is rewritten O(log n) times).
-//! Packs that git itself made are never touched; a `git gc` that already
-//! folded orc's packs away is fine: missing ones are dropped from the list.
+//! there are `ROLL_UP_AT` of them a roll-up is due: a process of its own
+//! merges the smaller ones (`maintain.rs`), never the command that wrote the
+//! pack. Packs that git itself made are never touched; a `git gc` that
+//! already folded orc's packs away is fine: missing ones are dropped from the
+//! list.
 
 use std::fs;
 use std::io::Write;
@@ -22,7 +23,8 @@ use super::fsync::sync_files;
 use super::git_error;
 use crate::error::{Error, Kind, Result};
 
-const ROLL_UP_AT: usize = 8;
+/// How many listed packs make a roll-up due.
+pub(super) const ROLL_UP_AT: usize = 8;
 
 fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
     move |e| git_error(context, &e)
@@ -73,7 +75,7 @@ fn pack_object_count(pack: &[u8]) -> usize {
     u32::from_be_bytes([pack[8], pack[9], pack[10], pack[11]]) as usize
 }
 
-fn pack_paths(pack_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(super) fn pack_paths(pack_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (pack_dir.join(format!("pack-{name}.pack")), pack_dir.join(format!("pack-{name}.idx")))
 }
 
@@ -94,51 +96,7 @@ pub fn record_pack(list: &Path, name: &str, count: usize) -> Result<bool> {
     Ok(read_list(list).len() >= ROLL_UP_AT)
 }
 
-/// Rolls small packs up into one, outside the write queue so other writers
-/// are not held up while it compresses; `take_queue` is held only to update
-/// the list. One roll-up at a time (`rollup.lock`); if another process is
-/// rolling up, this returns at once.
-pub fn roll_up_packs<Q>(
-    repo: &Repository,
-    list: &Path,
-    pack_dir: &Path,
-    rollup_lock: &Path,
-    take_queue: impl FnOnce() -> Result<Q>,
-) -> Result<()> {
-    let lock = fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(rollup_lock)
-        .map_err(|e| Error::io("cannot open the roll-up lock", &e))?;
-    if lock.try_lock().is_err() {
-        return Ok(());
-    }
-    let listed = read_list(list);
-    if listed.len() < ROLL_UP_AT {
-        return Ok(());
-    }
-    let Some((merged, name, count)) = merge_smallest(repo, pack_dir, listed)? else { return Ok(()) };
-    {
-        let _queue = take_queue()?;
-        let mut now = read_list(list);
-        now.retain(|(old, _)| !merged.contains(old));
-        now.push((name.clone(), count));
-        write_list(list, &now)?;
-    }
-    for old in merged.iter().filter(|old| **old != name) {
-        // The index first: without it the pack is invisible to new readers;
-        // readers that already mapped it keep their mapping.
-        let (pack, idx) = pack_paths(pack_dir, old);
-        let _ = fs::remove_file(idx);
-        let _ = fs::remove_file(pack);
-        let _ = fs::remove_file(pack_dir.join(format!("pack-{old}.rev")));
-    }
-    drop(lock);
-    Ok(())
-}
-
-fn read_list(list: &Path) -> Vec<(String, usize)> {
+pub(super) fn read_list(list: &Path) -> Vec<(String, usize)> {
     fs::read_to_string(list)
         .unwrap_or_default()
         .lines()
@@ -150,50 +108,14 @@ fn read_list(list: &Path) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn write_list(list: &Path, packs: &[(String, usize)]) -> Result<()> {
+pub(super) fn write_list(list: &Path, packs: &[(String, usize)]) -> Result<()> {
     let text: String = packs.iter().map(|(name, count)| format!("{name} {count}\n")).collect();
     let tmp = list.with_extension("tmp");
     fs::write(&tmp, text).and_then(|()| fs::rename(&tmp, list)).map_err(|e| Error::io("cannot record packs", &e))
 }
 
-/// Writes one pack holding the smallest packs (each no more than twice the
-/// sum of those before it); returns their names and the new pack's name and
-/// object count, or None when there is nothing worth merging.
-fn merge_smallest(
-    repo: &Repository,
-    pack_dir: &Path,
-    mut packs: Vec<(String, usize)>,
-) -> Result<Option<(Vec<String>, String, usize)>> {
-    packs.retain(|(name, _)| pack_paths(pack_dir, name).1.exists());
-    packs.sort_by_key(|(_, count)| *count);
-    let mut total = 0;
-    let mut take = 0;
-    for (_, count) in &packs {
-        if take > 1 && *count > 2 * total {
-            break;
-        }
-        total += count;
-        take += 1;
-    }
-    if take < 2 {
-        return Ok(None);
-    }
-    let merge: Vec<String> = packs[..take].iter().map(|(name, _)| name.clone()).collect();
-    let mut builder = repo.packbuilder().map_err(git_err("cannot build a pack"))?;
-    for name in &merge {
-        for oid in idx_object_ids(&pack_paths(pack_dir, name).1)? {
-            builder.insert_object(oid, None).map_err(git_err("cannot build a pack"))?;
-        }
-    }
-    builder.write(pack_dir, 0o444).map_err(git_err("cannot write a pack"))?;
-    let name = builder.name().map(str::to_string).ok_or_else(|| Error::new(Kind::Git, "a written pack has no name"))?;
-    let count = builder.written();
-    sync_pack(pack_dir, &name)?;
-    Ok(Some((merge, name, count)))
-}
-
 /// The object ids listed in a version-2 pack index.
-fn idx_object_ids(idx: &Path) -> Result<Vec<Oid>> {
+pub(super) fn idx_object_ids(idx: &Path) -> Result<Vec<Oid>> {
     let bytes = fs::read(idx).map_err(|e| Error::io(&format!("cannot read {}", idx.display()), &e))?;
     let bad = || Error::new(Kind::Git, format!("{} is not a version 2 pack index", idx.display()));
     if bytes.len() < 8 + 256 * 4 || bytes[..4] != [0xff, b't', b'O', b'c'] || bytes[4..8] != [0, 0, 0, 2] {

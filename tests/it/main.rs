@@ -24,6 +24,7 @@ mod knowledge;
 mod layout;
 mod library;
 mod locks;
+mod maintenance;
 #[cfg(feature = "server")]
 mod mcp;
 mod network;
