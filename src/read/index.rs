@@ -44,8 +44,12 @@ const HEADER: &str = "orc-task-index 1";
 /// Keys a bucket holds after a rebuild; one splits at twice as many.
 const BUCKET: usize = 512;
 /// Unreferenced bucket files younger than this are kept: a reader that
-/// read an older head a moment ago may still want them.
-const KEEP_UNREFERENCED: std::time::Duration = std::time::Duration::from_secs(600);
+/// read an older head a moment ago may still want them (and one that
+/// misses one rebuilds).
+const KEEP_UNREFERENCED: std::time::Duration = std::time::Duration::from_secs(60);
+/// One save in this many looks for bucket files to remove, so the folder
+/// listing is not paid on every command.
+const CLEAN_UP_ONE_IN: u64 = 16;
 
 /// The order `next` takes free tasks in, as a string that sorts the same:
 /// priority, creation time (nanoseconds), id.
@@ -421,6 +425,11 @@ impl TaskIndex {
     /// Removes bucket files no head refers to any more, once they are old
     /// enough that no reader can still be on its way to them.
     fn remove_unreferenced(&self) {
+        let mut dice = [0u8; 8];
+        getrandom::fill(&mut dice).expect("the OS random generator is available on every supported platform");
+        if u64::from_le_bytes(dice) % CLEAN_UP_ONE_IN != 0 {
+            return;
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         let entries: Vec<_> = entries.flatten().collect();
         if entries.len() < 2 * self.buckets.len() + 16 {
