@@ -83,12 +83,16 @@ pub struct Budget {
     source: &'static str,
     backoff: Backoff,
     pushes: u32,
+    /// The last sync of this command fetched the remote's tip a moment ago
+    /// and lost its operation on it: the next one pushes on that tip at
+    /// once, asking nothing first (the push's lease asks).
+    just_fetched: bool,
 }
 
 impl Budget {
     /// A budget of `limit` from now; `source` names where the limit is set.
     pub fn new(limit: Duration, source: &'static str) -> Self {
-        Self { started: Instant::now(), limit, source, backoff: Backoff::new(), pushes: 0 }
+        Self { started: Instant::now(), limit, source, backoff: Backoff::new(), pushes: 0, just_fetched: false }
     }
 
     /// Has the time run out? Checked between attempts only: an attempt under
@@ -103,9 +107,10 @@ impl Budget {
         self.source
     }
 
-    /// The limit as people write it ("60s", "1.5s").
+    /// The limit as orc.toml spells it ("60s", "1m").
     pub fn shown_limit(&self) -> String {
-        format!("{:?}", Duration::from_millis(u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX)))
+        let seconds = i64::try_from(self.limit.as_secs()).unwrap_or(i64::MAX);
+        crate::model::duration::format_duration(chrono::Duration::seconds(seconds))
     }
 
     /// Pauses after a lost push, never past the end of the budget.
@@ -387,7 +392,13 @@ fn run(
         if attempt > 0 && budget.spent() {
             break;
         }
-        let fetched = remote_tip(orc, &dir, remote_name, &branch, &deadline, std::mem::take(&mut lost_push))?;
+        let tracking = format!("refs/remotes/{remote_name}/{branch}");
+        let fetched = match orc.store.resolve(&tracking)? {
+            // A `next` picking again after losing its choice: asking the remote
+            // would cost a round trip to learn what the push's lease learns.
+            Some(tip) if attempt == 0 && std::mem::take(&mut budget.just_fetched) => Some(tip),
+            _ => remote_tip(orc, &dir, remote_name, &branch, &deadline, lost_push)?,
+        };
         // What an earlier attempt dropped is judged again on this tip.
         report.dropped.clear();
         report.refusals.clear();
@@ -461,17 +472,25 @@ fn run(
             if let Some(theirs) = fetched {
                 remember_synced(orc, remote_name, theirs)?;
             }
+            budget.just_fetched = true;
             report.received = received;
             report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
             return Ok(report);
         }
         if Some(candidate) != fetched {
+            // The pause after a lost push comes here, once the refetch showed
+            // that our operation survived: a loser whose task went to the
+            // winner returned above without pausing, to pick again at once.
+            // Pausing it too handed the next task to the winner as well, whose
+            // next `next` starts without a pause: issue 12's starvation.
+            if lost_push {
+                budget.pause();
+            }
             report.pushes += 1;
             budget.pushes += 1;
             match with_retries(&deadline, || remote::push(&dir, remote_name, &branch, candidate, fetched, &deadline))? {
                 Pushed::Accepted => {}
                 Pushed::Moved => {
-                    budget.pause();
                     lost_push = true;
                     continue;
                 }
@@ -510,5 +529,37 @@ fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()>
         if orc.store.compare_and_swap(&queue, Some(now), target, "orc: sync")? == Swap::Done {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decorrelated_jitter_stays_between_base_and_cap_and_at_most_triples() {
+        let mut backoff = Backoff::new();
+        let mut prev = BACKOFF_BASE;
+        let mut longest = Duration::ZERO;
+        for _ in 0..1000 {
+            let pause = backoff.next_pause();
+            assert!(pause >= BACKOFF_BASE && pause <= BACKOFF_CAP, "{pause:?}");
+            assert!(pause <= prev * 3, "{pause:?} after {prev:?}");
+            longest = longest.max(pause);
+            prev = pause;
+        }
+        assert!(longest > BACKOFF_CAP / 2, "pauses grow towards the cap: the longest was {longest:?}");
+    }
+
+    #[test]
+    fn a_budget_of_zero_is_spent_at_once_and_says_where_it_is_set() {
+        let budget = Budget::new(Duration::ZERO, "orc.toml publish_timeout");
+        assert!(budget.spent());
+        let busy = budget.busy("origin");
+        assert_eq!(busy.kind, Kind::Busy);
+        assert_eq!(
+            busy.message,
+            "origin kept moving: 0 push(es) lost to other machines in 0s (orc.toml publish_timeout)"
+        );
     }
 }
