@@ -471,7 +471,9 @@ async fn race(clients: Vec<(String, Client)>) -> Claims {
 fn claimed_once(env: &TestEnv, dir: &Path, claims: &Claims, tasks: &BTreeSet<String>) {
     let mut by_task: BTreeMap<&str, &str> = BTreeMap::new();
     for (agent, task) in &claims.won {
-        assert!(by_task.insert(task, agent).is_none(), "{task} was handed out twice");
+        if let Some(first) = by_task.insert(task, agent) {
+            panic!("{task} was handed out twice: to {first} and to {agent} (kept locally: {:?})", claims.kept);
+        }
     }
     let listed = env.orc_in(dir, &["t", "list", "--json"]).success().json();
     let listed = listed.as_array().unwrap();
