@@ -212,7 +212,15 @@ impl Store {
     /// another maintainer runs; with it, waits for that one to finish.
     pub fn maintain(&self, scope: Scope, wait: bool) -> Result<Maintained> {
         let private = self.private_dir();
-        fs::create_dir_all(&private).map_err(|e| Error::io(&format!("cannot create {}", private.display()), &e))?;
+        // A background run started for a repository that was deleted since
+        // (a demo cleaning up) must not bring its folders back.
+        if !wait {
+            if !private.is_dir() {
+                return Ok(Maintained::default());
+            }
+        } else {
+            fs::create_dir_all(&private).map_err(|e| Error::io(&format!("cannot create {}", private.display()), &e))?;
+        }
         let lock_path = private.join("maintain.lock");
         let lock = open_lock_file(&lock_path)?;
         if wait {
@@ -221,7 +229,14 @@ impl Store {
             return Ok(Maintained::default());
         }
         let work = private.join("maintain");
-        fs::create_dir_all(&work).map_err(|e| Error::io(&format!("cannot create {}", work.display()), &e))?;
+        // Not create_dir_all: a repository deleted under a running
+        // maintainer stays deleted.
+        match fs::create_dir(&work) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::io(&format!("cannot create {}", work.display()), &e))
+            }
+            _ => {}
+        }
         let list = private.join("packs");
         let mut report = Maintained { ran: true, listed_before: read_list(&list).len(), ..Maintained::default() };
         if let Some(pending) = Pending::read(&work) {
