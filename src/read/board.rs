@@ -129,7 +129,7 @@ impl Board {
     /// tasks faster than one file each.
     pub fn load_active(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
         let head = Self::load_head(snap, ws, liveness, 0)?;
-        let (mut active, mut total) = (head.free_not_loaded, 0);
+        let (mut active, mut total) = (0, 0);
         for (_, counts) in &head.counts {
             active += counts[Status::Claimed as usize] + counts[Status::Open as usize];
             total += counts.iter().sum::<usize>();
