@@ -81,11 +81,23 @@ pub struct TaskFilter {
 
 /// The board of one workstream (checked to exist) or of every one.
 fn board(snap: &Snapshot<'_>, session: &Session, ws: Option<&WorkstreamName>) -> Result<Board> {
+    listing_board(snap, session, ws, None, false)
+}
+
+/// What a listing of `status` tasks (claimed ones only when `by_holder`)
+/// needs of that board (`Board::load_listing`).
+fn listing_board(
+    snap: &Snapshot<'_>,
+    session: &Session,
+    ws: Option<&WorkstreamName>,
+    status: Option<Status>,
+    by_holder: bool,
+) -> Result<Board> {
     if let (Some(ws), Some(_)) = (ws, snap.commit) {
         snap.require_workstream(ws)?;
     }
     let liveness = Liveness::load(snap.store, session.clock.now());
-    Board::load(snap, ws.map(WorkstreamName::as_str), Some(&liveness))
+    Board::load_listing(snap, ws.map(WorkstreamName::as_str), Some(&liveness), status, by_holder)
 }
 
 /// Tasks as a JSON array, each with what blocks it, in the CLI's order
@@ -106,17 +118,7 @@ fn task_array(snap: &Snapshot<'_>, board: &Board, tasks: &[&Task], terms: &Terms
 pub fn list_tasks(repo: &Repo, session: &Session, filter: &TaskFilter) -> Result<Value> {
     let store = repo.store()?;
     let snap = Snapshot::current(&store)?;
-    let active_only = matches!(filter.status, Some(Status::Open | Status::Claimed)) || filter.holder.is_some();
-    let board = match active_only {
-        true => {
-            if let (Some(ws), Some(_)) = (filter.workstream.as_ref(), snap.commit) {
-                snap.require_workstream(ws)?;
-            }
-            let liveness = Liveness::load(snap.store, session.clock.now());
-            Board::load_active(&snap, filter.workstream.as_ref().map(WorkstreamName::as_str), Some(&liveness))?
-        }
-        false => board(&snap, session, filter.workstream.as_ref())?,
-    };
+    let board = listing_board(&snap, session, filter.workstream.as_ref(), filter.status, filter.holder.is_some())?;
     let terms = terms(&snap, session);
     let mut tasks: Vec<&Task> = board
         .tasks

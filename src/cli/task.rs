@@ -480,13 +480,6 @@ fn no_branch_yet() -> Error {
         .with_hint("orc init, then orc ws create <ws> and orc t add <ws> <title>")
 }
 
-/// The board of one workstream (checked to exist once the branch does) or of all,
-/// judged by what this machine observed.
-fn load_board(orc: &Ctx, snap: &Snapshot<'_>, ws: Option<&str>) -> Result<Board> {
-    check_board_scope(snap, ws)?;
-    Board::load(snap, ws, Some(&orc.liveness(snap.store)))
-}
-
 /// Refuses a workstream that is not a name, or (once the branch exists)
 /// that does not exist.
 fn check_board_scope(snap: &Snapshot<'_>, ws: Option<&str>) -> Result<()> {
@@ -509,14 +502,9 @@ fn list(orc: &Ctx, args: &ListArgs) -> Result<Output> {
     };
     let store = orc.store()?;
     let snap = Snapshot::current(&store)?;
-    let active_only = matches!(status, Some(Status::Open | Status::Claimed)) || args.holder.is_some();
-    let board = match active_only {
-        true => {
-            check_board_scope(&snap, args.workstream.as_deref())?;
-            Board::load_active(&snap, args.workstream.as_deref(), Some(&orc.liveness(snap.store)))?
-        }
-        false => load_board(orc, &snap, args.workstream.as_deref())?,
-    };
+    check_board_scope(&snap, args.workstream.as_deref())?;
+    let liveness = orc.liveness(snap.store);
+    let board = Board::load_listing(&snap, args.workstream.as_deref(), Some(&liveness), status, args.holder.is_some())?;
     let terms = terms(orc, &snap)?;
     let mut tasks: Vec<&Task> = board
         .tasks

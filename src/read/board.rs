@@ -123,11 +123,22 @@ impl Board {
         Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness)?, counts, free_not_loaded })
     }
 
-    /// The tasks a listing of open or claimed tasks needs: through the
-    /// index when finished tasks are most of the board (they are then never
-    /// read), else the whole board through the task cache, which reads many
-    /// tasks faster than one file each.
-    pub fn load_active(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>) -> Result<Self> {
+    /// The tasks a listing needs: only `status` ones when given, only
+    /// claimed ones when `by_holder`. A listing of open or claimed tasks
+    /// goes through the index when finished tasks are most of the board
+    /// (they are then never read); anything else, or a board of mostly
+    /// active tasks, reads the whole board through the task cache, which
+    /// reads many tasks faster than one file each.
+    pub fn load_listing(
+        snap: &Snapshot<'_>,
+        ws: Option<&str>,
+        liveness: Option<&Liveness>,
+        status: Option<Status>,
+        by_holder: bool,
+    ) -> Result<Self> {
+        if !matches!(status, Some(Status::Open | Status::Claimed)) && !by_holder {
+            return Self::load(snap, ws, liveness);
+        }
         let head = Self::load_head(snap, ws, liveness, 0)?;
         let (mut active, mut total) = (0, 0);
         for (_, counts) in &head.counts {

@@ -176,6 +176,20 @@ fn encode_shard(tasks: &[Task]) -> String {
     serde_json::to_string(&cached).expect("cached tasks serialise to JSON")
 }
 
+/// Is `name` an outer shard folder of `tasks/` (one allowed character)?
+pub(crate) fn is_shard_name(name: &str) -> bool {
+    name.len() == 1 && name_problem(name).is_none()
+}
+
+/// The problem a folder under `tasks/` that is not a shard reports.
+pub(crate) fn not_a_shard(ws: &str, name: &str) -> Error {
+    Error::broken_file(
+        &format!("{}/{}", tasks_dir(ws), name.escape_debug()),
+        None,
+        "not a shard folder (tasks live in tasks/a/b/t-ab….toml)",
+    )
+}
+
 /// Every task under `workstreams/<ws>/tasks` (folder id `tasks_tree`).
 pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loaded<Task>> {
     let mut out = Loaded::default();
@@ -183,12 +197,8 @@ pub fn load_tasks(store: &Store, ws: &str, tasks_tree: ObjectId) -> Result<Loade
     for outer in store.list_tree(tasks_tree)?.into_iter().filter(|e| e.is_tree) {
         // Folder names come from the branch: only a one-character shard may
         // become a cache file name.
-        if outer.name.len() != 1 || name_problem(&outer.name).is_some() {
-            out.broken.push(Error::broken_file(
-                &format!("{}/{}", tasks_dir(ws), outer.name.escape_debug()),
-                None,
-                "not a shard folder (tasks live in tasks/a/b/t-ab….toml)",
-            ));
+        if !is_shard_name(&outer.name) {
+            out.broken.push(not_a_shard(ws, &outer.name));
             continue;
         }
         load_outer(store, ws, &dir.join(&outer.name), &outer.name, outer.oid, &mut out)?;

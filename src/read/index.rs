@@ -32,10 +32,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::cache::{load_tasks, parse_entry, write_cache};
+use super::cache::{is_shard_name, load_tasks, not_a_shard, parse_entry, write_cache};
 use super::Snapshot;
 use crate::error::{Error, Kind, Result};
-use crate::model::names::name_problem;
 use crate::model::task::{Status, Task};
 use crate::model::workstream::tasks_dir;
 use crate::store::{Entry, ObjectId, Store};
@@ -83,6 +82,13 @@ struct Bucket {
     file: String,
     keys: Option<Vec<String>>,
     dirty: bool,
+}
+
+impl Bucket {
+    /// A bucket not written yet, holding `keys` (not empty, sorted).
+    fn new(keys: Vec<String>) -> Self {
+        Self { first: keys[0].clone(), len: keys.len(), file: String::new(), keys: Some(keys), dirty: true }
+    }
 }
 
 /// The index of one workstream's tasks at one commit.
@@ -271,22 +277,13 @@ impl TaskIndex {
             index.broken.insert(path, e.message.clone());
         }
         free.sort_unstable();
-        for chunk in free.chunks(BUCKET) {
-            index.buckets.push(Bucket {
-                first: chunk[0].clone(),
-                len: chunk.len(),
-                file: String::new(),
-                keys: Some(chunk.to_vec()),
-                dirty: true,
-            });
-        }
+        index.buckets.extend(free.chunks(BUCKET).map(|chunk| Bucket::new(chunk.to_vec())));
         Ok(index)
     }
 
     /// Moves the index to the tasks folder `tree`, reading only what changed.
     fn update(&mut self, store: &Store, ws: &str, tree: Option<ObjectId>) -> Result<()> {
-        let mut changed = Vec::new();
-        changed_files(store, self.tree, tree, &mut changed)?;
+        let (changed, not_shards) = changed_files(store, self.tree, tree)?;
         for change in changed {
             if let Some(old) = &change.old {
                 self.broken.remove(&change.path(ws));
@@ -320,10 +317,12 @@ impl TaskIndex {
                 }
             }
         }
-        for folder in bad_folders(store, ws, self.tree, tree)? {
-            match folder {
-                (path, Some(message)) => self.broken.insert(path, message),
-                (path, None) => self.broken.remove(&path),
+        for (name, now) in not_shards {
+            let problem = not_a_shard(ws, &name);
+            let path = problem.fields.get("path").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            match now.is_some_and(|e| e.is_tree) {
+                true => self.broken.insert(path, problem.message.clone()),
+                false => self.broken.remove(&path),
             };
         }
         self.tree = tree;
@@ -338,37 +337,17 @@ impl TaskIndex {
 
     fn insert_free(&mut self, key: String) -> Result<()> {
         if self.buckets.is_empty() {
-            self.buckets.push(Bucket {
-                first: key.clone(),
-                len: 1,
-                file: String::new(),
-                keys: Some(vec![key]),
-                dirty: true,
-            });
+            self.buckets.push(Bucket::new(vec![key]));
             return Ok(());
         }
         let i = self.bucket_for(&key);
         let keys = self.bucket_keys(i)?;
         let Err(at) = keys.binary_search(&key) else { return Ok(()) };
         keys.insert(at, key);
-        let keys = keys.clone();
-        let bucket = &mut self.buckets[i];
-        bucket.first = keys[0].clone();
-        bucket.len = keys.len();
-        bucket.dirty = true;
-        if keys.len() > 2 * BUCKET {
-            let upper = keys[BUCKET..].to_vec();
-            let lower = keys[..BUCKET].to_vec();
-            bucket.len = lower.len();
-            bucket.keys = Some(lower);
-            let split = Bucket {
-                first: upper[0].clone(),
-                len: upper.len(),
-                file: String::new(),
-                keys: Some(upper),
-                dirty: true,
-            };
-            self.buckets.insert(i + 1, split);
+        let upper = (keys.len() > 2 * BUCKET).then(|| keys.split_off(BUCKET));
+        self.refresh(i);
+        if let Some(upper) = upper {
+            self.buckets.insert(i + 1, Bucket::new(upper));
         }
         Ok(())
     }
@@ -381,20 +360,22 @@ impl TaskIndex {
         let keys = self.bucket_keys(i)?;
         let Ok(at) = keys.binary_search_by(|k| k.as_str().cmp(key)) else { return Ok(()) };
         keys.remove(at);
-        let first = keys.first().cloned();
-        let len = keys.len();
-        match first {
-            Some(first) => {
-                let bucket = &mut self.buckets[i];
-                bucket.first = first;
-                bucket.len = len;
-                bucket.dirty = true;
-            }
-            None => {
-                self.buckets.remove(i);
-            }
+        if keys.is_empty() {
+            self.buckets.remove(i);
+        } else {
+            self.refresh(i);
         }
         Ok(())
+    }
+
+    /// Brings bucket `i`'s first key and length in line with its edited
+    /// keys, and marks it for writing.
+    fn refresh(&mut self, i: usize) {
+        let bucket = &mut self.buckets[i];
+        let keys = bucket.keys.as_ref().expect("an edited bucket is loaded");
+        bucket.first.clone_from(&keys[0]);
+        bucket.len = keys.len();
+        bucket.dirty = true;
     }
 
     /// Best effort: an index that cannot be written only costs speed.
@@ -492,43 +473,28 @@ fn differing(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>) -> Res
     Ok(out)
 }
 
+/// An entry of `tasks/` that is not a shard folder: its name, and what it
+/// is now (None once gone).
+type NotAShard = (String, Option<Entry>);
+
 /// The task files (`<outer>/<inner>/<file>`) that differ between two tasks
-/// folders, descending only into folders whose ids differ. Only valid
-/// one-character outer folders are walked, as the task cache does.
-fn changed_files(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>, out: &mut Vec<Change>) -> Result<()> {
+/// folders, descending only into folders whose ids differ, and the outer
+/// entries that are not shard folders and changed (with what they are now).
+/// Only valid one-character outer folders are walked, as the task cache does.
+fn changed_files(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>) -> Result<(Vec<Change>, Vec<NotAShard>)> {
     let tree_of = |e: &Option<Entry>| e.as_ref().filter(|e| e.is_tree).map(|e| e.oid);
+    let (mut files, mut not_shards) = (Vec::new(), Vec::new());
     for (outer, old_outer, new_outer) in differing(store, old, new)? {
-        if outer.len() != 1 || name_problem(&outer).is_some() {
+        if !is_shard_name(&outer) {
+            not_shards.push((outer, new_outer));
             continue;
         }
         for (inner, old_inner, new_inner) in differing(store, tree_of(&old_outer), tree_of(&new_outer))? {
             let shard = format!("{outer}/{inner}");
             for (_, old_file, new_file) in differing(store, tree_of(&old_inner), tree_of(&new_inner))? {
-                out.push(Change { shard: shard.clone(), old: old_file, new: new_file });
+                files.push(Change { shard: shard.clone(), old: old_file, new: new_file });
             }
         }
     }
-    Ok(())
-}
-
-/// Outer folders whose names are not shards, added (with the problem) or
-/// gone (None) between two tasks folders.
-fn bad_folders(
-    store: &Store,
-    ws: &str,
-    old: Option<ObjectId>,
-    new: Option<ObjectId>,
-) -> Result<Vec<(String, Option<String>)>> {
-    let mut out = Vec::new();
-    for (name, _, after) in differing(store, old, new)? {
-        if name.len() == 1 && name_problem(&name).is_none() {
-            continue;
-        }
-        let path = format!("{}/{}", tasks_dir(ws), name.escape_debug());
-        let problem = after.filter(|e| e.is_tree).map(|_| {
-            Error::broken_file(&path, None, "not a shard folder (tasks live in tasks/a/b/t-ab….toml)").message.clone()
-        });
-        out.push((path, problem));
-    }
-    Ok(out)
+    Ok((files, not_shards))
 }

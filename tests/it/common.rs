@@ -186,6 +186,26 @@ impl TestEnv {
         self.orc(&args).success().json()["id"].as_str().unwrap().to_string()
     }
 
+    /// Blocks until no orc maintainer runs in this repository, and keeps
+    /// later ones out while held: one deleting the packs it merged while
+    /// `git fsck` reads them makes fsck report their index gone.
+    pub fn hold_maintenance_lock(&self) -> std::fs::File {
+        let path = self.repo.join(".git/orc/maintain.lock");
+        let file = std::fs::File::options().create(true).truncate(false).write(true).open(path).unwrap();
+        file.lock().unwrap();
+        file
+    }
+
+    /// `git fsck --full --strict` finds nothing wrong. Hold the maintenance
+    /// lock around it where orc wrote.
+    #[track_caller]
+    pub fn assert_fsck_clean(&self) {
+        let fsck =
+            self.command("git", &self.repo).args(["fsck", "--full", "--strict", "--no-progress"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&fsck.stderr);
+        assert!(fsck.status.success() && !stderr.contains("error"), "git fsck: {stderr}");
+    }
+
     /// Replaces one file on the orc branch by hand, as a person editing it on
     /// the host would (plumbing only: HEAD and the index stay untouched).
     pub fn edit_branch_file(&self, path: &str, contents: &str) {

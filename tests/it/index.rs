@@ -127,9 +127,13 @@ fn the_index_agrees_with_the_whole_board_through_every_kind_of_change() {
     let moved = env.show(&path(&big[20])) + "\n";
     let top = moved.lines().map(|l| if l.starts_with("priority") { "priority = 1" } else { l }).collect::<Vec<_>>();
     env.edit_branch_file(&path(&big[20]), &(top.join("\n") + "\n"));
+    env.edit_branch_file("workstreams/big/tasks/zz/t-zz.toml", "title = \"not in a shard\"\n");
     let status = env.orc(&["status"]).success();
     assert!(status.stderr.contains(&path(&big[10])), "a broken task file is still reported: {status}");
+    assert!(status.stderr.contains("workstreams/big/tasks/zz"), "a folder that is no shard is reported: {status}");
     check(&env);
+    let rebuilt = env.orc(&["status"]).success();
+    assert!(rebuilt.stderr.contains("workstreams/big/tasks/zz"), "and by a rebuilt index: {rebuilt}");
 
     // A damaged index is rebuilt, never trusted.
     let head = env.repo.join(".git/orc/index/big/head");

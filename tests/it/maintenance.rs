@@ -5,7 +5,6 @@
 //! that stops `git pack-objects` at a gate they open, and wait for it to
 //! finish by taking its lock: signals, not sleeps.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -29,21 +28,6 @@ fn listed_packs(env: &TestEnv) -> Vec<String> {
 
 fn task_count(env: &TestEnv) -> usize {
     env.orc(&["t", "list", "--json"]).success().json().as_array().unwrap().len()
-}
-
-#[track_caller]
-fn assert_fsck_clean(env: &TestEnv) {
-    let fsck = env.command("git", &env.repo).args(["fsck", "--full", "--strict", "--no-progress"]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&fsck.stderr);
-    assert!(fsck.status.success() && !stderr.contains("error"), "git fsck: {stderr}");
-}
-
-/// Blocks until no maintainer runs, and keeps later ones out while held.
-fn hold_maintenance_lock(env: &TestEnv) -> File {
-    let path = env.repo.join(".git/orc/maintain.lock");
-    let file = File::options().create(true).truncate(false).write(true).open(path).unwrap();
-    file.lock().unwrap();
-    file
 }
 
 /// Waits until `path` exists; fails the test after a generous limit.
@@ -118,7 +102,7 @@ fn issue12_a_command_that_makes_a_roll_up_due_returns_before_the_merge() {
     assert_eq!(task_count(&env), added + 1);
 
     std::fs::write(&go, "").unwrap();
-    let lock = hold_maintenance_lock(&env);
+    let lock = env.hold_maintenance_lock();
     let now = listed_packs(&env);
     assert!(now.len() < ROLL_UP_AT, "the background run merged packs: {now:?}");
     assert!(listed.iter().any(|name| !now.contains(name)), "some of the packs listed before were merged away");
@@ -126,7 +110,7 @@ fn issue12_a_command_that_makes_a_roll_up_due_returns_before_the_merge() {
         assert!(env.repo.join(format!(".git/objects/pack/pack-{name}.idx")).exists(), "listed pack {name} exists");
     }
     assert_eq!(task_count(&env), added + 1);
-    assert_fsck_clean(&env);
+    env.assert_fsck_clean();
     drop(lock);
 }
 
@@ -135,7 +119,7 @@ fn issue12_orc_maintain_merges_every_listed_pack_and_keeps_every_object() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
     // Held: the commands below start maintainers that find it taken and leave.
-    let lock = hold_maintenance_lock(&env);
+    let lock = env.hold_maintenance_lock();
     for i in 0..20 {
         env.orc(&["t", "add", "w", &format!("task {i}")]).success();
     }
@@ -147,7 +131,7 @@ fn issue12_orc_maintain_merges_every_listed_pack_and_keeps_every_object() {
     assert_eq!(done["ran"], true);
     assert_eq!(done["merged_packs"].as_u64().unwrap() as usize, before.len());
     assert_eq!(done["listed_after"], 1);
-    let lock = hold_maintenance_lock(&env);
+    let lock = env.hold_maintenance_lock();
     let after = listed_packs(&env);
     assert_eq!(after.len(), 1);
     let pack_dir = env.repo.join(".git/objects/pack");
@@ -157,7 +141,7 @@ fn issue12_orc_maintain_merges_every_listed_pack_and_keeps_every_object() {
     }
     assert!(std::fs::read_dir(env.repo.join(".git/orc/maintain")).unwrap().next().is_none(), "nothing left over");
     assert_eq!(task_count(&env), 20);
-    assert_fsck_clean(&env);
+    env.assert_fsck_clean();
     drop(lock);
 
     let again = env.orc(&["maintain"]).success();
@@ -168,7 +152,7 @@ fn issue12_orc_maintain_merges_every_listed_pack_and_keeps_every_object() {
 fn issue12_a_maintainer_killed_after_git_wrote_its_pack_leaves_nothing_that_matters() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
-    let lock = hold_maintenance_lock(&env);
+    let lock = env.hold_maintenance_lock();
     for i in 0..10 {
         env.orc(&["t", "add", "w", &format!("task {i}")]).success();
     }
@@ -190,10 +174,10 @@ fn issue12_a_maintainer_killed_after_git_wrote_its_pack_leaves_nothing_that_matt
     let done = env.orc(&["maintain", "--json"]).success().json();
     assert!(done["removed_leftovers"].as_u64().unwrap() >= 2, "{done}");
     assert_eq!(done["merged_packs"].as_u64().unwrap() as usize, before.len());
-    let _lock = hold_maintenance_lock(&env);
+    let _lock = env.hold_maintenance_lock();
     assert_eq!(listed_packs(&env).len(), 1);
     assert_eq!(task_count(&env), 10);
-    assert_fsck_clean(&env);
+    env.assert_fsck_clean();
 }
 
 #[test]
@@ -264,8 +248,8 @@ fn issue12_a_kill_loop_over_maintenance_beside_writers_loses_nothing() {
 
     let done = env.orc(&["maintain", "--json"]).success().json();
     assert_eq!(done["ran"], true);
-    let _lock = hold_maintenance_lock(&env);
-    assert_fsck_clean(&env);
+    let _lock = env.hold_maintenance_lock();
+    env.assert_fsck_clean();
     assert_eq!(task_count(&env), 10 + added, "every task a writer was told it added is on the branch");
     let listed = listed_packs(&env);
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -279,7 +263,7 @@ fn issue12_a_kill_loop_over_maintenance_beside_writers_loses_nothing() {
 fn issue12_a_merge_a_killed_maintainer_journaled_is_finished_by_the_next_run() {
     let env = TestEnv::new();
     env.orc(&["ws", "create", "w"]).success();
-    let lock = hold_maintenance_lock(&env);
+    let lock = env.hold_maintenance_lock();
     for i in 0..6 {
         env.orc(&["t", "add", "w", &format!("task {i}")]).success();
     }
@@ -310,11 +294,11 @@ fn issue12_a_merge_a_killed_maintainer_journaled_is_finished_by_the_next_run() {
     for old in merged {
         assert!(!pack_dir.join(format!("pack-{old}.idx")).exists(), "journaled pack {old} deleted");
     }
-    let _lock = hold_maintenance_lock(&env);
+    let _lock = env.hold_maintenance_lock();
     // The finished merge listed its pack; the run then merged it with the rest.
     assert_eq!(listed_packs(&env).len(), 1);
     assert!(kept.iter().all(|k| !listed_packs(&env).contains(k)));
     assert!(std::fs::read_dir(&work).unwrap().next().is_none(), "nothing left over");
     assert_eq!(task_count(&env), 6);
-    assert_fsck_clean(&env);
+    env.assert_fsck_clean();
 }

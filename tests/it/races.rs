@@ -160,8 +160,8 @@ fn writers_killed_mid_operation_lose_nothing_and_block_no_one() {
         assert_eq!(by_title.get(key), Some(&vec![id.clone()]), "{key} must exist exactly once, as {id}");
     }
     assert_eq!(by_title.len(), acknowledged.len(), "no operation applied twice or out of nowhere");
-    let fsck = env.command("git", &env.repo).args(["fsck", "--no-progress", "--strict"]).output().unwrap();
-    assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+    let _maintenance = env.hold_maintenance_lock();
+    env.assert_fsck_clean();
     env.orc(&["doctor"]).success();
 }
 

@@ -21,12 +21,10 @@ fn operations_write_packs_that_are_rolled_up() {
     // Roll-ups run in the background (issue 12); `orc maintain` waits for
     // the one under way and merges the rest.
     env.orc(&["maintain"]).success();
-    let lock = std::fs::File::options().write(true).open(env.repo.join(".git/orc/maintain.lock")).unwrap();
-    lock.lock().unwrap();
+    let _maintenance = env.hold_maintenance_lock();
     assert!(pack_count(&env) <= 2, "packs pile up: {} after 70 operations", pack_count(&env));
     assert_eq!(env.git(&["count-objects"]), loose_before, "no loose objects written");
-    let fsck = env.command("git", &env.repo).args(["fsck", "--strict", "--no-progress"]).output().unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    env.assert_fsck_clean();
     assert_eq!(env.orc(&["t", "list", "--json"]).success().json().as_array().unwrap().len(), 70);
 }
 
@@ -42,6 +40,6 @@ fn git_gc_underneath_orc_loses_nothing() {
         env.orc(&["t", "add", "w", &format!("after {i}")]).success();
     }
     assert_eq!(env.orc(&["t", "list", "--json"]).success().json().as_array().unwrap().len(), 60);
-    let fsck = env.command("git", &env.repo).args(["fsck", "--strict", "--no-progress"]).output().unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    let _maintenance = env.hold_maintenance_lock();
+    env.assert_fsck_clean();
 }

@@ -54,8 +54,8 @@ fn no_command_changes_head_index_or_working_tree() {
         assert_eq!(fingerprint(&env, &env.repo), before, "after {args:?}");
     }
     assert_eq!(std::fs::read_to_string(env.repo.join("README")).unwrap(), "unstaged\n");
-    let fsck = env.command("git", &env.repo).args(["fsck", "--no-progress"]).output().unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    let _maintenance = env.hold_maintenance_lock();
+    env.assert_fsck_clean();
 }
 
 #[test]
