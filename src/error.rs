@@ -197,6 +197,11 @@ impl Kind {
         Self::Unreplayable,
     ];
 
+    /// The kind whose stable string is `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.as_str() == name)
+    }
+
     /// The stable string agents match on (`already_claimed`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -15,7 +15,8 @@ use serde_json::json;
 use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
 use crate::ops::replay::{local_only, op_ids_between, replay_all, Recorded, Replayed};
-use crate::ops::Engine;
+use crate::ops::trailer::Envelope;
+use crate::ops::{Engine, Operation};
 use crate::store::remote::{self, Deadline, Pushed};
 use crate::store::{ObjectId, Swap, WriteLock};
 
@@ -25,6 +26,9 @@ use crate::store::{ObjectId, Swap, WriteLock};
 /// a handful of tries, or an unlucky agent starves.
 const MAX_ATTEMPTS: u32 = 400;
 const MAX_CONTENTION: Duration = Duration::from_secs(90);
+
+/// The event a dropped operation is logged as.
+const DROP_EVENT: &str = "sync.drop";
 
 /// An operation that did not survive the replay.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +55,10 @@ pub struct SyncReport {
     /// The refusal of each dropped operation, by operation id.
     #[serde(skip)]
     pub refusals: Vec<(String, Error)>,
+    /// The remote's tip when the sync ended: what it accepted, or what it
+    /// already had.
+    #[serde(skip)]
+    pub remote_tip: Option<ObjectId>,
 }
 
 fn backoff(attempt: u32) {
@@ -137,7 +145,7 @@ fn log_drops(orc: &Engine<'_>, queue: &WriteLock, mut tip: ObjectId, drops: &[(R
     for (rec, err) in drops {
         let envelope = &rec.envelope;
         let event = HookEvent {
-            kind: OrcEventType::new("sync.drop")?,
+            kind: OrcEventType::new(DROP_EVENT)?,
             data: EventData::new(json!({"op": envelope.op, "op_id": envelope.id, "subject": rec.subject,
                          "kind": err.kind, "reason": err.message,
                          "task": envelope.input.get("task").or(err.fields.get("task")),
@@ -146,6 +154,17 @@ fn log_drops(orc: &Engine<'_>, queue: &WriteLock, mut tip: ObjectId, drops: &[(R
         tip = orc.build_fresh_on(queue, &event, envelope.actor.clone(), tip)?;
     }
     Ok(tip)
+}
+
+/// The operations a replay dropped, each with its refusal.
+fn dropped(outcomes: Vec<(Recorded, Replayed)>) -> Vec<(Recorded, Error)> {
+    outcomes
+        .into_iter()
+        .filter_map(|(rec, outcome)| match outcome {
+            Replayed::Dropped(err) => Some((rec, err)),
+            Replayed::Applied(_) | Replayed::AlreadyThere => None,
+        })
+        .collect()
 }
 
 /// Where orc remembers the remote tip its last sync left in place.
@@ -193,6 +212,76 @@ fn rewritten(orc: &Engine<'_>, remote: &str, before: ObjectId, now: ObjectId, lo
     .with_hint("to replay your operations (the lost ones included) onto the rewritten branch, sync again accepting the rewrite"))
 }
 
+/// Publishes the local work, operation `op_id` among it, and answers for
+/// that operation with what the remote holds (DESIGN §4: a claim is won
+/// only when the host accepted it). `commit` is the local commit that
+/// carries it, when there is one (an idempotent repeat has none).
+///
+/// Another process on this machine may have synced between the operation's
+/// commit and this publish: its replay published the operation, or dropped
+/// it and logged why. So the sync's own report is not enough: the
+/// operation must be on the remote's tip, else its logged drop is the
+/// refusal. Its commit's parent bounds the search: no history before the
+/// operation existed can hold it.
+pub fn publish(orc: &Engine<'_>, remote_name: &str, op_id: &str, commit: Option<ObjectId>) -> Result<SyncReport> {
+    let mut report = sync(orc, remote_name)?;
+    if report.refusals.iter().any(|(id, _)| id == op_id) {
+        return Ok(report);
+    }
+    let (Some(commit), Some(remote_tip)) = (commit, report.remote_tip) else { return Ok(report) };
+    let Some(before) = parent_of_op(orc, commit, op_id)? else { return Ok(report) };
+    if op_ids_between(orc, remote_tip, Some(before))?.contains(op_id) {
+        return Ok(report);
+    }
+    let local = orc.store.tip()?.unwrap_or(remote_tip);
+    let refusal = logged_drop(orc, local, before, op_id)?.unwrap_or_else(|| {
+        Error::new(
+            Kind::WrongState,
+            format!("operation {op_id} is not on {remote_name}'s orc branch after publishing: it was dropped on this machine"),
+        )
+        .with_hint("see `orc events --type sync.drop`, then run the command again")
+    });
+    report.refusals.push((op_id.to_string(), refusal));
+    Ok(report)
+}
+
+/// The parent of the commit at or behind `commit` that records `op_id`, or
+/// None when none of the commits close behind it does (it was never
+/// committed under that id).
+fn parent_of_op(orc: &Engine<'_>, commit: ObjectId, op_id: &str) -> Result<Option<ObjectId>> {
+    // The operation is `commit` itself, or a few commits behind it when a
+    // writer that bypassed the queue landed on top of it.
+    const NEAR: usize = 64;
+    for (candidate, message) in orc.store.commits_since(commit, None, NEAR)? {
+        if Envelope::id_in(&message).as_deref() == Some(op_id) {
+            return orc.store.first_parent(candidate);
+        }
+    }
+    Ok(None)
+}
+
+/// The refusal a replay logged when it dropped `op_id` (its `sync.drop`
+/// event), searched among the commits on `local` since `before`.
+fn logged_drop(orc: &Engine<'_>, local: ObjectId, before: ObjectId, op_id: &str) -> Result<Option<Error>> {
+    for (commit, message) in orc.store.commits_since(local, Some(before), usize::MAX)? {
+        let Some(envelope) = Envelope::parse(&message, &commit.to_string()).ok().flatten() else { continue };
+        let (input, data) = (&envelope.input, &envelope.input["data"]);
+        if envelope.op != HookEvent::NAME || input["kind"] != DROP_EVENT || data["op_id"] != op_id {
+            continue;
+        }
+        let kind = data["kind"].as_str().and_then(Kind::parse).unwrap_or(Kind::WrongState);
+        let reason = data["reason"].as_str().unwrap_or("another machine's work refused it");
+        let mut refusal = Error::new(kind, reason.to_string());
+        for field in ["task", "resource"] {
+            if let Some(value) = data[field].as_str() {
+                refusal = refusal.with(field, value);
+            }
+        }
+        return Ok(Some(refusal));
+    }
+    Ok(None)
+}
+
 /// Runs one sync with `remote`.
 pub fn sync(orc: &Engine<'_>, remote_name: &str) -> Result<SyncReport> {
     sync_with(orc, remote_name, false)
@@ -215,6 +304,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         pushes: 0,
         tip: String::new(),
         refusals: vec![],
+        remote_tip: None,
     };
     let deadline = deadline(orc)?;
     let started = std::time::Instant::now();
@@ -246,6 +336,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
                 }
                 remember_synced(orc, remote_name, theirs)?;
                 report.tip = local.to_string();
+                report.remote_tip = Some(theirs);
                 return Ok(report);
             }
             Some(theirs) => {
@@ -265,13 +356,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
                 } else {
                     let received = count_between(orc, theirs, Some(local))?;
                     let (tip, outcomes) = replay_all(orc, &queue, ops, theirs, &already_there)?;
-                    let drops: Vec<(Recorded, Error)> = outcomes
-                        .into_iter()
-                        .filter_map(|(rec, outcome)| match outcome {
-                            Replayed::Dropped(err) => Some((rec, err)),
-                            Replayed::Applied(_) | Replayed::AlreadyThere => None,
-                        })
-                        .collect();
+                    let drops = dropped(outcomes);
                     let tip = log_drops(orc, &queue, tip, &drops)?;
                     report.refusals = drops.iter().map(|(rec, err)| (rec.envelope.id.clone(), err.clone())).collect();
                     report.dropped = drops
@@ -310,6 +395,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len());
         settle_local(orc, local, candidate)?;
         remember_synced(orc, remote_name, candidate)?;
+        report.remote_tip = Some(candidate);
         report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
         return Ok(report);
     }
@@ -319,7 +405,9 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
 
 /// Moves the local branch from `was` to `synced`; operations made locally
 /// during the sync are replayed on top (and published by the next sync).
-/// The queue is taken once, here, and handed to the replay.
+/// One that no longer holds there is dropped as a sync drops it: logged, so
+/// the command that made it learns of it when it publishes. The queue is
+/// taken once, here, and handed to the replay.
 fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()> {
     loop {
         let queue = orc.store.lock_writers()?;
@@ -328,8 +416,8 @@ fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()>
             synced
         } else {
             let already_there = op_ids_between(orc, synced, Some(was))?;
-            let (tip, _) = replay_all(orc, &queue, local_only(orc, now, Some(was))?, synced, &already_there)?;
-            tip
+            let (tip, outcomes) = replay_all(orc, &queue, local_only(orc, now, Some(was))?, synced, &already_there)?;
+            log_drops(orc, &queue, tip, &dropped(outcomes))?
         };
         if orc.store.compare_and_swap(&queue, Some(now), target, "orc: sync")? == Swap::Done {
             return Ok(());

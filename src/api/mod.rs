@@ -42,7 +42,7 @@ use crate::ops::{Applied, Engine, Operation};
 use crate::read::locks::Observations;
 use crate::read::Snapshot;
 use crate::session::{Publish, Session};
-use crate::store::Store;
+use crate::store::{ObjectId, Store};
 use crate::sync::SyncReport;
 
 pub use crate::ops::init::InitOutcome;
@@ -167,7 +167,7 @@ impl Repo {
         let applied = self.apply_local(session, op)?;
         let by_agent = matches!(op.actor(&session.actor), Actor::Agent(_));
         if by_agent && applied.commit.is_some() && self.sign_of_life_due(session)? {
-            if let Err(e) = self.publish(session, &applied.op_id) {
+            if let Err(e) = self.publish(session, &applied.op_id, applied.fresh_commit()) {
                 let agent = op.actor(&session.actor);
                 session.notice(format!("warning: could not publish {}'s sign of life: {}", agent.name(), e.message));
             }
@@ -211,7 +211,7 @@ impl Repo {
     /// (DESIGN §4): the answer is the remote's, not this machine's.
     pub fn apply_published<O: Operation>(&self, session: &Session, op: &O) -> Result<Applied<O::Output>> {
         let applied = self.apply_local(session, op)?;
-        self.publish(session, &applied.op_id)?;
+        self.publish(session, &applied.op_id, applied.fresh_commit())?;
         Ok(applied)
     }
 
@@ -220,12 +220,14 @@ impl Repo {
     /// (another machine won), that refusal is the answer. Local work
     /// waiting for the next sync (events, heartbeats, knowledge) travels in
     /// the same push. A sync that failed says the operation was kept
-    /// locally (`kept_locally`), whatever failed.
-    pub fn publish(&self, session: &Session, op_id: &str) -> Result<()> {
+    /// locally (`kept_locally`), whatever failed. `commit` is the local
+    /// commit that carries the operation; with it, the operation must be on
+    /// the remote afterwards, even when another process synced it first.
+    pub fn publish(&self, session: &Session, op_id: &str, commit: Option<ObjectId>) -> Result<()> {
         let store = self.store()?;
         let Some(remote) = publishing_remote(&store, session) else { return Ok(()) };
         let engine = Engine::new(&store, session);
-        let report = crate::sync::sync(&engine, &remote).map_err(|e| offline::kept_locally(e, ""))?;
+        let report = crate::sync::publish(&engine, &remote, op_id, commit).map_err(|e| offline::kept_locally(e, ""))?;
         session.note_publish_pushes(report.pushes);
         self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
@@ -256,7 +258,7 @@ impl Repo {
             attempt += 1;
             // The publish below carries the sign of life: no second push.
             let applied = self.apply_local(session, op)?;
-            match self.publish(session, &applied.op_id) {
+            match self.publish(session, &applied.op_id, applied.fresh_commit()) {
                 Ok(()) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
                 Err(e) if offline::is_kept_locally(&e) => {
@@ -280,7 +282,7 @@ impl Repo {
             offline::pending_claim(&store, &remote, op.agent.as_str())?
         };
         let Some(pending) = pending else { return Ok(None) };
-        match self.publish(session, &pending.op_id) {
+        match self.publish(session, &pending.op_id, Some(pending.commit)) {
             Ok(()) => {}
             Err(e) if offline::is_kept_locally(&e) => {
                 self.remember_told(op, &pending.task, &pending.op_id);

@@ -200,6 +200,14 @@ pub struct Applied<O> {
     pub retries: u32,
 }
 
+impl<O> Applied<O> {
+    /// The commit that carries this operation, when it made one (an
+    /// idempotent repeat made none: its answer was recorded earlier).
+    pub fn fresh_commit(&self) -> Option<ObjectId> {
+        self.commit.filter(|_| !self.replayed)
+    }
+}
+
 /// What an idempotency key answered, kept in the branch beside the state
 /// it produced (`idempotency/…`), so a repeat on any machine finds it.
 #[derive(Serialize, Deserialize)]

@@ -607,6 +607,13 @@ impl Store {
             .map_err(|e| git_error(&format!("cannot tell whether {descendant} descends from {ancestor}"), &e))
     }
 
+    /// A commit's first parent (None for a root commit).
+    pub fn first_parent(&self, commit: Oid) -> Result<Option<Oid>> {
+        let found =
+            self.repo.find_commit(commit).map_err(|e| git_error(&format!("cannot read commit {commit}"), &e))?;
+        Ok(found.parent_ids().next())
+    }
+
     /// A commit's message.
     pub fn commit_message(&self, commit: Oid) -> Result<String> {
         let commit =

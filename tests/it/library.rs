@@ -17,7 +17,7 @@ use orc::ops::events::LogEvent;
 use orc::ops::task::{AddTask, ClaimTask, Finish, FinishTask};
 use orc::ops::workstream::CreateWorkstream;
 use orc::read::events::EventQuery;
-use orc::session::Session;
+use orc::session::{Publish, Session};
 
 use crate::common::TestEnv;
 
@@ -144,4 +144,39 @@ fn a_lease_renews_its_lock_releases_it_when_dropped_and_reports_a_takeover() {
     assert_eq!(lease.lost().unwrap().kind, Kind::LockHeld);
     assert_eq!(lease.release().unwrap_err().kind, Kind::LockHeld, "a lost lease is not released");
     assert_eq!(locks(&repo)[0].0.holder.as_deref(), Some("a2"), "the new holder keeps it");
+}
+
+/// A publishing command applies its operation, then publishes it. Another
+/// process on the machine may sync in between: its replay drops the
+/// operation when another machine won the task, or publishes it. The
+/// publish answers with what the remote holds, never with a success the
+/// remote does not show.
+#[test]
+fn a_publish_answers_with_what_the_remote_holds_when_another_process_synced_first() {
+    let env = TestEnv::new();
+    let (_remote, b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    let lost = env.add_task("w", "won elsewhere", &[]);
+    let kept = env.add_task("w", "published by another process", &[]);
+    env.orc(&["sync"]).success();
+    env.orc_in(&b, &["sync"]).success();
+
+    let repo = Repo::open(&env.repo).unwrap();
+    let mut local = agent("agent-a");
+    local.publish = Publish::Local;
+    let a = AgentName::new("agent-a").unwrap();
+    let lost_claim = repo.apply(&local, &ClaimTask::task(a.clone(), &lost, None)).unwrap();
+    let kept_claim = repo.apply(&local, &ClaimTask::task(a, &kept, None)).unwrap();
+    env.orc_in(&b, &["t", "claim", &lost, "agent-b"]).success();
+    let synced = env.orc(&["sync", "--json"]).success().json();
+    assert_eq!(synced["dropped"].as_array().unwrap().len(), 1, "{synced}");
+
+    let publishing = agent("agent-a");
+    let refused = repo.publish(&publishing, &lost_claim.op_id, lost_claim.commit).unwrap_err();
+    assert_eq!(refused.kind, Kind::AlreadyClaimed, "{refused:?}");
+    assert!(refused.message.contains("agent-b"), "the refusal names the winner: {}", refused.message);
+    repo.publish(&publishing, &kept_claim.op_id, kept_claim.commit).unwrap();
+    env.orc_in(&b, &["sync"]).success();
+    let shown = env.orc_in(&b, &["t", "show", &kept, "--json"]).success().json();
+    assert_eq!(shown["claimed_by"], "agent-a");
 }
