@@ -7,7 +7,7 @@
 //! working during a sync; the local branch moves by compare-and-swap at the
 //! end, and operations made locally meanwhile are replayed on top of it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
@@ -21,11 +21,121 @@ use crate::store::remote::{self, Deadline, Pushed};
 use crate::store::{ObjectId, Swap, WriteLock};
 
 /// Pushes tried before giving up when the remote keeps moving, and how long
-/// to keep trying at most. Every machine's claim is a push to one ref, so
-/// with 16 agents a push wins about one time in 16: the budget is time, not
-/// a handful of tries, or an unlucky agent starves.
+/// `orc sync` keeps trying at most (publishing commands have orc.toml's
+/// `publish_timeout`). Every machine's claim is a push to one ref, so with
+/// 16 agents a push wins about one time in 16: the bound is time, not a
+/// handful of tries, or an unlucky agent starves.
 const MAX_ATTEMPTS: u32 = 400;
 const MAX_CONTENTION: Duration = Duration::from_secs(90);
+
+/// The shortest pause after a lost push: about what another machine's push
+/// takes to land and become fetchable through `git daemon` on one host.
+const BACKOFF_BASE: Duration = Duration::from_millis(20);
+/// The longest pause. A loser must refetch anyway, so pausing only spreads
+/// the losers out: with 8 clones and a round (fetch, replay, push) of
+/// 100-150 ms, pauses of up to ~1 s let about one loser retry per round.
+/// Longer pauses starve: an agent starting a fresh `next` does not pause at
+/// all, and overtakes a sleeper again and again (issue 12's 44-92 s tails
+/// came from pauses that doubled to 640 ms per try, ten tries a `next`).
+const BACKOFF_CAP: Duration = Duration::from_millis(1000);
+
+/// Pauses between lost pushes with decorrelated jitter (AWS Architecture
+/// Blog, "Exponential Backoff And Jitter"): each pause is drawn between the
+/// base and three times the previous one, capped. The draws of racing
+/// machines drift apart instead of waking together, as the pauses of a
+/// shared exponential schedule do.
+#[derive(Debug)]
+struct Backoff {
+    prev: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { prev: BACKOFF_BASE }
+    }
+
+    fn next_pause(&mut self) -> Duration {
+        let high = (self.prev * 3).min(BACKOFF_CAP);
+        self.prev = between(BACKOFF_BASE, high);
+        self.prev
+    }
+}
+
+/// A uniformly drawn duration in `low..=high`.
+fn between(low: Duration, high: Duration) -> Duration {
+    if high <= low {
+        return low;
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random generator is available on every supported platform");
+    let span = u64::try_from((high - low).as_micros()).unwrap_or(u64::MAX);
+    low + Duration::from_micros(u64::from_le_bytes(bytes) % span.saturating_add(1))
+}
+
+/// How long one command keeps pushing against a remote that keeps moving,
+/// and its pauses between lost pushes. One budget spans every sync of a
+/// command: a `next` that lost its choice and picks again keeps its clock
+/// and its backoff, so a `next` is bounded as a whole, not per try.
+#[derive(Debug)]
+pub struct Budget {
+    started: Instant,
+    limit: Duration,
+    /// Where the limit comes from, for the error ("orc.toml publish_timeout").
+    source: &'static str,
+    backoff: Backoff,
+    pushes: u32,
+    /// The last sync of this command fetched the remote's tip a moment ago
+    /// and lost its operation on it: the next one pushes on that tip at
+    /// once, asking nothing first (the push's lease asks).
+    just_fetched: bool,
+}
+
+impl Budget {
+    /// A budget of `limit` from now; `source` names where the limit is set.
+    pub fn new(limit: Duration, source: &'static str) -> Self {
+        Self { started: Instant::now(), limit, source, backoff: Backoff::new(), pushes: 0, just_fetched: false }
+    }
+
+    /// Has the time run out? Checked between attempts only: an attempt under
+    /// way finishes (each of its network calls is bounded by `net_timeout`),
+    /// so a push that may have landed is never abandoned halfway.
+    pub fn spent(&self) -> bool {
+        self.started.elapsed() >= self.limit
+    }
+
+    /// Where the limit is set ("orc.toml publish_timeout").
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// The limit as orc.toml spells it ("60s", "1m").
+    pub fn shown_limit(&self) -> String {
+        let seconds = i64::try_from(self.limit.as_secs()).unwrap_or(i64::MAX);
+        crate::model::duration::format_duration(chrono::Duration::seconds(seconds))
+    }
+
+    /// Pauses after a lost push, never past the end of the budget.
+    fn pause(&mut self) {
+        let pause = self.backoff.next_pause();
+        std::thread::sleep(pause.min(self.limit.saturating_sub(self.started.elapsed())));
+    }
+
+    /// The error for a remote that kept moving for the whole budget.
+    pub fn busy(&self, remote: &str) -> Error {
+        Error::new(
+            Kind::Busy,
+            format!(
+                "{remote} kept moving: {} push(es) lost to other machines in {} ({})",
+                self.pushes,
+                self.shown_limit(),
+                self.source
+            ),
+        )
+        .with("pushes", self.pushes)
+        .with("budget_ms", u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX))
+        .with_hint("local work is kept; sync again")
+    }
+}
 
 /// The event a dropped operation is logged as.
 const DROP_EVENT: &str = "sync.drop";
@@ -59,14 +169,6 @@ pub struct SyncReport {
     /// already had.
     #[serde(skip)]
     pub remote_tip: Option<ObjectId>,
-}
-
-fn backoff(attempt: u32) {
-    let mut jitter = [0u8; 2];
-    getrandom::fill(&mut jitter).expect("the OS random generator is available on every supported platform");
-    let base = 10u64 << attempt.min(5);
-    let jitter = u64::from(u16::from_le_bytes(jitter)) % base;
-    std::thread::sleep(Duration::from_millis(base + jitter));
 }
 
 /// Runs a network call, trying again a few times on a failure that load
@@ -132,6 +234,53 @@ fn fetch(
         }
         other => other,
     }
+}
+
+/// The remote's tip, fetched only when it moved to something this clone
+/// lacks. Right after a lost push the remote certainly moved (the rejection
+/// said so), so it is fetched at once; otherwise `git ls-remote` asks where
+/// it points first, and a tip this clone already has (the last fetch, or
+/// its own push) needs no fetch.
+fn remote_tip(
+    orc: &Engine<'_>,
+    dir: &std::path::Path,
+    remote_name: &str,
+    branch: &str,
+    deadline: &Deadline,
+    moved: bool,
+) -> Result<Option<ObjectId>> {
+    let tracking = format!("refs/remotes/{remote_name}/{branch}");
+    // A stale lock would fail the fetch, or the tracking ref's update by a push.
+    clear_tracking_lock(orc, &tracking)?;
+    if !moved {
+        match with_retries(deadline, || remote::remote_tip(dir, remote_name, branch, deadline))? {
+            None => return Ok(None),
+            Some(tip) if known_locally(orc, &tracking, tip)? => return Ok(Some(tip)),
+            Some(_) => {}
+        }
+    }
+    Ok(match fetch(orc, dir, remote_name, branch, deadline)? {
+        true => orc.store.resolve(&tracking)?,
+        false => None,
+    })
+}
+
+/// Does this clone have `tip` and its history: the tracking ref's commit,
+/// or one the local branch contains (a push of ours that landed)? The
+/// tracking ref is then moved there, as a fetch would have, so what counts
+/// as unpublished (`offline::pending_claim`) stays right.
+fn known_locally(orc: &Engine<'_>, tracking: &str, tip: ObjectId) -> Result<bool> {
+    if orc.store.resolve(tracking)? == Some(tip) {
+        return Ok(true);
+    }
+    let Some(local) = orc.store.tip()? else { return Ok(false) };
+    // A commit this clone lacks is an error to libgit2: not known.
+    if !orc.store.is_ancestor(tip, local).unwrap_or(false) {
+        return Ok(false);
+    }
+    clear_tracking_lock(orc, tracking)?;
+    orc.store.set_ref(tracking, tip, "orc: remote tip seen by ls-remote")?;
+    Ok(true)
 }
 
 /// The commits `from` has that `base` lacks.
@@ -212,19 +361,41 @@ fn rewritten(orc: &Engine<'_>, remote: &str, before: ObjectId, now: ObjectId, lo
     .with_hint("to replay your operations (the lost ones included) onto the rewritten branch, sync again accepting the rewrite"))
 }
 
-/// Publishes the local work, operation `op_id` among it, and answers for
-/// that operation with what the remote holds (DESIGN §4: a claim is won
-/// only when the host accepted it). `commit` is the local commit that
-/// carries it, when there is one (an idempotent repeat has none).
+/// Runs one sync with `remote`.
+pub fn sync(orc: &Engine<'_>, remote_name: &str) -> Result<SyncReport> {
+    sync_with(orc, remote_name, false)
+}
+
+/// Runs one sync; `accept_rewrite` replays onto a remote branch that was
+/// rewritten instead of stopping.
+pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
+    let mut budget = Budget::new(MAX_CONTENTION, "orc sync's limit");
+    run(orc, remote_name, accept_rewrite, None, &mut budget)
+}
+
+/// Publishes the local work, operation `op_id` among it, within `budget`
+/// (a publishing command's sync, DESIGN §4). When the replay drops `op_id`
+/// (another machine won its task), nothing is pushed: the refusal is the
+/// answer, and the drop's event and any other local work wait for the next
+/// publish or sync, as events do. Pushing them at once would make every
+/// loser of a race push too, and lengthen the race for everyone.
 ///
-/// Another process on this machine may have synced between the operation's
-/// commit and this publish: its replay published the operation, or dropped
-/// it and logged why. So the sync's own report is not enough: the
-/// operation must be on the remote's tip, else its logged drop is the
-/// refusal. Its commit's parent bounds the search: no history before the
-/// operation existed can hold it.
-pub fn publish(orc: &Engine<'_>, remote_name: &str, op_id: &str, commit: Option<ObjectId>) -> Result<SyncReport> {
-    let mut report = sync(orc, remote_name)?;
+/// The answer for `op_id` is what the remote holds (DESIGN §4: a claim is
+/// won only when the host accepted it). `commit` is the local commit that
+/// carries it, when there is one (an idempotent repeat has none). Another
+/// process on this machine may have synced between that commit and this
+/// publish: its replay published the operation, or dropped it and logged
+/// why. So this run's report is not enough: the operation must be on the
+/// remote's tip, else its logged drop is the refusal. The commit's parent
+/// bounds the search: no history from before the operation can hold it.
+pub fn publish(
+    orc: &Engine<'_>,
+    remote_name: &str,
+    op_id: &str,
+    commit: Option<ObjectId>,
+    budget: &mut Budget,
+) -> Result<SyncReport> {
+    let mut report = run(orc, remote_name, false, Some(op_id), budget)?;
     if report.refusals.iter().any(|(id, _)| id == op_id) {
         return Ok(report);
     }
@@ -282,14 +453,13 @@ fn logged_drop(orc: &Engine<'_>, local: ObjectId, before: ObjectId, op_id: &str)
     Ok(None)
 }
 
-/// Runs one sync with `remote`.
-pub fn sync(orc: &Engine<'_>, remote_name: &str) -> Result<SyncReport> {
-    sync_with(orc, remote_name, false)
-}
-
-/// Runs one sync; `accept_rewrite` replays onto a remote branch that was
-/// rewritten instead of stopping.
-pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> Result<SyncReport> {
+fn run(
+    orc: &Engine<'_>,
+    remote_name: &str,
+    accept_rewrite: bool,
+    publishing: Option<&str>,
+    budget: &mut Budget,
+) -> Result<SyncReport> {
     if !orc.store.remote_names().iter().any(|r| r == remote_name) {
         return Err(Error::new(Kind::NoRemote, format!("no git remote named {remote_name:?}"))
             .with_hint(format!("git remote add {remote_name} <url>, or sync with another remote")));
@@ -307,15 +477,21 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         remote_tip: None,
     };
     let deadline = deadline(orc)?;
-    let started = std::time::Instant::now();
+    let mut lost_push = false;
     for attempt in 0..MAX_ATTEMPTS {
-        if started.elapsed() > MAX_CONTENTION {
+        if attempt > 0 && budget.spent() {
             break;
         }
-        let fetched = match fetch(orc, &dir, remote_name, &branch, &deadline)? {
-            true => orc.store.resolve(&format!("refs/remotes/{remote_name}/{branch}"))?,
-            false => None,
+        let tracking = format!("refs/remotes/{remote_name}/{branch}");
+        let fetched = match orc.store.resolve(&tracking)? {
+            // A `next` picking again after losing its choice: asking the remote
+            // would cost a round trip to learn what the push's lease learns.
+            Some(tip) if attempt == 0 && std::mem::take(&mut budget.just_fetched) => Some(tip),
+            _ => remote_tip(orc, &dir, remote_name, &branch, &deadline, lost_push)?,
         };
+        // What an earlier attempt dropped is judged again on this tip.
+        report.dropped.clear();
+        report.refusals.clear();
         let had_branch = orc.store.tip()?.is_some();
         // Replay is a write: it happens under the queue, which is released
         // before the network so local agents keep working during the push.
@@ -375,12 +551,33 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
             }
         };
         drop(queue);
+        let ours_dropped = publishing.is_some_and(|id| report.refusals.iter().any(|(dropped, _)| dropped == id));
+        if ours_dropped {
+            settle_local(orc, local, candidate)?;
+            if let Some(theirs) = fetched {
+                remember_synced(orc, remote_name, theirs)?;
+            }
+            report.remote_tip = fetched;
+            budget.just_fetched = true;
+            report.received = received;
+            report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
+            return Ok(report);
+        }
         if Some(candidate) != fetched {
+            // The pause after a lost push comes here, once the refetch showed
+            // that our operation survived: a loser whose task went to the
+            // winner returned above without pausing, to pick again at once.
+            // Pausing it too handed the next task to the winner as well, whose
+            // next `next` starts without a pause: issue 12's starvation.
+            if lost_push {
+                budget.pause();
+            }
             report.pushes += 1;
+            budget.pushes += 1;
             match with_retries(&deadline, || remote::push(&dir, remote_name, &branch, candidate, fetched, &deadline))? {
                 Pushed::Accepted => {}
                 Pushed::Moved => {
-                    backoff(attempt);
+                    lost_push = true;
                     continue;
                 }
                 Pushed::Refused(why) => {
@@ -399,8 +596,7 @@ pub fn sync_with(orc: &Engine<'_>, remote_name: &str, accept_rewrite: bool) -> R
         report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
         return Ok(report);
     }
-    Err(Error::new(Kind::Busy, format!("{remote_name} kept moving: gave up after {} pushes", report.pushes))
-        .with_hint("local work is kept; sync again"))
+    Err(budget.busy(remote_name))
 }
 
 /// Moves the local branch from `was` to `synced`; operations made locally
@@ -422,5 +618,37 @@ fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()>
         if orc.store.compare_and_swap(&queue, Some(now), target, "orc: sync")? == Swap::Done {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decorrelated_jitter_stays_between_base_and_cap_and_at_most_triples() {
+        let mut backoff = Backoff::new();
+        let mut prev = BACKOFF_BASE;
+        let mut longest = Duration::ZERO;
+        for _ in 0..1000 {
+            let pause = backoff.next_pause();
+            assert!(pause >= BACKOFF_BASE && pause <= BACKOFF_CAP, "{pause:?}");
+            assert!(pause <= prev * 3, "{pause:?} after {prev:?}");
+            longest = longest.max(pause);
+            prev = pause;
+        }
+        assert!(longest > BACKOFF_CAP / 2, "pauses grow towards the cap: the longest was {longest:?}");
+    }
+
+    #[test]
+    fn a_budget_of_zero_is_spent_at_once_and_says_where_it_is_set() {
+        let budget = Budget::new(Duration::ZERO, "orc.toml publish_timeout");
+        assert!(budget.spent());
+        let busy = budget.busy("origin");
+        assert_eq!(busy.kind, Kind::Busy);
+        assert_eq!(
+            busy.message,
+            "origin kept moving: 0 push(es) lost to other machines in 0s (orc.toml publish_timeout)"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //!   report success only once the remote accepted them, when the session
 //!   publishes and a remote is configured ([`Repo::publish`]).
 //! - `next` moves on to another task after losing its choice to another
-//!   machine, a bounded number of times.
+//!   machine, within one `publish_timeout` for the whole command.
 //! - Waiting and following have deadlines or cancellation, never a bare
 //!   `loop { sleep }` a caller cannot stop.
 //! - A lock held for a command is a [`lease::LockLease`]: it renews every
@@ -43,14 +43,9 @@ use crate::read::locks::Observations;
 use crate::read::Snapshot;
 use crate::session::{Publish, Session};
 use crate::store::{ObjectId, Store};
-use crate::sync::SyncReport;
+use crate::sync::{Budget, SyncReport};
 
 pub use crate::ops::init::InitOutcome;
-
-/// How many times `next` picks another task after another machine won the
-/// one it chose: each loss brings the winner's claim here, so each try
-/// picks a task nobody else has.
-const NEXT_TRIES: usize = 10;
 
 /// Where a clone remembers when it last published (`<git-common-dir>/orc/`).
 const PUBLISHED_AT: &str = "published-at";
@@ -216,18 +211,41 @@ impl Repo {
     }
 
     /// Publishes a just-applied operation when the session publishes and a
-    /// remote is configured. If the replay on the remote's tip refused it
-    /// (another machine won), that refusal is the answer. Local work
-    /// waiting for the next sync (events, heartbeats, knowledge) travels in
-    /// the same push. A sync that failed says the operation was kept
-    /// locally (`kept_locally`), whatever failed. `commit` is the local
-    /// commit that carries the operation; with it, the operation must be on
-    /// the remote afterwards, even when another process synced it first.
+    /// remote is configured, within orc.toml's `publish_timeout`. If the
+    /// replay on the remote's tip refused it (another machine won), that
+    /// refusal is the answer. Local work waiting for the next sync (events,
+    /// heartbeats, knowledge) travels in the same push. A sync that failed
+    /// says the operation was kept locally (`kept_locally`), whatever failed.
+    /// `commit` is the local commit that carries the operation; with it, the
+    /// operation must be on the remote afterwards, even when another process
+    /// synced it first.
     pub fn publish(&self, session: &Session, op_id: &str, commit: Option<ObjectId>) -> Result<()> {
+        let mut budget = self.publish_budget()?;
+        self.publish_within(session, op_id, commit, &mut budget)
+    }
+
+    /// The time a publishing command may spend against a remote that keeps
+    /// moving (orc.toml `publish_timeout`; the default when orc.toml is
+    /// broken, as for `net_timeout`).
+    fn publish_budget(&self) -> Result<Budget> {
+        let store = self.store()?;
+        let limit = Snapshot::current(&store)?.settings().0.publish_timeout;
+        Ok(Budget::new(limit.to_std().unwrap_or_default(), "orc.toml publish_timeout"))
+    }
+
+    /// Publishes, spending from `budget` (shared by the tries of one `next`).
+    fn publish_within(
+        &self,
+        session: &Session,
+        op_id: &str,
+        commit: Option<ObjectId>,
+        budget: &mut Budget,
+    ) -> Result<()> {
         let store = self.store()?;
         let Some(remote) = publishing_remote(&store, session) else { return Ok(()) };
         let engine = Engine::new(&store, session);
-        let report = crate::sync::publish(&engine, &remote, op_id, commit).map_err(|e| offline::kept_locally(e, ""))?;
+        let report =
+            crate::sync::publish(&engine, &remote, op_id, commit, budget).map_err(|e| offline::kept_locally(e, ""))?;
         session.note_publish_pushes(report.pushes);
         self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
@@ -237,13 +255,17 @@ impl Repo {
     }
 
     /// Claims a task (by id or prefix) or the best ready one, published.
-    /// A `next` that lost its choice to another machine picks again. A
-    /// publish that failed names the task claimed on this machine only;
-    /// and while such a claim by the same agent waits, `next` publishes it
-    /// and answers with it instead of claiming another.
+    /// A `next` that lost its choice to another machine picks again, within
+    /// one `publish_timeout` for the whole command (issue 12: a `next` used
+    /// to take up to 92 s when 8 clones raced). A publish that failed names
+    /// the task claimed on this machine only; and while such a claim by the
+    /// same agent waits, `next` publishes it and answers with it instead of
+    /// claiming another. A `next` whose time ran out between choices claims
+    /// nothing and says so (`busy`).
     pub fn claim(&self, session: &Session, op: &ClaimTask) -> Result<Applied<Task>> {
+        let mut budget = self.publish_budget()?;
         if op.task.is_none() {
-            if let Some(pending) = self.publish_pending_claim(session, op)? {
+            if let Some(pending) = self.publish_pending_claim(session, op, &mut budget)? {
                 self.forget_told(op);
                 return Ok(pending);
             }
@@ -252,15 +274,22 @@ impl Repo {
                 return Ok(told);
             }
         }
-        let tries = if op.task.is_some() { 1 } else { NEXT_TRIES };
-        let mut attempt = 0;
+        // Each lost choice brings the winner's claim here, so the next choice
+        // is a task nobody else has won yet; and each loss is a task won
+        // elsewhere, so a `next` that keeps losing runs out of tasks, if not
+        // of time. A count of tries (ten, before issue 12) failed `next`s
+        // whose only fault was bad luck in a race.
+        let picks_again = op.task.is_none();
         loop {
-            attempt += 1;
             // The publish below carries the sign of life: no second push.
             let applied = self.apply_local(session, op)?;
-            match self.publish(session, &applied.op_id, applied.fresh_commit()) {
+            match self.publish_within(session, &applied.op_id, applied.fresh_commit(), &mut budget) {
                 Ok(()) => return Ok(applied),
-                Err(e) if e.kind == Kind::AlreadyClaimed && attempt < tries => continue,
+                Err(e) if e.kind == Kind::AlreadyClaimed && picks_again && budget.spent() => {
+                    let remote = self.publishing_remote(session)?.unwrap_or_default();
+                    return Err(claimed_nothing(&budget, &remote, &e));
+                }
+                Err(e) if e.kind == Kind::AlreadyClaimed && picks_again => continue,
                 Err(e) if offline::is_kept_locally(&e) => {
                     self.remember_told(op, &applied.output, &applied.op_id);
                     return Err(offline::claimed_locally(e, &applied.output, false));
@@ -275,14 +304,19 @@ impl Repo {
     /// remote accepted it (when it is in the workstream asked for). None
     /// when there is none, when another machine won it meanwhile, or when
     /// it is in another workstream: then `next` claims as usual.
-    fn publish_pending_claim(&self, session: &Session, op: &ClaimTask) -> Result<Option<Applied<Task>>> {
+    fn publish_pending_claim(
+        &self,
+        session: &Session,
+        op: &ClaimTask,
+        budget: &mut Budget,
+    ) -> Result<Option<Applied<Task>>> {
         let pending = {
             let store = self.store()?;
             let Some(remote) = publishing_remote(&store, session) else { return Ok(None) };
             offline::pending_claim(&store, &remote, op.agent.as_str())?
         };
         let Some(pending) = pending else { return Ok(None) };
-        match self.publish(session, &pending.op_id, Some(pending.commit)) {
+        match self.publish_within(session, &pending.op_id, Some(pending.commit), budget) {
             Ok(()) => {}
             Err(e) if offline::is_kept_locally(&e) => {
                 self.remember_told(op, &pending.task, &pending.op_id);
@@ -430,6 +464,22 @@ fn publishing_remote(store: &Store, session: &Session) -> Option<String> {
     }
     let remote = crate::ops::init::remote_name(store)?;
     store.remote_names().contains(&remote).then_some(remote)
+}
+
+/// The error for a `next` whose time ran out after it lost its last choice
+/// to another machine: nothing is claimed, here or there (DESIGN §4).
+fn claimed_nothing(budget: &Budget, remote: &str, lost: &Error) -> Error {
+    Error::new(
+        Kind::Busy,
+        format!(
+            "no task claimed: {remote} kept moving for {} ({}); the last choice was lost: {}",
+            budget.shown_limit(),
+            budget.source(),
+            lost.message
+        ),
+    )
+    .with("claimed_nothing", true)
+    .with_hint("nothing is claimed: run `orc next` again in a moment, or pass --local to claim on this machine only")
 }
 
 /// The actor for a front end that found `agent` (or none) and `person`:

@@ -63,6 +63,12 @@ pub fn kept_locally(mut err: Error, what: &str) -> Error {
             "local work is kept: a sync publishes it once the remote is reachable; until then another machine may win it"
                 .into(),
         );
+    } else if err.kind == Kind::Busy {
+        err.hint = Some(
+            "local work is kept: `orc sync`, or this agent's next `orc next`, publishes it once the remote calms \
+             down (until then another machine may win it); pass --local to work on this machine only"
+                .into(),
+        );
     }
     err.with("kept_locally", true)
 }

@@ -25,13 +25,13 @@ pub enum ConfigCommand {
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// lease, stale_after, clock_grace, expiry_slack, render_interval or net_timeout
+    /// lease, stale_after, clock_grace, expiry_slack, render_interval, net_timeout or publish_timeout
     pub key: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct SetArgs {
-    /// lease, stale_after, clock_grace, expiry_slack, render_interval or net_timeout
+    /// lease, stale_after, clock_grace, expiry_slack, render_interval, net_timeout or publish_timeout
     pub key: String,
     /// A duration: 30s, 5m, 2h, 1d
     pub value: String,

@@ -10,7 +10,7 @@ pub const SETTINGS_PATH: &str = "orc.toml";
 
 /// The settings `orc config set` may change (all durations).
 pub const DURATION_KEYS: &[&str] =
-    &["lease", "stale_after", "clock_grace", "expiry_slack", "render_interval", "net_timeout"];
+    &["lease", "stale_after", "clock_grace", "expiry_slack", "render_interval", "net_timeout", "publish_timeout"];
 
 /// The orc.toml of the fixed root commit. Never change these bytes: every
 /// machine must derive the identical root commit (DESIGN §1).
@@ -37,6 +37,7 @@ struct RawSettings {
     expiry_slack: Option<String>,
     render_interval: Option<String>,
     net_timeout: Option<String>,
+    publish_timeout: Option<String>,
 }
 
 /// Resolved settings.
@@ -62,6 +63,11 @@ pub struct Settings {
     /// not answer before it fails, keeping its work locally (DESIGN §4).
     #[serde(serialize_with = "ser_duration")]
     pub net_timeout: Duration,
+    /// How long a publishing command keeps trying against a remote that
+    /// answers but keeps moving (other machines winning the push) before it
+    /// fails with `busy`, keeping its work locally (issue 12).
+    #[serde(serialize_with = "ser_duration")]
+    pub publish_timeout: Duration,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -78,6 +84,12 @@ impl Default for Settings {
             expiry_slack: Duration::seconds(1),
             render_interval: Duration::minutes(5),
             net_timeout: Duration::seconds(20),
+            // Three net_timeouts: 16 agents on a hosted remote, where one
+            // push round takes 1-2 s and each round has one winner, all get
+            // their turn well within it (16 × 2 s = 32 s), while an agent
+            // hears back within a minute instead of the 44-92 s tails of
+            // issue 12 (and the 90 s per try, ten tries, before it).
+            publish_timeout: Duration::seconds(60),
         }
     }
 }
@@ -110,6 +122,7 @@ impl Settings {
             expiry_slack: field("expiry_slack", raw.expiry_slack, defaults.expiry_slack)?,
             render_interval: field("render_interval", raw.render_interval, defaults.render_interval)?,
             net_timeout: field("net_timeout", raw.net_timeout, defaults.net_timeout)?,
+            publish_timeout: field("publish_timeout", raw.publish_timeout, defaults.publish_timeout)?,
         })
     }
 }
@@ -132,6 +145,13 @@ mod tests {
         assert_eq!(Settings::parse(ROOT_SETTINGS.as_bytes()).unwrap().net_timeout, Duration::seconds(20));
         let set = Settings::parse(b"schema = 1\nnet_timeout = \"2s\"\n").unwrap();
         assert_eq!(set.net_timeout, Duration::seconds(2));
+    }
+
+    #[test]
+    fn publish_timeout_defaults_to_60s_and_can_be_set() {
+        assert_eq!(Settings::parse(ROOT_SETTINGS.as_bytes()).unwrap().publish_timeout, Duration::seconds(60));
+        let set = Settings::parse(b"schema = 1\npublish_timeout = \"5s\"\n").unwrap();
+        assert_eq!(set.publish_timeout, Duration::seconds(5));
     }
 
     #[test]

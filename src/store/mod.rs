@@ -583,7 +583,9 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 }
 
 impl Store {
-    /// Points a ref of orc's own (a backup) at a commit, unconditionally.
+    /// Points a ref of orc's own (a backup, or a remote-tracking ref moved
+    /// to a tip `git ls-remote` showed and this clone has) at a commit,
+    /// unconditionally.
     pub fn set_ref(&self, refname: &str, target: Oid, message: &str) -> Result<()> {
         self.repo
             .reference(refname, target, true, message)

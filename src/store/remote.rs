@@ -242,6 +242,30 @@ pub fn fetch(dir: &Path, remote: &str, branch: &str, deadline: &Deadline) -> Res
     Ok(true)
 }
 
+/// Asks `remote` where its `refs/heads/<branch>` points, fetching nothing
+/// (`git ls-remote`): one ref advertisement, much cheaper than a fetch,
+/// which also negotiates, receives a pack and writes a ref. None when the
+/// remote has no such branch yet.
+pub fn remote_tip(dir: &Path, remote: &str, branch: &str, deadline: &Deadline) -> Result<Option<Oid>> {
+    let target = format!("refs/heads/{branch}");
+    // Asking is the first step of a fetch: failures read as one.
+    let doing = format!("cannot fetch from {remote}");
+    let ran = run_git(dir, &["ls-remote", remote, &target], deadline, &doing)?;
+    if !ran.success {
+        return Err(git_failure(&doing, &ran.stderr));
+    }
+    deadline.renew();
+    // A pattern matches any ref ending in it ("refs/x/refs/heads/orc"): only the exact name counts.
+    let line = ran.stdout.lines().filter_map(|l| l.split_once('\t')).find(|(_, name)| *name == target);
+    match line {
+        None => Ok(None),
+        Some((sha, _)) => Oid::from_str(sha.trim()).map(Some).map_err(|_| {
+            Error::new(Kind::Git, format!("{doing}: git ls-remote printed {sha:?}, not an object id"))
+                .with_hint("check the remote's URL (git remote -v) and the git on PATH")
+        }),
+    }
+}
+
 /// What the remote said to a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {

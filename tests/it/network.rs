@@ -286,3 +286,86 @@ fn a_claim_another_process_published_is_still_the_answer_to_its_agents_next() {
     let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success().json();
     assert_eq!(next["id"], second.as_str());
 }
+
+/// Makes `remote` (a bare repository) move on every push: its `update` hook
+/// lands a commit of "another machine" first, so the pushed ref is no longer
+/// at the value the push expected and the push loses, every time. Contention
+/// without timing: no loop racing the command under test.
+fn always_moving(remote: &Path) {
+    let hook = remote.join("hooks/update");
+    // The hook runs with the pushed objects in quarantine, where git refuses
+    // ref updates; the commit it makes needs only objects already there.
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n\
+         unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
+         [ \"$2\" = 0000000000000000000000000000000000000000 ] && exit 0\n\
+         c=$(git -c user.name=other -c user.email=other@example.com commit-tree \"$2^{tree}\" -p \"$2\" -m 'another machine') || exit 1\n\
+         git update-ref \"$1\" \"$c\" \"$2\"\n\
+         exit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn issue12_a_next_against_a_remote_that_keeps_moving_fails_busy_naming_its_local_claim() {
+    let env = TestEnv::new();
+    let (remote, _b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    env.edit_branch_file("orc.toml", &settings_with(&env, "publish_timeout = \"1s\""));
+    let first = env.add_task("w", "first", &["claimed first", "1"]);
+    let second = env.add_task("w", "second", &["claimed second", "2"]);
+    env.orc(&["sync"]).success();
+    always_moving(&remote);
+
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).code(3);
+    assert_eq!(next.error_kind(), "busy", "{next}");
+    let error = &next.json()["error"];
+    assert_eq!(error["task"], first.as_str(), "it names the task it claimed locally: {next}");
+    assert_eq!(error["claimed_locally"], true, "{next}");
+    assert!(error["pushes"].as_u64().unwrap() >= 1, "{next}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("kept moving") && message.contains("publish_timeout"), "{message}");
+    assert!(error["hint"].as_str().unwrap().contains("--local"), "{next}");
+    let text = env.orc(&["next", "w", "--agent", "a1"]).code(3);
+    assert!(text.stderr.contains(&first) && text.stderr.contains("hint:"), "{text}");
+    assert_eq!(text.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "one line: {text}");
+    let held = env.orc(&["t", "list", "--holder", "a1", "--json"]).success().json();
+    assert_eq!(held.as_array().unwrap().len(), 1, "one task held, not one per try: {held:#}");
+
+    // Once the remote calms down, `next` publishes that claim, once.
+    std::fs::remove_file(remote.join("hooks/update")).unwrap();
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success();
+    assert_eq!(next.json()["id"], first.as_str(), "{next}");
+    let on_remote = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "log", "--format=%s", "orc"]);
+    let claims: Vec<&str> = on_remote.lines().filter(|s| s.starts_with("orc: claim")).collect();
+    assert_eq!(claims, [format!("orc: claim {first} (w) by a1")], "applied exactly once: {on_remote}");
+    assert_eq!(env.orc(&["t", "show", &second, "--json"]).success().json()["status"], "open");
+}
+
+#[test]
+fn issue12_a_next_whose_time_ran_out_after_losing_its_choice_claims_nothing() {
+    let env = TestEnv::new();
+    let (_remote, b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    env.edit_branch_file("orc.toml", &settings_with(&env, "publish_timeout = \"0s\""));
+    let only = env.add_task("w", "the only task", &[]);
+    env.orc(&["sync"]).success();
+    // Another machine wins the task; this one has not seen it yet, so its
+    // `next` chooses that task, loses it on the remote, and has no time left.
+    env.orc_in(&b, &["sync"]).success();
+    env.orc_in(&b, &["next", "w", "--agent", "b1"]).success();
+
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).code(3);
+    assert_eq!(next.error_kind(), "busy", "{next}");
+    let error = &next.json()["error"];
+    assert_eq!(error["claimed_nothing"], true, "{next}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("no task claimed"), "{message}");
+    assert!(message.contains(&only) && message.contains("b1"), "it names what it lost, and to whom: {message}");
+    assert!(error["hint"].as_str().unwrap().contains("--local"), "{next}");
+    let held = env.orc(&["t", "list", "--holder", "a1", "--json"]).success().json();
+    assert_eq!(held.as_array().unwrap().len(), 0, "nothing claimed here: {held:#}");
+    assert_eq!(env.orc(&["t", "show", &only, "--json"]).success().json()["claimed_by"], "b1");
+}
