@@ -269,7 +269,9 @@ fn main() {
     let tail_tasks = 100;
     let mut builds: Vec<(String, PathBuf)> = vec![("this build".into(), env.orc.clone())];
     // Other builds to race in the same run, as a PATH-like list.
-    for base in std::env::split_paths(&std::env::var_os("ORC_BENCH_BASELINE").unwrap_or_default()) {
+    // An unset variable splits into one empty path: not a build.
+    let baselines = std::env::var_os("ORC_BENCH_BASELINE").unwrap_or_default();
+    for base in std::env::split_paths(&baselines).filter(|p| !p.as_os_str().is_empty()) {
         let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         builds.push((format!("`{name}`"), base));
     }
