@@ -129,6 +129,8 @@ struct Tail {
     /// clone included.
     samples: Vec<f64>,
     won: usize,
+    /// Claims won by each clone, most first: a fair race spreads them.
+    won_by_clone: Vec<usize>,
     /// `next`s that failed with `busy` (their claim kept locally).
     busy: usize,
     other_failures: usize,
@@ -143,7 +145,8 @@ fn race_timed(env: &Arc<Env>, bin: &Path, dirs: &[PathBuf]) -> Tail {
             let (env, dir, barrier, bin) = (Arc::clone(env), dir.clone(), Arc::clone(&barrier), bin.to_path_buf());
             std::thread::spawn(move || {
                 barrier.wait();
-                let mut tail = Tail { samples: Vec::new(), won: 0, busy: 0, other_failures: 0 };
+                let mut tail =
+                    Tail { samples: Vec::new(), won: 0, won_by_clone: Vec::new(), busy: 0, other_failures: 0 };
                 loop {
                     let start = Instant::now();
                     let (ok, _, stderr) = env.orc_bin(&bin, &dir, &["t", "next", "w", &format!("agent-{i}")]);
@@ -169,14 +172,16 @@ fn race_timed(env: &Arc<Env>, bin: &Path, dirs: &[PathBuf]) -> Tail {
             })
         })
         .collect();
-    let mut all = Tail { samples: Vec::new(), won: 0, busy: 0, other_failures: 0 };
+    let mut all = Tail { samples: Vec::new(), won: 0, won_by_clone: Vec::new(), busy: 0, other_failures: 0 };
     for worker in workers {
         let tail = worker.join().unwrap();
         all.samples.extend(tail.samples);
         all.won += tail.won;
+        all.won_by_clone.push(tail.won);
         all.busy += tail.busy;
         all.other_failures += tail.other_failures;
     }
+    all.won_by_clone.sort_unstable_by(|a, b| b.cmp(a));
     all
 }
 
@@ -327,6 +332,7 @@ fn main() {
     println!("\n8 clones racing `orc t next w` through `git daemon` over {tail_tasks} tasks, {tail_rounds} round(s) per build; one `next` is one whole process, ms; every `next` counts, each clone's final \"nothing ready\" included.\n");
     println!("| build | `next`s | claims | busy | other failures | median | p99 | max | p99 / median | wall s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut verdicts = Vec::new();
+    let mut spreads = Vec::new();
     for (b, (name, _)) in builds.iter().enumerate() {
         let mine: Vec<&(usize, Tail, f64)> = tails.iter().filter(|(which, _, _)| *which == b).collect();
         let mut samples: Vec<f64> = mine.iter().flat_map(|(_, t, _)| t.samples.iter().copied()).collect();
@@ -343,8 +349,13 @@ fn main() {
             p99 / med
         );
         verdicts.push((name.clone(), med, p99));
+        spreads.extend(mine.iter().map(|(_, tail, _)| (name.clone(), tail.won_by_clone.clone())));
     }
     println!("| floor: one bare `git fetch` + `git push` (section 1) | | | | | {floor_ms:.0} | | | | |\n");
+    for (name, spread) in &spreads {
+        println!("Claims won by each clone, most first ({name}): {spread:?}  ");
+    }
+    println!();
     println!("| target | measured | result |\n|---|---|---|");
     let (name, med, p99) = &verdicts[0];
     println!(
