@@ -180,3 +180,28 @@ fn a_publish_answers_with_what_the_remote_holds_when_another_process_synced_firs
     let shown = env.orc_in(&b, &["t", "show", &kept, "--json"]).success().json();
     assert_eq!(shown["claimed_by"], "agent-a");
 }
+
+/// An operation that vanished from the local branch without a logged drop
+/// (a hand edit moved the branch back) is not reported published.
+#[test]
+fn a_publish_whose_operation_is_gone_without_a_logged_drop_is_refused() {
+    let env = TestEnv::new();
+    let (_remote, _b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    let id = env.add_task("w", "the task", &[]);
+    env.orc(&["sync"]).success();
+
+    let repo = Repo::open(&env.repo).unwrap();
+    let mut local = agent("agent-a");
+    local.publish = Publish::Local;
+    let claim = repo.apply(&local, &ClaimTask::task(AgentName::new("agent-a").unwrap(), &id, None)).unwrap();
+    let commit = claim.commit.unwrap().to_string();
+    env.git(&["update-ref", "refs/heads/orc", &format!("{commit}^"), &commit]);
+
+    let refused = repo.publish(&agent("agent-a"), &claim.op_id, claim.commit).unwrap_err();
+    assert_eq!(refused.kind, Kind::WrongState, "{refused:?}");
+    assert!(refused.message.contains(&claim.op_id), "{}", refused.message);
+    assert!(refused.message.contains("not on origin's orc branch"), "{}", refused.message);
+    let shown = env.orc(&["t", "show", &id, "--json"]).success().json();
+    assert_eq!(shown["status"], "open", "nothing claimed it: {shown}");
+}
