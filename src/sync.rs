@@ -270,7 +270,8 @@ fn remote_tip(
 /// tracking ref is then moved there, as a fetch would have, so what counts
 /// as unpublished (`offline::pending_claim`) stays right.
 fn known_locally(orc: &Engine<'_>, tracking: &str, tip: ObjectId) -> Result<bool> {
-    if orc.store.resolve(tracking)? == Some(tip) {
+    let tracked = orc.store.resolve(tracking)?;
+    if tracked == Some(tip) {
         return Ok(true);
     }
     let Some(local) = orc.store.tip()? else { return Ok(false) };
@@ -279,8 +280,10 @@ fn known_locally(orc: &Engine<'_>, tracking: &str, tip: ObjectId) -> Result<bool
         return Ok(false);
     }
     clear_tracking_lock(orc, tracking)?;
-    orc.store.set_ref(tracking, tip, "orc: remote tip seen by ls-remote")?;
-    Ok(true)
+    // A git still running for a killed orc may hold the ref's lock or move
+    // the ref meanwhile (kill loops found it): then fetch, as without
+    // ls-remote, which waits out a lock that stays.
+    Ok(orc.store.advance_ref(tracking, tracked, tip, "orc: remote tip seen by ls-remote").is_ok())
 }
 
 /// The commits `from` has that `base` lacks.

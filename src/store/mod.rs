@@ -583,14 +583,24 @@ fn plain_entry(entry: &git2::TreeEntry<'_>) -> Option<Entry> {
 }
 
 impl Store {
-    /// Points a ref of orc's own (a backup, or a remote-tracking ref moved
-    /// to a tip `git ls-remote` showed and this clone has) at a commit,
-    /// unconditionally.
+    /// Points a ref of orc's own (a backup) at a commit, unconditionally.
     pub fn set_ref(&self, refname: &str, target: Oid, message: &str) -> Result<()> {
         self.repo
             .reference(refname, target, true, message)
             .map(|_| ())
             .map_err(|e| git_error(&format!("cannot point {refname} at {target}"), &e))
+    }
+
+    /// Moves a ref of orc's own from `from` (None: absent) to `to`, only if
+    /// it still points at `from`: a concurrent writer (a `git push` still
+    /// running for a killed orc updates the remote-tracking ref) wins, and
+    /// the ref never moves back.
+    pub fn advance_ref(&self, refname: &str, from: Option<Oid>, to: Oid, message: &str) -> Result<()> {
+        let moved = match from {
+            Some(from) => self.repo.reference_matching(refname, to, true, from, message),
+            None => self.repo.reference(refname, to, false, message),
+        };
+        moved.map(|_| ()).map_err(|e| git_error(&format!("cannot point {refname} at {to}"), &e))
     }
 
     /// Where to run `git` for this repository: the work tree, or the git
