@@ -180,6 +180,14 @@ impl<'s> Snapshot<'s> {
         cache::parse_task(&path, ws, id, &bytes).map(Some)
     }
 
+    /// The task with this id in this workstream, from its file's blob id
+    /// (as the task index knows it), without walking the tree to it.
+    pub fn task_in_blob(&self, ws: &str, id: &str, blob: ObjectId) -> Result<Task> {
+        let path = task_path(ws, id);
+        let bytes = self.store.read_blob_capped(blob, &path, record::MAX_RECORD_BYTES)?;
+        cache::parse_task(&path, ws, id, &bytes)
+    }
+
     /// The task with this full id, in whichever workstream holds it.
     pub fn task_by_id(&self, id: &str) -> Result<Option<Task>> {
         for ws in self.workstream_names()?.items {
