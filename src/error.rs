@@ -454,6 +454,15 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_parses_back_from_its_string_and_nothing_else_does() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(*kind));
+        }
+        assert_eq!(Kind::parse("Already_Claimed"), None);
+        assert_eq!(Kind::parse(""), None);
+    }
+
+    #[test]
     fn the_class_follows_the_kind() {
         assert_eq!(Error::new(Kind::AlreadyClaimed, "x").exit_code(), 1);
         assert_eq!(Error::new(Kind::InvalidName, "x").exit_code(), 2);

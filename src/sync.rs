@@ -9,8 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
 use crate::ops::events::{EventData, HookEvent, OrcEventType};
@@ -140,6 +139,19 @@ impl Budget {
 /// The event a dropped operation is logged as.
 const DROP_EVENT: &str = "sync.drop";
 
+/// What a `sync.drop` event records: written by [`log_drops`], read back
+/// by a publish that finds its operation dropped ([`logged_drop`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct DropRecord {
+    op: String,
+    op_id: String,
+    subject: String,
+    kind: String,
+    reason: String,
+    task: Option<serde_json::Value>,
+    resource: Option<serde_json::Value>,
+}
+
 /// An operation that did not survive the replay.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dropped {
@@ -226,7 +238,6 @@ fn fetch(
     deadline: &Deadline,
 ) -> Result<bool> {
     let tracking = format!("refs/remotes/{remote_name}/{branch}");
-    clear_tracking_lock(orc, &tracking)?;
     match with_retries(deadline, || remote::fetch(dir, remote_name, branch, deadline)) {
         Err(e) if e.kind == Kind::Git && orc.store.ref_lock_exists(&tracking) => {
             clear_tracking_lock(orc, &tracking)?;
@@ -279,7 +290,6 @@ fn known_locally(orc: &Engine<'_>, tracking: &str, tip: ObjectId) -> Result<bool
     if !orc.store.is_ancestor(tip, local).unwrap_or(false) {
         return Ok(false);
     }
-    clear_tracking_lock(orc, tracking)?;
     // A git still running for a killed orc may hold the ref's lock or move
     // the ref meanwhile (kill loops found it): then fetch, as without
     // ls-remote, which waits out a lock that stays.
@@ -296,12 +306,18 @@ fn count_between(orc: &Engine<'_>, from: ObjectId, base: Option<ObjectId>) -> Re
 fn log_drops(orc: &Engine<'_>, queue: &WriteLock, mut tip: ObjectId, drops: &[(Recorded, Error)]) -> Result<ObjectId> {
     for (rec, err) in drops {
         let envelope = &rec.envelope;
+        let record = DropRecord {
+            op: envelope.op.clone(),
+            op_id: envelope.id.clone(),
+            subject: rec.subject.clone(),
+            kind: err.kind.to_string(),
+            reason: err.message.clone(),
+            task: envelope.input.get("task").or(err.fields.get("task")).cloned(),
+            resource: envelope.input.get("resource").or(err.fields.get("resource")).cloned(),
+        };
         let event = HookEvent {
             kind: OrcEventType::new(DROP_EVENT)?,
-            data: EventData::new(json!({"op": envelope.op, "op_id": envelope.id, "subject": rec.subject,
-                         "kind": err.kind, "reason": err.message,
-                         "task": envelope.input.get("task").or(err.fields.get("task")),
-                         "resource": envelope.input.get("resource").or(err.fields.get("resource"))}))?,
+            data: EventData::new(serde_json::to_value(record).expect("plain data"))?,
         };
         tip = orc.build_fresh_on(queue, &event, envelope.actor.clone(), tip)?;
     }
@@ -439,15 +455,17 @@ fn parent_of_op(orc: &Engine<'_>, commit: ObjectId, op_id: &str) -> Result<Optio
 fn logged_drop(orc: &Engine<'_>, local: ObjectId, before: ObjectId, op_id: &str) -> Result<Option<Error>> {
     for (commit, message) in orc.store.commits_since(local, Some(before), usize::MAX)? {
         let Some(envelope) = Envelope::parse(&message, &commit.to_string()).ok().flatten() else { continue };
-        let (input, data) = (&envelope.input, &envelope.input["data"]);
-        if envelope.op != HookEvent::NAME || input["kind"] != DROP_EVENT || data["op_id"] != op_id {
+        if envelope.op != HookEvent::NAME || envelope.input["kind"] != DROP_EVENT {
             continue;
         }
-        let kind = data["kind"].as_str().and_then(Kind::parse).unwrap_or(Kind::WrongState);
-        let reason = data["reason"].as_str().unwrap_or("another machine's work refused it");
-        let mut refusal = Error::new(kind, reason.to_string());
-        for field in ["task", "resource"] {
-            if let Some(value) = data[field].as_str() {
+        let Ok(record) = serde_json::from_value::<DropRecord>(envelope.input["data"].clone()) else { continue };
+        if record.op_id != op_id {
+            continue;
+        }
+        let kind = Kind::parse(&record.kind).unwrap_or(Kind::WrongState);
+        let mut refusal = Error::new(kind, record.reason);
+        for (field, value) in [("task", record.task), ("resource", record.resource)] {
+            if let Some(serde_json::Value::String(value)) = value {
                 refusal = refusal.with(field, value);
             }
         }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::index::{FreeTask, TaskIndex};
+use super::index::TaskIndex;
 use super::liveness::Liveness;
 use super::{Loaded, Snapshot};
 use crate::error::{Error, Result};
@@ -111,11 +111,12 @@ impl Board {
             let (index, free) = TaskIndex::load_with_head(snap, &name, n)?;
             free_not_loaded += index.free_len() - free.len();
             broken.extend(index.broken());
-            let held = index.held().map(|id| FreeTask { id: id.to_string(), blob: None });
-            for FreeTask { id, blob } in held.collect::<Vec<_>>().into_iter().chain(free) {
+            // Held tasks are read by path; free ones by the blob id the index keeps.
+            let held = index.held().map(|id| (id, None));
+            for (id, blob) in held.chain(free.iter().map(|f| (f.id.as_str(), f.blob))) {
                 let read = match blob {
-                    Some(blob) => snap.task_in_blob(&name, &id, blob).map(Some),
-                    None => snap.task(&name, &id),
+                    Some(blob) => snap.task_in_blob(&name, id, blob).map(Some),
+                    None => snap.task(&name, id),
                 };
                 match read {
                     Ok(Some(task)) => tasks.push(task),

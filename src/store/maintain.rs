@@ -46,7 +46,7 @@ use std::sync::OnceLock;
 use git2::Oid;
 
 use super::fsync::sync_files;
-use super::pack::{idx_object_ids, pack_paths, read_list, write_list, ROLL_UP_AT};
+use super::pack::{idx_object_ids, is_pack_name, pack_paths, read_list, write_list, ROLL_UP_AT};
 use super::{open_lock_file, Store};
 use crate::error::{Error, Kind, Result};
 
@@ -151,10 +151,6 @@ impl Pending {
     }
 }
 
-fn is_pack_name(name: &str) -> bool {
-    name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 impl Store {
     /// Starts a background maintainer when this process's last commit made a
     /// roll-up due, and returns at once: no command waits for a roll-up.
@@ -174,6 +170,15 @@ impl Store {
         let _ = self.spawn_maintainer(program, args);
     }
 
+    /// Points a command (orc or git) at this repository's git folder and
+    /// nothing inherited: not the hook's quarantine, index or work tree.
+    fn aim_at_this_repository(&self, command: &mut Command) {
+        for var in LOCAL_GIT_ENV {
+            command.env_remove(var);
+        }
+        command.env("GIT_DIR", &self.common_dir).current_dir(&self.common_dir);
+    }
+
     fn spawn_maintainer(&self, program: &Path, args: &[OsString]) -> std::io::Result<()> {
         // nice 19 also lowers its I/O priority under the CFQ and BFQ
         // schedulers (ionice(1): the I/O priority follows the CPU one).
@@ -185,13 +190,9 @@ impl Store {
             }
             None => Command::new(program),
         };
-        for var in LOCAL_GIT_ENV {
-            command.env_remove(var);
-        }
+        self.aim_at_this_repository(&mut command);
         command
             .args(args)
-            .env("GIT_DIR", &self.common_dir)
-            .current_dir(&self.common_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -214,12 +215,10 @@ impl Store {
         let private = self.private_dir();
         // A background run started for a repository that was deleted since
         // (a demo cleaning up) must not bring its folders back.
-        if !wait {
-            if !private.is_dir() {
-                return Ok(Maintained::default());
-            }
-        } else {
+        if wait {
             fs::create_dir_all(&private).map_err(|e| Error::io(&format!("cannot create {}", private.display()), &e))?;
+        } else if !private.is_dir() {
+            return Ok(Maintained::default());
         }
         let lock_path = private.join("maintain.lock");
         let lock = open_lock_file(&lock_path)?;
@@ -278,14 +277,10 @@ impl Store {
     /// returns the new pack's name once its files reached the disk.
     fn pack_objects(&self, lock: &File, work: &Path, packs: &[String]) -> Result<String> {
         let mut command = Command::new("git");
-        for var in LOCAL_GIT_ENV {
-            command.env_remove(var);
-        }
+        self.aim_at_this_repository(&mut command);
         command
             .args(["pack-objects", "--stdin-packs", "--delta-base-offset", "-q"])
             .arg(work.join("pack"))
-            .env("GIT_DIR", &self.common_dir)
-            .current_dir(&self.common_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -379,18 +374,10 @@ impl Store {
             // readers; readers that already mapped it keep their mapping.
             let (pack, idx) = pack_paths(&pack_dir, old);
             for path in [idx, pack, pack_dir.join(format!("pack-{old}.rev"))] {
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(&format!("cannot remove {}", path.display()), &e)),
-                }
+                remove_if_present(&path)?;
             }
         }
-        match fs::remove_file(Pending::path(work)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("cannot remove the roll-up journal", &e)),
-        }
+        remove_if_present(&Pending::path(work))?;
         Ok(kept.len())
     }
 }
@@ -421,6 +408,17 @@ fn inherit(lock: &File, yes: bool) -> Result<()> {
     fcntl(lock, FcntlArg::F_SETFD(flags))
         .map(|_| ())
         .map_err(|e| Error::new(Kind::Io, format!("cannot pass the maintenance lock to git: {e}")))
+}
+
+/// Deletes a file; one already gone is fine (every step of a roll-up may
+/// run twice, after a kill).
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(&format!("cannot remove {}", path.display()), &e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Deletes everything in `work` (git's output a killed run never journaled);

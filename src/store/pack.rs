@@ -96,14 +96,18 @@ pub fn record_pack(list: &Path, name: &str, count: usize) -> Result<bool> {
     Ok(read_list(list).len() >= ROLL_UP_AT)
 }
 
+/// Is `name` a pack's name (its 40 hex digits, as in `pack-<name>.idx`)?
+pub(super) fn is_pack_name(name: &str) -> bool {
+    name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 pub(super) fn read_list(list: &Path) -> Vec<(String, usize)> {
     fs::read_to_string(list)
         .unwrap_or_default()
         .lines()
         .filter_map(|line| {
             let (name, count) = line.split_once(' ')?;
-            let valid = name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit());
-            valid.then(|| Some((name.to_string(), count.parse().ok()?)))?
+            is_pack_name(name).then(|| Some((name.to_string(), count.parse().ok()?)))?
         })
         .collect()
 }
