@@ -181,6 +181,15 @@ pub struct SyncReport {
     /// already had.
     #[serde(skip)]
     pub remote_tip: Option<ObjectId>,
+    /// The remote's tip the last attempt started from: what the remote held
+    /// before this sync's push (the push's lease), when it pushed.
+    #[serde(skip)]
+    pub remote_tip_before: Option<ObjectId>,
+    /// A publish only: the operation was on the remote before this sync
+    /// pushed anything (another process of this clone published it, or it
+    /// was published and this clone's tracking ref lags).
+    #[serde(skip)]
+    pub published_earlier: bool,
 }
 
 /// Runs a network call, trying again a few times on a failure that load
@@ -421,6 +430,15 @@ pub fn publish(
     let (Some(commit), Some(remote_tip)) = (commit, report.remote_tip) else { return Ok(report) };
     let Some(before) = parent_of_op(orc, commit, op_id)? else { return Ok(report) };
     if op_ids_between(orc, remote_tip, Some(before))?.contains(op_id) {
+        // A `git push` moves the tracking ref without checking what it held,
+        // so a slow one by another process can move it back: the tracking
+        // ref cannot say whether this operation waited to be published.
+        // The lease can: the remote held exactly that before the push.
+        report.published_earlier = match report.remote_tip_before {
+            Some(tip) if tip == remote_tip => true,
+            Some(tip) => op_ids_between(orc, tip, Some(before))?.contains(op_id),
+            None => false,
+        };
         return Ok(report);
     }
     let local = orc.store.tip()?.unwrap_or(remote_tip);
@@ -496,6 +514,8 @@ fn run(
         tip: String::new(),
         refusals: vec![],
         remote_tip: None,
+        remote_tip_before: None,
+        published_earlier: false,
     };
     let deadline = deadline(orc)?;
     let mut lost_push = false;
@@ -510,6 +530,7 @@ fn run(
             Some(tip) if attempt == 0 && std::mem::take(&mut budget.just_fetched) => Some(tip),
             _ => remote_tip(orc, &dir, remote_name, &branch, &deadline, lost_push)?,
         };
+        report.remote_tip_before = fetched;
         // What an earlier attempt dropped is judged again on this tip.
         report.dropped.clear();
         report.refusals.clear();

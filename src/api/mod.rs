@@ -221,7 +221,7 @@ impl Repo {
     /// synced it first.
     pub fn publish(&self, session: &Session, op_id: &str, commit: Option<ObjectId>) -> Result<()> {
         let mut budget = self.publish_budget()?;
-        self.publish_within(session, op_id, commit, &mut budget)
+        self.publish_within(session, op_id, commit, &mut budget).map(|_| ())
     }
 
     /// The time a publishing command may spend against a remote that keeps
@@ -234,15 +234,17 @@ impl Repo {
     }
 
     /// Publishes, spending from `budget` (shared by the tries of one `next`).
+    /// True when the operation was on the remote before this publish pushed
+    /// anything.
     fn publish_within(
         &self,
         session: &Session,
         op_id: &str,
         commit: Option<ObjectId>,
         budget: &mut Budget,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let store = self.store()?;
-        let Some(remote) = publishing_remote(&store, session) else { return Ok(()) };
+        let Some(remote) = publishing_remote(&store, session) else { return Ok(false) };
         let engine = Engine::new(&store, session);
         let report =
             crate::sync::publish(&engine, &remote, op_id, commit, budget).map_err(|e| offline::kept_locally(e, ""))?;
@@ -250,7 +252,7 @@ impl Repo {
         self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
             Some((_, refusal)) => Err(refusal),
-            None => Ok(()),
+            None => Ok(report.published_earlier),
         }
     }
 
@@ -284,7 +286,7 @@ impl Repo {
             // The publish below carries the sign of life: no second push.
             let applied = self.apply_local(session, op)?;
             match self.publish_within(session, &applied.op_id, applied.fresh_commit(), &mut budget) {
-                Ok(()) => return Ok(applied),
+                Ok(_) => return Ok(applied),
                 Err(e) if e.kind == Kind::AlreadyClaimed && picks_again && budget.spent() => {
                     let remote = self.publishing_remote(session)?.unwrap_or_default();
                     return Err(claimed_nothing(&budget, &remote, &e));
@@ -302,8 +304,9 @@ impl Repo {
     /// Publishes `op.agent`'s newest claim that is still only on this
     /// machine, if any: the answer to a `next` is that task once the
     /// remote accepted it (when it is in the workstream asked for). None
-    /// when there is none, when another machine won it meanwhile, or when
-    /// it is in another workstream: then `next` claims as usual.
+    /// when there is none, when the remote turns out to have had it already,
+    /// when another machine won it meanwhile, or when it is in another
+    /// workstream: then `next` claims as usual.
     fn publish_pending_claim(
         &self,
         session: &Session,
@@ -317,7 +320,11 @@ impl Repo {
         };
         let Some(pending) = pending else { return Ok(None) };
         match self.publish_within(session, &pending.op_id, Some(pending.commit), budget) {
-            Ok(()) => {}
+            // Published before this `next`, so not waiting after all: its
+            // agent was told then (the MCP race once handed one agent the same
+            // task twice), or was told it was kept locally (`told_claim`).
+            Ok(true) => return Ok(None),
+            Ok(false) => {}
             Err(e) if offline::is_kept_locally(&e) => {
                 self.remember_told(op, &pending.task, &pending.op_id);
                 return Err(offline::claimed_locally(e, &pending.task, true));

@@ -175,6 +175,33 @@ fn issue13_offline_next_names_the_task_it_claimed_locally_and_claims_no_other() 
     assert_eq!(next["id"], second.as_str());
 }
 
+/// A `git push` moves the remote-tracking ref without checking what it
+/// held, so a slow one by another process of this clone can move it back
+/// behind a claim already published (the MCP race on two clones handed one
+/// agent the same task twice). Such a claim is not waiting to be published:
+/// the agent was told it won, and `next` gives it another task.
+#[test]
+fn a_tracking_ref_moved_back_behind_a_published_claim_does_not_hand_it_out_again() {
+    let env = TestEnv::new();
+    env.add_bare_remote();
+    env.orc(&["ws", "create", "w"]).success();
+    let first = env.add_task("w", "first", &["", "1"]);
+    let second = env.add_task("w", "second", &["", "2"]);
+    env.orc(&["sync"]).success();
+    let before_claim = env.git(&["rev-parse", "refs/remotes/origin/orc"]);
+
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success().json();
+    assert_eq!(next["id"], first.as_str());
+    env.git(&["update-ref", "refs/remotes/origin/orc", &before_claim]);
+
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).success().json();
+    assert_eq!(next["id"], second.as_str(), "a published claim is not handed out again: {next:#}");
+    let remote = env.root.join("remote.git");
+    let on_remote = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "log", "--format=%s", "orc"]);
+    assert_eq!(on_remote.matches(&format!("orc: claim {first}")).count(), 1, "{on_remote}");
+    assert!(on_remote.contains(&format!("orc: claim {second}")), "{on_remote}");
+}
+
 #[test]
 fn issue13_a_remote_path_that_does_not_exist_is_not_the_network_and_shows_gits_message() {
     let env = TestEnv::new();
