@@ -43,6 +43,7 @@ use crate::read::locks::Observations;
 use crate::read::Snapshot;
 use crate::session::{Publish, Session};
 use crate::store::{ObjectId, Store};
+use crate::sync::requests::Want;
 use crate::sync::{Budget, SyncReport};
 
 pub use crate::ops::init::InitOutcome;
@@ -84,6 +85,15 @@ impl Drop for PooledStore<'_> {
             }
         }
     }
+}
+
+/// What a publish found out about its operation.
+#[derive(Debug, Default)]
+struct Published {
+    /// The remote had it before this publish pushed anything.
+    earlier: bool,
+    /// The remote's commit that records it.
+    commit: Option<ObjectId>,
 }
 
 impl Repo {
@@ -221,7 +231,7 @@ impl Repo {
     /// synced it first.
     pub fn publish(&self, session: &Session, op_id: &str, commit: Option<ObjectId>) -> Result<()> {
         let mut budget = self.publish_budget()?;
-        self.publish_within(session, op_id, commit, &mut budget).map(|_| ())
+        self.publish_within(session, op_id, commit, None, &mut budget).map(|_| ())
     }
 
     /// The time a publishing command may spend against a remote that keeps
@@ -234,26 +244,44 @@ impl Repo {
     }
 
     /// Publishes, spending from `budget` (shared by the tries of one `next`).
-    /// True when the operation was on the remote before this publish pushed
-    /// anything.
+    /// `want` is set for a `next`: one that loses a round asks the machine
+    /// that wins it to claim for it (`sync::requests`).
     fn publish_within(
         &self,
         session: &Session,
         op_id: &str,
         commit: Option<ObjectId>,
+        want: Option<&Want>,
         budget: &mut Budget,
-    ) -> Result<bool> {
+    ) -> Result<Published> {
         let store = self.store()?;
-        let Some(remote) = publishing_remote(&store, session) else { return Ok(false) };
+        let Some(remote) = publishing_remote(&store, session) else { return Ok(Published::default()) };
         let engine = Engine::new(&store, session);
-        let report =
-            crate::sync::publish(&engine, &remote, op_id, commit, budget).map_err(|e| offline::kept_locally(e, ""))?;
+        let report = crate::sync::publish(&engine, &remote, op_id, commit, want, budget)
+            .map_err(|e| offline::kept_locally(e, ""))?;
         session.note_publish_pushes(report.pushes);
         self.remember_published(session);
         match report.refusals.into_iter().find(|(id, _)| id == op_id) {
             Some((_, refusal)) => Err(refusal),
-            None => Ok(report.published_earlier),
+            None => Ok(Published { earlier: report.published_earlier, commit: report.op_commit }),
         }
+    }
+
+    /// The task a claim commit recorded, as that commit left it.
+    fn claimed_in(&self, commit: ObjectId) -> Result<Task> {
+        let store = self.store()?;
+        let message = store.commit_message(commit)?;
+        let envelope = crate::ops::trailer::Envelope::parse(&message, &commit.to_string())?;
+        let task = envelope.as_ref().and_then(|e| e.input.get("task")).and_then(|t| t.as_str());
+        let Some(task) = task else {
+            return Err(Error::new(
+                Kind::WrongState,
+                format!("commit {commit} on the orc branch records no claimed task"),
+            )
+            .with_hint("run `orc doctor`; the claim itself is on the branch"));
+        };
+        let task = Snapshot::at(&store, Some(commit))?.find_task(task, None)?;
+        Ok(task)
     }
 
     /// Claims a task (by id or prefix) or the best ready one, published.
@@ -282,16 +310,24 @@ impl Repo {
         // of time. A count of tries (ten, before issue 12) failed `next`s
         // whose only fault was bad luck in a race.
         let picks_again = op.task.is_none();
+        let want = picks_again.then(|| Want { agent: op.agent.clone(), workstream: op.workstream.clone() });
         loop {
             // The publish below carries the sign of life: no second push.
-            let applied = self.apply_local(session, op)?;
-            match self.publish_within(session, &applied.op_id, applied.fresh_commit(), &mut budget) {
-                Ok(_) => return Ok(applied),
+            let mut applied = self.apply_local(session, op)?;
+            match self.publish_within(session, &applied.op_id, applied.fresh_commit(), want.as_ref(), &mut budget) {
+                Ok(published) => {
+                    if let Some(commit) = published.commit.filter(|c| Some(*c) != applied.commit) {
+                        // Another machine served this `next`'s request: it chose the task.
+                        applied.output = self.claimed_in(commit)?;
+                        applied.commit = Some(commit);
+                    }
+                    return Ok(applied);
+                }
                 Err(e) if e.kind == Kind::AlreadyClaimed && picks_again && budget.spent() => {
                     let remote = self.publishing_remote(session)?.unwrap_or_default();
                     return Err(claimed_nothing(&budget, &remote, &e));
                 }
-                Err(e) if e.kind == Kind::AlreadyClaimed && picks_again => continue,
+                Err(e) if e.kind == Kind::AlreadyClaimed && picks_again => budget.contended = true,
                 Err(e) if offline::is_kept_locally(&e) => {
                     self.remember_told(op, &applied.output, &applied.op_id);
                     return Err(offline::claimed_locally(e, &applied.output, false));
@@ -319,12 +355,12 @@ impl Repo {
             offline::pending_claim(&store, &remote, op.agent.as_str())?
         };
         let Some(pending) = pending else { return Ok(None) };
-        match self.publish_within(session, &pending.op_id, Some(pending.commit), budget) {
+        match self.publish_within(session, &pending.op_id, Some(pending.commit), None, budget) {
             // Published before this `next`, so not waiting after all: its
             // agent was told then (the MCP race once handed one agent the same
             // task twice), or was told it was kept locally (`told_claim`).
-            Ok(true) => return Ok(None),
-            Ok(false) => {}
+            Ok(Published { earlier: true, .. }) => return Ok(None),
+            Ok(_) => {}
             Err(e) if offline::is_kept_locally(&e) => {
                 self.remember_told(op, &pending.task, &pending.op_id);
                 return Err(offline::claimed_locally(e, &pending.task, true));

@@ -626,6 +626,11 @@ impl Store {
         Ok(found.parent_ids().next())
     }
 
+    /// Does this repository hold `commit`?
+    pub fn has_commit(&self, commit: Oid) -> bool {
+        self.repo.find_commit(commit).is_ok()
+    }
+
     /// A commit's message.
     pub fn commit_message(&self, commit: Oid) -> Result<String> {
         let commit =

@@ -242,38 +242,66 @@ pub fn fetch(dir: &Path, remote: &str, branch: &str, deadline: &Deadline) -> Res
     Ok(true)
 }
 
-/// Asks `remote` where its `refs/heads/<branch>` points, fetching nothing
-/// (`git ls-remote`): one ref advertisement, much cheaper than a fetch,
-/// which also negotiates, receives a pack and writes a ref. None when the
+/// What `git ls-remote` showed: where the branch points, and the refs
+/// under the prefix asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteRefs {
+    pub tip: Option<Oid>,
+    pub under_prefix: Vec<(String, Oid)>,
+}
+
+/// Asks `remote` where its `refs/heads/<branch>` points, and which refs it
+/// has under `prefix` (`refs/orc/requests/`), fetching nothing (`git
+/// ls-remote`): one ref advertisement, much cheaper than a fetch, which
+/// also negotiates, receives a pack and writes a ref. No tip when the
 /// remote has no such branch yet.
-pub fn remote_tip(dir: &Path, remote: &str, branch: &str, deadline: &Deadline) -> Result<Option<Oid>> {
+pub fn remote_refs(dir: &Path, remote: &str, branch: &str, prefix: &str, deadline: &Deadline) -> Result<RemoteRefs> {
     let target = format!("refs/heads/{branch}");
+    let pattern = format!("{prefix}*");
     // Asking is the first step of a fetch: failures read as one.
     let doing = format!("cannot fetch from {remote}");
-    let ran = run_git(dir, &["ls-remote", remote, &target], deadline, &doing)?;
+    let ran = run_git(dir, &["ls-remote", remote, &target, &pattern], deadline, &doing)?;
     if !ran.success {
         return Err(git_failure(&doing, &ran.stderr));
     }
     deadline.renew();
-    // A pattern matches any ref ending in it ("refs/x/refs/heads/orc"): only the exact name counts.
-    let line = ran.stdout.lines().filter_map(|l| l.split_once('\t')).find(|(_, name)| *name == target);
-    match line {
-        None => Ok(None),
-        Some((sha, _)) => Oid::from_str(sha.trim()).map(Some).map_err(|_| {
+    let mut refs = RemoteRefs::default();
+    for (sha, name) in ran.stdout.lines().filter_map(|l| l.split_once('\t')) {
+        // A pattern matches any ref ending in it ("refs/x/refs/heads/orc"): only exact names count.
+        if name != target && !name.starts_with(prefix) {
+            continue;
+        }
+        let oid = Oid::from_str(sha.trim()).map_err(|_| {
             Error::new(Kind::Git, format!("{doing}: git ls-remote printed {sha:?}, not an object id"))
                 .with_hint("check the remote's URL (git remote -v) and the git on PATH")
-        }),
+        })?;
+        if name == target {
+            refs.tip = Some(oid);
+        } else {
+            refs.under_prefix.push((name.to_string(), oid));
+        }
     }
+    Ok(refs)
 }
 
 /// What the remote said to a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
     Accepted,
-    /// The remote moved since it was fetched: fetch, replay and try again.
+    /// The remote moved since it was fetched (or a ref pushed with it
+    /// changed): fetch, replay and try again.
     Moved,
     /// Refused for another reason (protected branch, hook, size limit).
     Refused(String),
+}
+
+/// One ref a push sets, only if the remote's ref still is `expected`
+/// (None: it must not exist). `new` None deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate {
+    pub name: String,
+    pub expected: Option<Oid>,
+    pub new: Option<Oid>,
 }
 
 /// Pushes `commit` to `refs/heads/<branch>` of `remote`, only if that ref
@@ -286,51 +314,68 @@ pub fn push(
     expected: Option<Oid>,
     deadline: &Deadline,
 ) -> Result<Pushed> {
-    let target = format!("refs/heads/{branch}");
-    let lease = format!("--force-with-lease={target}:{}", expected.map(|o| o.to_string()).unwrap_or_default());
-    let refspec = format!("{commit}:{target}");
+    let branch = RefUpdate { name: format!("refs/heads/{branch}"), expected, new: Some(commit) };
+    push_refs(dir, remote, &[branch], deadline)
+}
+
+/// Pushes every update in `updates` or none (`--atomic`), each under its
+/// own lease.
+pub fn push_refs(dir: &Path, remote: &str, updates: &[RefUpdate], deadline: &Deadline) -> Result<Pushed> {
+    let mut args: Vec<String> = ["push", "--porcelain", "--atomic", "--no-verify"].map(String::from).to_vec();
+    for update in updates {
+        let expected = update.expected.map(|o| o.to_string()).unwrap_or_default();
+        args.push(format!("--force-with-lease={}:{expected}", update.name));
+    }
+    args.push(remote.to_string());
+    for update in updates {
+        let new = update.new.map(|o| o.to_string()).unwrap_or_default();
+        args.push(format!("{new}:{}", update.name));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let doing = format!("cannot push to {remote}");
-    let ran =
-        run_git(dir, &["push", "--porcelain", "--atomic", "--no-verify", &lease, remote, &refspec], deadline, &doing)?;
+    let ran = run_git(dir, &args, deadline, &doing)?;
     // `--porcelain` prints one line per ref: "<flag>\t<from>:<to>\t<summary>".
-    let line = ran.stdout.lines().find(|l| l.contains(&format!(":{target}")));
-    let flag = line.and_then(|l| l.chars().next());
-    if flag.is_some() {
+    let lines: Vec<(char, &str)> = ran
+        .stdout
+        .lines()
+        .filter(|l| updates.iter().any(|u| l.contains(&format!(":{}\t", u.name))))
+        .filter_map(|l| Some((l.chars().next()?, l.split('\t').nth(2).unwrap_or_default())))
+        .collect();
+    if !lines.is_empty() {
         // A porcelain line is the remote's answer, whatever it says.
         deadline.renew();
     }
-    match flag {
-        Some(' ' | '+' | '*' | '=') if ran.success => Ok(Pushed::Accepted),
-        Some('!') => {
-            let summary = line.and_then(|l| l.split('\t').nth(2)).unwrap_or_default();
-            // Contention shows as the client's lease failing ("stale info"),
-            // or, when another push landed between the client's check and
-            // the server's update, as the server failing to lock the ref at
-            // the expected value.
-            const MOVED: [&str; 6] = [
-                "stale info",
-                "fetch first",
-                "non-fast-forward",
-                "cannot lock ref",
-                "but expected",
-                "incorrect old value",
-            ];
-            if MOVED.iter().any(|m| summary.contains(m) || ran.stderr.contains(m)) {
-                Ok(Pushed::Moved)
-            } else {
-                let host = ran
-                    .stderr
-                    .lines()
-                    .filter(|l| l.starts_with("remote:"))
-                    .map(str::trim)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                Ok(Pushed::Refused(if host.is_empty() { summary.to_string() } else { format!("{summary}: {host}") }))
-            }
+    // Contention shows as the client's lease failing ("stale info"), or,
+    // when another push landed between the client's check and the server's
+    // update, as the server failing to lock the ref at the expected value.
+    // In an atomic push the other refs then say "atomic push failed".
+    // A local remote that takes two pushes at once may also fail to move the
+    // second one's objects out of quarantine: contention too, not a refusal.
+    const MOVED: [&str; 7] = [
+        "stale info",
+        "fetch first",
+        "non-fast-forward",
+        "cannot lock ref",
+        "but expected",
+        "incorrect old value",
+        "unable to migrate objects to permanent storage",
+    ];
+    let rejected: Vec<&str> = lines.iter().filter(|(flag, _)| *flag == '!').map(|(_, summary)| *summary).collect();
+    if rejected.is_empty() {
+        if ran.success {
+            return Ok(Pushed::Accepted);
         }
-        _ if ran.success => Ok(Pushed::Accepted),
-        _ => Err(git_failure(&doing, &ran.stderr)),
+        return Err(git_failure(&doing, &ran.stderr));
     }
+    if rejected.iter().any(|summary| MOVED.iter().any(|m| summary.contains(m)))
+        || MOVED.iter().any(|m| ran.stderr.contains(m))
+    {
+        return Ok(Pushed::Moved);
+    }
+    let summary =
+        rejected.iter().find(|s| !s.contains("atomic push failed")).or(rejected.first()).copied().unwrap_or_default();
+    let host = ran.stderr.lines().filter(|l| l.starts_with("remote:")).map(str::trim).collect::<Vec<_>>().join(" ");
+    Ok(Pushed::Refused(if host.is_empty() { summary.to_string() } else { format!("{summary}: {host}") }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ use crate::ops::{Engine, Operation};
 use crate::store::remote::{self, Deadline, Pushed};
 use crate::store::{ObjectId, Swap, WriteLock};
 
+pub mod requests;
+use requests::{Request, Want};
+
 /// Pushes tried before giving up when the remote keeps moving, and how long
 /// `orc sync` keeps trying at most (publishing commands have orc.toml's
 /// `publish_timeout`). Every machine's claim is a push to one ref, so with
@@ -87,12 +90,23 @@ pub struct Budget {
     /// and lost its operation on it: the next one pushes on that tip at
     /// once, asking nothing first (the push's lease asks).
     just_fetched: bool,
+    /// This command already lost a round: its `next` asks to be served
+    /// (a claim request) before racing again.
+    pub contended: bool,
 }
 
 impl Budget {
     /// A budget of `limit` from now; `source` names where the limit is set.
     pub fn new(limit: Duration, source: &'static str) -> Self {
-        Self { started: Instant::now(), limit, source, backoff: Backoff::new(), pushes: 0, just_fetched: false }
+        Self {
+            started: Instant::now(),
+            limit,
+            source,
+            backoff: Backoff::new(),
+            pushes: 0,
+            just_fetched: false,
+            contended: false,
+        }
     }
 
     /// Has the time run out? Checked between attempts only: an attempt under
@@ -116,6 +130,13 @@ impl Budget {
     /// Pauses after a lost push, never past the end of the budget.
     fn pause(&mut self) {
         let pause = self.backoff.next_pause();
+        std::thread::sleep(pause.min(self.limit.saturating_sub(self.started.elapsed())));
+    }
+
+    /// Waits a moment for another machine's push to serve this command's
+    /// claim request, never past the end of the budget.
+    fn wait_to_be_served(&mut self) {
+        let pause = between(Duration::from_millis(100), Duration::from_millis(400));
         std::thread::sleep(pause.min(self.limit.saturating_sub(self.started.elapsed())));
     }
 
@@ -169,6 +190,9 @@ pub struct SyncReport {
     pub remote: String,
     /// Local operations now on the remote.
     pub published: usize,
+    /// Claim requests of other `next`s this sync served (claimed for, or
+    /// answered with a drop).
+    pub served: usize,
     pub dropped: Vec<Dropped>,
     /// Operations that arrived from the remote.
     pub received: usize,
@@ -190,6 +214,11 @@ pub struct SyncReport {
     /// was published and this clone's tracking ref lags).
     #[serde(skip)]
     pub published_earlier: bool,
+    /// A publish only: the remote's commit that records the operation. A
+    /// served claim request records the task the server chose, which may
+    /// not be the one this machine chose.
+    #[serde(skip)]
+    pub op_commit: Option<ObjectId>,
 }
 
 /// Runs a network call, trying again a few times on a failure that load
@@ -256,33 +285,37 @@ fn fetch(
     }
 }
 
-/// The remote's tip, fetched only when it moved to something this clone
-/// lacks. Right after a lost push the remote certainly moved (the rejection
-/// said so), so it is fetched at once; otherwise `git ls-remote` asks where
-/// it points first, and a tip this clone already has (the last fetch, or
-/// its own push) needs no fetch.
-fn remote_tip(
-    orc: &Engine<'_>,
-    dir: &std::path::Path,
-    remote_name: &str,
-    branch: &str,
-    deadline: &Deadline,
-    moved: bool,
-) -> Result<Option<ObjectId>> {
+/// What one look at the remote found: its tip, fetched when this clone
+/// lacked it, and the claim requests waiting beside it (None when the
+/// remote was not asked).
+struct Seen {
+    tip: Option<ObjectId>,
+    requests: Option<Vec<Request>>,
+}
+
+/// Looks at the remote: `git ls-remote` says where the branch points and
+/// which claim requests wait, and the branch is fetched only when it
+/// points at something this clone lacks (the last fetch, or a push of ours
+/// that landed, is already here). Asking first costs one ref advertisement;
+/// a fetch also negotiates, receives a pack and writes a ref.
+fn look(orc: &Engine<'_>, dir: &std::path::Path, remote_name: &str, branch: &str, deadline: &Deadline) -> Result<Seen> {
     let tracking = format!("refs/remotes/{remote_name}/{branch}");
     // A stale lock would fail the fetch, or the tracking ref's update by a push.
     clear_tracking_lock(orc, &tracking)?;
-    if !moved {
-        match with_retries(deadline, || remote::remote_tip(dir, remote_name, branch, deadline))? {
-            None => return Ok(None),
-            Some(tip) if known_locally(orc, &tracking, tip)? => return Ok(Some(tip)),
-            Some(_) => {}
-        }
-    }
-    Ok(match fetch(orc, dir, remote_name, branch, deadline)? {
-        true => orc.store.resolve(&tracking)?,
-        false => None,
-    })
+    let refs = with_retries(deadline, || remote::remote_refs(dir, remote_name, branch, requests::PREFIX, deadline))?;
+    let requests = Some(requests::requests_in(&refs.under_prefix, branch));
+    let tip = match refs.tip {
+        None => return Ok(Seen { tip: None, requests }),
+        Some(tip) if known_locally(orc, &tracking, tip)? => Some(tip),
+        // The tip ls-remote showed, now here, rather than the tracking ref,
+        // which another process's push may move back meanwhile.
+        Some(tip) => match fetch(orc, dir, remote_name, branch, deadline)? {
+            true if orc.store.has_commit(tip) => Some(tip),
+            true => orc.store.resolve(&tracking)?,
+            false => None,
+        },
+    };
+    Ok(Seen { tip, requests })
 }
 
 /// Does this clone have `tip` and its history: the tracking ref's commit,
@@ -421,15 +454,23 @@ pub fn publish(
     remote_name: &str,
     op_id: &str,
     commit: Option<ObjectId>,
+    want: Option<&Want>,
     budget: &mut Budget,
 ) -> Result<SyncReport> {
-    let mut report = run(orc, remote_name, false, Some(op_id), budget)?;
+    // A request is for an operation the remote lacks; without the commit
+    // that carries it, nothing bounds the search for it: no request.
+    let before = match commit {
+        Some(commit) => parent_of_op(orc, commit, op_id)?,
+        None => None,
+    };
+    let mut report = run(orc, remote_name, false, Some(Publishing { op_id, before, want }), budget)?;
     if report.refusals.iter().any(|(id, _)| id == op_id) {
         return Ok(report);
     }
     let (Some(commit), Some(remote_tip)) = (commit, report.remote_tip) else { return Ok(report) };
     let Some(before) = parent_of_op(orc, commit, op_id)? else { return Ok(report) };
-    if op_ids_between(orc, remote_tip, Some(before))?.contains(op_id) {
+    if let Some(on_remote) = commit_of_op(orc, remote_tip, before, op_id)? {
+        report.op_commit = Some(on_remote);
         // A `git push` moves the tracking ref without checking what it held,
         // so a slow one by another process can move it back: the tracking
         // ref cannot say whether this operation waited to be published.
@@ -451,6 +492,16 @@ pub fn publish(
     });
     report.refusals.push((op_id.to_string(), refusal));
     Ok(report)
+}
+
+/// The commit on `tip` since `base` that records `op_id`.
+fn commit_of_op(orc: &Engine<'_>, tip: ObjectId, base: ObjectId, op_id: &str) -> Result<Option<ObjectId>> {
+    Ok(orc
+        .store
+        .commits_since(tip, Some(base), usize::MAX)?
+        .into_iter()
+        .find(|(_, message)| Envelope::id_in(message).as_deref() == Some(op_id))
+        .map(|(commit, _)| commit))
 }
 
 /// The parent of the commit at or behind `commit` that records `op_id`, or
@@ -492,11 +543,22 @@ fn logged_drop(orc: &Engine<'_>, local: ObjectId, before: ObjectId, op_id: &str)
     Ok(None)
 }
 
+/// The operation a publishing command publishes, and, for a `next`, what
+/// it wants: a `next` that loses a round asks for a task by request.
+#[derive(Clone, Copy)]
+struct Publishing<'a> {
+    op_id: &'a str,
+    /// The parent of the local commit that records it: nothing before it
+    /// can hold the operation.
+    before: Option<ObjectId>,
+    want: Option<&'a Want>,
+}
+
 fn run(
     orc: &Engine<'_>,
     remote_name: &str,
     accept_rewrite: bool,
-    publishing: Option<&str>,
+    publishing: Option<Publishing<'_>>,
     budget: &mut Budget,
 ) -> Result<SyncReport> {
     if !orc.store.remote_names().iter().any(|r| r == remote_name) {
@@ -504,10 +566,39 @@ fn run(
             .with_hint(format!("git remote add {remote_name} <url>, or sync with another remote")));
     }
     let dir = orc.store.git_cwd();
+    let deadline = deadline(orc)?;
+    // The request this command posted and that nobody has served yet.
+    let mut posted: Option<Request> = None;
+    let result = attempts(orc, remote_name, accept_rewrite, publishing, budget, &deadline, &mut posted);
+    let Some(request) = posted else { return result };
+    // Ran out of time or failed with the request still up: withdrawn,
+    // unless it was served meanwhile (then the served claim is the answer).
+    match with_retries(&deadline, || remote::push_refs(&dir, remote_name, &[request.delete()], &deadline)) {
+        Ok(Pushed::Accepted) => result,
+        Ok(_) => {
+            let mut settle = Budget::new(deadline.limit(), budget.source);
+            let publishing = publishing.map(|p| Publishing { want: None, ..p });
+            attempts(orc, remote_name, accept_rewrite, publishing, &mut settle, &deadline, &mut None)
+        }
+        Err(e) => Err(requests::not_withdrawn(remote_name, &request, &e)),
+    }
+}
+
+fn attempts(
+    orc: &Engine<'_>,
+    remote_name: &str,
+    accept_rewrite: bool,
+    publishing: Option<Publishing<'_>>,
+    budget: &mut Budget,
+    deadline: &Deadline,
+    posted: &mut Option<Request>,
+) -> Result<SyncReport> {
+    let dir = orc.store.git_cwd();
     let branch = orc.store.branch().to_string();
     let mut report = SyncReport {
         remote: remote_name.into(),
         published: 0,
+        served: 0,
         dropped: vec![],
         received: 0,
         pushes: 0,
@@ -516,129 +607,294 @@ fn run(
         remote_tip: None,
         remote_tip_before: None,
         published_earlier: false,
+        op_commit: None,
     };
-    let deadline = deadline(orc)?;
     let mut lost_push = false;
+    let mut asked = false;
+    // The remote's tip at the last look, while a request waits.
+    let mut last_seen = None;
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 && budget.spent() {
             break;
         }
         let tracking = format!("refs/remotes/{remote_name}/{branch}");
-        let fetched = match orc.store.resolve(&tracking)? {
+        // Read before asking: a tip another process of this clone synced
+        // while this one waits for the queue is no rewrite.
+        let synced_before_look = last_synced(orc, remote_name);
+        let seen = match orc.store.resolve(&tracking)? {
             // A `next` picking again after losing its choice: asking the remote
             // would cost a round trip to learn what the push's lease learns.
-            Some(tip) if attempt == 0 && std::mem::take(&mut budget.just_fetched) => Some(tip),
-            _ => remote_tip(orc, &dir, remote_name, &branch, &deadline, lost_push)?,
+            Some(tip) if attempt == 0 && std::mem::take(&mut budget.just_fetched) => {
+                Seen { tip: Some(tip), requests: None }
+            }
+            _ => look(orc, &dir, remote_name, &branch, deadline)?,
         };
+        let fetched = seen.tip;
+        let mut waiting = seen.requests.clone().unwrap_or_default();
+        if let (Some(own), Some(listed)) = (posted.as_ref(), &seen.requests) {
+            if !listed.iter().any(|r| r.refname == own.refname) {
+                // Served by whoever pushed since: its claim is on `fetched`.
+                *posted = None;
+            } else if std::mem::replace(&mut last_seen, fetched) != fetched {
+                // Someone is pushing, and will serve the request with its next
+                // push: racing it would only make both lose. A remote that
+                // stands still has nobody to serve it, so then it pushes itself.
+                budget.wait_to_be_served();
+                continue;
+            }
+        }
+        last_seen = fetched;
+        // A `next` that lost a round asks to be served before it races again.
+        if let (Some(Publishing { op_id, before: Some(before), want: Some(want) }), None, Some(tip)) =
+            (publishing, &posted, fetched)
+        {
+            // Once only: a request that is gone was served, and asking again
+            // would have it served twice. And never for an operation the
+            // remote has (another process of this clone pushed it): a server
+            // looks for it only after the commit the request points at.
+            if (lost_push || budget.contended) && !asked && commit_of_op(orc, tip, before, op_id)?.is_none() {
+                asked = true;
+                if let Some(request) = Request::new(op_id, want, &branch, tip) {
+                    let create = [request.create()];
+                    if with_retries(deadline, || remote::push_refs(&dir, remote_name, &create, deadline))?
+                        == Pushed::Accepted
+                    {
+                        *posted = Some(request);
+                    }
+                }
+            }
+        }
+        if let Some(own) = posted.as_ref() {
+            if !waiting.iter().any(|r| r.refname == own.refname) {
+                waiting.push(own.clone());
+                waiting.sort_by(|a, b| a.op_id.cmp(&b.op_id));
+            }
+        }
         report.remote_tip_before = fetched;
         // What an earlier attempt dropped is judged again on this tip.
         report.dropped.clear();
         report.refusals.clear();
+        report.served = 0;
         let had_branch = orc.store.tip()?.is_some();
         // Replay is a write: it happens under the queue, which is released
         // before the network so local agents keep working during the push.
         let queue = orc.store.lock_writers()?;
         // Adopts the fetched branch when this clone has none yet.
         let local = orc.ensure_branch_locked(&queue)?;
-        if let (Some(before), Some(now)) = (last_synced(orc, remote_name), fetched) {
-            if !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
+        if let (Some(before), Some(now)) = (synced_before_look, fetched) {
+            // Only what the remote said now can show a rewrite: the tracking
+            // ref may lag what another process of this clone synced since (a
+            // slow `git push` moves it without checking what it held), and a
+            // push on a stale tip just loses its lease.
+            let asked = seen.requests.is_some();
+            if asked && !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
                 return Err(rewritten(orc, remote_name, before, now, local)?);
             }
         }
-        let (candidate, received) = match fetched {
-            None => (local, 0),
-            Some(theirs) if theirs == local => {
-                drop(queue);
-                if !had_branch {
-                    report.received = count_between(orc, theirs, None)?;
+        let Some(theirs) = fetched else {
+            // The remote has no branch yet: ours becomes it, as it is.
+            drop(queue);
+            match with_retries(deadline, || remote::push(&dir, remote_name, &branch, local, None, deadline))? {
+                Pushed::Accepted => {}
+                Pushed::Moved => {
+                    lost_push = true;
+                    continue;
                 }
-                remember_synced(orc, remote_name, theirs)?;
-                report.tip = local.to_string();
-                report.remote_tip = Some(theirs);
-                return Ok(report);
+                Pushed::Refused(why) => return Err(push_refused(remote_name, &why)),
             }
-            Some(theirs) => {
-                // Operations already on the remote (a publish killed after
-                // its push landed, before the local branch moved) are not
-                // replayed again: exactly once, by operation id.
-                let already_there = op_ids_between(orc, theirs, Some(local))?;
-                let ops: Vec<Recorded> = local_only(orc, local, Some(theirs))?
-                    .into_iter()
-                    .filter(|rec| !already_there.contains(&rec.envelope.id))
-                    .collect();
-                if ops.is_empty() {
-                    // Nothing of ours is missing there: fast-forward to theirs.
-                    (theirs, count_between(orc, theirs, Some(local))?)
-                } else if orc.store.is_ancestor(theirs, local)? {
-                    (local, 0)
-                } else {
-                    let received = count_between(orc, theirs, Some(local))?;
-                    let (tip, outcomes) = replay_all(orc, &queue, ops, theirs, &already_there)?;
-                    let drops = dropped(outcomes);
-                    let tip = log_drops(orc, &queue, tip, &drops)?;
-                    report.refusals = drops.iter().map(|(rec, err)| (rec.envelope.id.clone(), err.clone())).collect();
-                    report.dropped = drops
-                        .into_iter()
-                        .map(|(rec, err)| Dropped {
-                            op_id: rec.envelope.id.clone(),
-                            op: rec.envelope.op.clone(),
-                            subject: rec.subject,
-                            by: rec.envelope.actor.name().to_string(),
-                            kind: err.kind.to_string(),
-                            reason: err.message.clone(),
-                        })
-                        .collect();
-                    (tip, received)
-                }
-            }
+            report.pushes += 1;
+            budget.pushes += 1;
+            report.published = count_between(orc, local, None)?;
+            return finish(orc, remote_name, report, local, local, None);
         };
-        drop(queue);
-        let ours_dropped = publishing.is_some_and(|id| report.refusals.iter().any(|(dropped, _)| dropped == id));
-        if ours_dropped {
-            settle_local(orc, local, candidate)?;
-            if let Some(theirs) = fetched {
-                remember_synced(orc, remote_name, theirs)?;
+        if theirs == local && waiting.is_empty() {
+            drop(queue);
+            if !had_branch {
+                report.received = count_between(orc, theirs, None)?;
             }
+            remember_synced(orc, remote_name, theirs)?;
+            report.tip = local.to_string();
+            report.remote_tip = Some(theirs);
+            return Ok(report);
+        }
+        // Operations already on the remote (a publish killed after its push
+        // landed, before the local branch moved; a request served there) are
+        // not replayed again: exactly once, by operation id.
+        let already_there = op_ids_between(orc, theirs, Some(local))?;
+        let requested: std::collections::HashSet<&str> = waiting.iter().map(|r| r.op_id.as_str()).collect();
+        // A local `next` that asked to be served is served as its request
+        // (the best task now), not replayed as the task it chose then.
+        let local_ops = local_only(orc, local, Some(theirs))?;
+        let all_local = local_ops.len();
+        let ops: Vec<Recorded> = local_ops
+            .into_iter()
+            .filter(|rec| !already_there.contains(&rec.envelope.id) && !requested.contains(rec.envelope.id.as_str()))
+            .collect();
+        let (mut candidate, received) = if ops.is_empty() {
+            // Nothing of ours is missing there: fast-forward to theirs.
+            (theirs, count_between(orc, theirs, Some(local))?)
+        } else if ops.len() == all_local && orc.store.is_ancestor(theirs, local)? {
+            // Every local operation goes as it is (none is served as a request
+            // instead): the local branch itself.
+            (local, 0)
+        } else {
+            let received = count_between(orc, theirs, Some(local))?;
+            let (tip, outcomes) = replay_all(orc, &queue, ops, theirs, &already_there)?;
+            let drops = dropped(outcomes);
+            let tip = log_drops(orc, &queue, tip, &drops)?;
+            note_drops(&mut report, &drops);
+            (tip, received)
+        };
+        // Either way the answer is known; the rest of the local work (a drop's
+        // event, heartbeats) waits for the next publish or sync, as events do.
+        let ours_dropped = publishing.is_some_and(|p| report.refusals.iter().any(|(dropped, _)| dropped == p.op_id));
+        // On theirs, that is: this clone's branch may hold it already too,
+        // when another process of the clone synced it first.
+        let ours_there = match publishing {
+            Some(Publishing { op_id, before: Some(before), .. }) => commit_of_op(orc, theirs, before, op_id)?.is_some(),
+            Some(Publishing { op_id, before: None, .. }) => already_there.contains(op_id),
+            None => false,
+        };
+        if ours_dropped || ours_there {
+            drop(queue);
+            settle_local(orc, local, candidate)?;
+            remember_synced(orc, remote_name, theirs)?;
             report.remote_tip = fetched;
             budget.just_fetched = true;
             report.received = received;
             report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
             return Ok(report);
         }
-        if Some(candidate) != fetched {
+        let Served { tip: served_tip, updates, drops: request_drops } =
+            serve(orc, &queue, &waiting, theirs, &already_there, candidate)?;
+        report.served = updates.len() - request_drops.len();
+        candidate = log_drops(orc, &queue, served_tip, &request_drops)?;
+        note_drops(&mut report, &request_drops);
+        drop(queue);
+        if candidate != theirs || !updates.is_empty() {
             // The pause after a lost push comes here, once the refetch showed
             // that our operation survived: a loser whose task went to the
             // winner returned above without pausing, to pick again at once.
-            // Pausing it too handed the next task to the winner as well, whose
-            // next `next` starts without a pause: issue 12's starvation.
             if lost_push {
                 budget.pause();
             }
             report.pushes += 1;
             budget.pushes += 1;
-            match with_retries(&deadline, || remote::push(&dir, remote_name, &branch, candidate, fetched, &deadline))? {
-                Pushed::Accepted => {}
+            let mut refs = vec![remote::RefUpdate {
+                name: format!("refs/heads/{branch}"),
+                expected: Some(theirs),
+                new: Some(candidate),
+            }];
+            refs.extend(updates);
+            match with_retries(deadline, || remote::push_refs(&dir, remote_name, &refs, deadline))? {
+                Pushed::Accepted => *posted = None,
                 Pushed::Moved => {
                     lost_push = true;
                     continue;
                 }
-                Pushed::Refused(why) => {
-                    return Err(Error::new(Kind::PushRefused, format!("{remote_name} refused the orc branch: {why}"))
-                        .with_hint(
-                        "local work is kept; fix the cause on the host (branch protection, hooks, size) and sync again",
-                    ))
-                }
+                Pushed::Refused(why) => return Err(push_refused(remote_name, &why)),
             }
         }
         report.received = received;
         report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len());
-        settle_local(orc, local, candidate)?;
-        remember_synced(orc, remote_name, candidate)?;
-        report.remote_tip = Some(candidate);
-        report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
-        return Ok(report);
+        return finish(orc, remote_name, report, local, candidate, fetched);
     }
     Err(budget.busy(remote_name))
+}
+
+/// Moves the local branch to what the remote accepted and says so.
+fn finish(
+    orc: &Engine<'_>,
+    remote_name: &str,
+    mut report: SyncReport,
+    local: ObjectId,
+    accepted: ObjectId,
+    before: Option<ObjectId>,
+) -> Result<SyncReport> {
+    settle_local(orc, local, accepted)?;
+    remember_synced(orc, remote_name, accepted)?;
+    report.remote_tip = Some(accepted);
+    report.remote_tip_before = before;
+    report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
+    Ok(report)
+}
+
+fn push_refused(remote_name: &str, why: &str) -> Error {
+    Error::new(Kind::PushRefused, format!("{remote_name} refused the orc branch: {why}"))
+        .with_hint("local work is kept; fix the cause on the host (branch protection, hooks, size) and sync again")
+}
+
+/// Records drops in the report: each refusal by operation id, and what
+/// `orc sync` shows.
+fn note_drops(report: &mut SyncReport, drops: &[(Recorded, Error)]) {
+    report.refusals.extend(drops.iter().map(|(rec, err)| (rec.envelope.id.clone(), err.clone())));
+    report.dropped.extend(drops.iter().map(|(rec, err)| Dropped {
+        op_id: rec.envelope.id.clone(),
+        op: rec.envelope.op.clone(),
+        subject: rec.subject.clone(),
+        by: rec.envelope.actor.name().to_string(),
+        kind: err.kind.to_string(),
+        reason: err.message.clone(),
+    }));
+}
+
+/// Serves the claim requests `waiting` on top of `tip` (what this push
+/// will carry, on the remote's `theirs`): the best ready task for each,
+/// oldest first, under the request's operation id. Returns the new tip,
+/// the deletions of every request settled (served, refused, or already on
+/// the branch), and the refused ones, to be logged as drops.
+fn serve(
+    orc: &Engine<'_>,
+    queue: &WriteLock,
+    waiting: &[Request],
+    theirs: ObjectId,
+    already_there: &std::collections::HashSet<String>,
+    mut tip: ObjectId,
+) -> Result<Served> {
+    // More than this many claims in one push makes a long push for
+    // everyone waiting behind it; the rest wait one round.
+    const MOST: usize = 32;
+    let mut updates = Vec::new();
+    let mut drops = Vec::new();
+    let mut on_branch: std::collections::HashMap<ObjectId, std::collections::HashSet<String>> = Default::default();
+    for request in waiting.iter().take(MOST) {
+        let seen = match on_branch.entry(request.target) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            // A request from before the remote's history (or of commits
+            // this clone lacks) cannot be checked: it waits for a server that can.
+            std::collections::hash_map::Entry::Vacant(e) => match op_ids_between(orc, theirs, Some(request.target)) {
+                Ok(ids) => e.insert(ids),
+                Err(_) => continue,
+            },
+        };
+        if seen.contains(&request.op_id) || already_there.contains(&request.op_id) {
+            updates.push(request.delete());
+            continue;
+        }
+        let (op, envelope) = request.operation(orc);
+        match orc.build_on(queue, &op, &envelope, None, tip) {
+            Ok(Some((_, commit))) => tip = commit,
+            Ok(None) => {}
+            Err(e) if e.class == crate::error::Class::Environment => return Err(e),
+            Err(refusal) => {
+                let mut envelope = envelope;
+                envelope.input = serde_json::to_value(&op).expect("plain data");
+                drops.push((Recorded { commit: request.target, envelope, subject: request.subject() }, refusal));
+            }
+        }
+        updates.push(request.delete());
+    }
+    Ok(Served { tip, updates, drops })
+}
+
+/// What serving the waiting requests made.
+struct Served {
+    /// The tip with the served claims on top.
+    tip: ObjectId,
+    /// The deletions of the requests settled.
+    updates: Vec<remote::RefUpdate>,
+    /// The requests refused, to be logged as drops.
+    drops: Vec<(Recorded, Error)>,
 }
 
 /// Moves the local branch from `was` to `synced`; operations made locally
@@ -653,7 +909,13 @@ fn settle_local(orc: &Engine<'_>, was: ObjectId, synced: ObjectId) -> Result<()>
         let target = if now == was {
             synced
         } else {
-            let already_there = op_ids_between(orc, synced, Some(was))?;
+            // What `synced` holds that the branch did not when the sync began,
+            // and what it holds that the branch lacks now: another process may
+            // have settled the branch meanwhile onto an older remote tip, with
+            // its own replays of operations `synced` already holds (replaying
+            // those again put one claim on the branch three times).
+            let mut already_there = op_ids_between(orc, synced, Some(was))?;
+            already_there.extend(op_ids_between(orc, synced, Some(now))?);
             let (tip, outcomes) = replay_all(orc, &queue, local_only(orc, now, Some(was))?, synced, &already_there)?;
             log_drops(orc, &queue, tip, &dropped(outcomes))?
         };
