@@ -455,6 +455,9 @@ fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
         report.pushes,
         if report.pushes == 1 { "" } else { "es" }
     );
+    if report.served > 0 {
+        human += &format!("claimed for {} waiting next request(s) of other agents\n", report.served);
+    }
     for drop in &report.dropped {
         human += &format!("dropped: {} ({}): {}\n", drop.subject, drop.by, drop.reason);
     }

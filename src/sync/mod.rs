@@ -796,7 +796,8 @@ fn attempts(
             }
         }
         report.received = received;
-        report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len());
+        // Each drop left one event commit, and each served request one claim.
+        report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len() + report.served);
         return finish(orc, remote_name, report, local, candidate, fetched);
     }
     Err(budget.busy(remote_name))

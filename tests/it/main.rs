@@ -33,6 +33,7 @@ mod races;
 mod regressions;
 mod remote;
 mod replay;
+mod requests;
 #[cfg(feature = "server")]
 mod serve;
 mod small;
