@@ -554,6 +554,9 @@ struct Publishing<'a> {
     want: Option<&'a Want>,
 }
 
+/// One sync. A claim request this command posted that is still up at the
+/// end (time ran out, or a call failed) is withdrawn first; one that cannot
+/// be withdrawn was served, and a last pass brings that claim here.
 fn run(
     orc: &Engine<'_>,
     remote_name: &str,
@@ -584,6 +587,9 @@ fn run(
     }
 }
 
+/// The attempts of one sync, within `budget`: look at the remote, replay
+/// the local work it lacks, serve the claim requests waiting there, push;
+/// again when the remote moved. `posted` is this command's own request.
 fn attempts(
     orc: &Engine<'_>,
     remote_name: &str,
