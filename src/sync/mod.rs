@@ -6,6 +6,15 @@
 //! The network runs outside the local write queue, so local agents keep
 //! working during a sync; the local branch moves by compare-and-swap at the
 //! end, and operations made locally meanwhile are replayed on top of it.
+//!
+//! Every push also serves the claim requests waiting beside the branch
+//! (`requests`): a `next` that lost a round is claimed for by whoever
+//! pushes next, so no machine starves while another keeps winning.
+//!
+//! Rules this module keeps: an operation is applied at most once on the
+//! remote, judged by its id against the tip it would extend; a publish
+//! answers with what the remote holds, never with what this machine did;
+//! a remembered tip is compared only with what the remote said after it.
 
 use std::time::{Duration, Instant};
 
@@ -135,7 +144,7 @@ impl Budget {
 
     /// Waits a moment for another machine's push to serve this command's
     /// claim request, never past the end of the budget.
-    fn wait_to_be_served(&mut self) {
+    fn wait_to_be_served(&self) {
         let pause = between(Duration::from_millis(100), Duration::from_millis(400));
         std::thread::sleep(pause.min(self.limit.saturating_sub(self.started.elapsed())));
     }
@@ -636,7 +645,12 @@ fn attempts(
             _ => look(orc, &dir, remote_name, &branch, deadline)?,
         };
         let fetched = seen.tip;
-        let mut waiting = seen.requests.clone().unwrap_or_default();
+        // A request pointing at a commit this clone lacks cannot be checked
+        // against the branch: it is neither served nor lets the local
+        // operation it names wait for a server (a hook on the remote that
+        // rewrote it once left a `next` answering with nothing).
+        let mut waiting: Vec<Request> =
+            seen.requests.iter().flatten().filter(|r| orc.store.has_commit(r.target)).cloned().collect();
         if let (Some(own), Some(listed)) = (posted.as_ref(), &seen.requests) {
             if !listed.iter().any(|r| r.refname == own.refname) {
                 // Served by whoever pushed since: its claim is on `fetched`.

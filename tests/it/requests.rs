@@ -127,12 +127,23 @@ fn refs_that_are_not_requests_are_neither_served_nor_deleted() {
     for name in &junk {
         on_remote(&env, &remote, &["update-ref", name, &tip]);
     }
+    // A well-formed request pointing at a commit only the remote has (a hook
+    // there rewrote it): nothing on the branch can be checked against it.
+    let tree = format!("{tip}^{{tree}}");
+    let elsewhere = on_remote(
+        &env,
+        &remote,
+        &["-c", "user.name=hook", "-c", "user.email=hook@example.com", "commit-tree", &tree, "-p", &tip, "-m", "hook"],
+    );
+    let unknown = format!("refs/orc/requests/{OP}/agent-x/w/orc");
+    on_remote(&env, &remote, &["update-ref", &unknown, &elsewhere]);
     env.orc(&["t", "add", "w", "more"]).success();
     assert_eq!(env.orc(&["sync", "--json"]).success().json()["served"], 0);
     assert_eq!(env.orc(&["t", "show", &ids[0], "--json"]).success().json()["status"], "open");
     for name in &junk {
         assert_eq!(on_remote(&env, &remote, &["rev-parse", name]), tip, "{name} is left alone");
     }
+    assert_eq!(on_remote(&env, &remote, &["rev-parse", &unknown]), elsewhere);
 }
 
 /// A `next` made on this clone that asked to be served is served as its
