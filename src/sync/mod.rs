@@ -476,8 +476,7 @@ pub fn publish(
     if report.refusals.iter().any(|(id, _)| id == op_id) {
         return Ok(report);
     }
-    let (Some(commit), Some(remote_tip)) = (commit, report.remote_tip) else { return Ok(report) };
-    let Some(before) = parent_of_op(orc, commit, op_id)? else { return Ok(report) };
+    let (Some(before), Some(remote_tip)) = (before, report.remote_tip) else { return Ok(report) };
     if let Some(on_remote) = commit_of_op(orc, remote_tip, before, op_id)? {
         report.op_commit = Some(on_remote);
         // A `git push` moves the tracking ref without checking what it held,
@@ -486,7 +485,7 @@ pub fn publish(
         // The lease can: the remote held exactly that before the push.
         report.published_earlier = match report.remote_tip_before {
             Some(tip) if tip == remote_tip => true,
-            Some(tip) => op_ids_between(orc, tip, Some(before))?.contains(op_id),
+            Some(tip) => commit_of_op(orc, tip, before, op_id)?.is_some(),
             None => false,
         };
         return Ok(report);
@@ -655,33 +654,23 @@ fn attempts(
             if !listed.iter().any(|r| r.refname == own.refname) {
                 // Served by whoever pushed since: its claim is on `fetched`.
                 *posted = None;
-            } else if std::mem::replace(&mut last_seen, fetched) != fetched {
+            } else if last_seen != fetched {
                 // Someone is pushing, and will serve the request with its next
                 // push: racing it would only make both lose. A remote that
                 // stands still has nobody to serve it, so then it pushes itself.
+                last_seen = fetched;
                 budget.wait_to_be_served();
                 continue;
             }
         }
         last_seen = fetched;
-        // A `next` that lost a round asks to be served before it races again.
-        if let (Some(Publishing { op_id, before: Some(before), want: Some(want) }), None, Some(tip)) =
-            (publishing, &posted, fetched)
-        {
-            // Once only: a request that is gone was served, and asking again
-            // would have it served twice. And never for an operation the
-            // remote has (another process of this clone pushed it): a server
-            // looks for it only after the commit the request points at.
-            if (lost_push || budget.contended) && !asked && commit_of_op(orc, tip, before, op_id)?.is_none() {
+        // A `next` that lost a round asks to be served before it races again;
+        // once only: a request that is gone was served, and asking again
+        // would have it served twice.
+        if let (Some(publishing), None, Some(tip)) = (publishing, &posted, fetched) {
+            if (lost_push || budget.contended) && !asked {
                 asked = true;
-                if let Some(request) = Request::new(op_id, want, &branch, tip) {
-                    let create = [request.create()];
-                    if with_retries(deadline, || remote::push_refs(&dir, remote_name, &create, deadline))?
-                        == Pushed::Accepted
-                    {
-                        *posted = Some(request);
-                    }
-                }
+                *posted = ask_to_be_served(orc, remote_name, publishing, tip, deadline)?;
             }
         }
         if let Some(own) = posted.as_ref() {
@@ -706,8 +695,8 @@ fn attempts(
             // ref may lag what another process of this clone synced since (a
             // slow `git push` moves it without checking what it held), and a
             // push on a stale tip just loses its lease.
-            let asked = seen.requests.is_some();
-            if asked && !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
+            let from_remote = seen.requests.is_some();
+            if from_remote && !accept_rewrite && !orc.store.is_ancestor(before, now).unwrap_or(false) {
                 return Err(rewritten(orc, remote_name, before, now, local)?);
             }
         }
@@ -725,7 +714,7 @@ fn attempts(
             report.pushes += 1;
             budget.pushes += 1;
             report.published = count_between(orc, local, None)?;
-            return finish(orc, remote_name, report, local, local, None);
+            return finish(orc, remote_name, report, local, local);
         };
         if theirs == local && waiting.is_empty() {
             drop(queue);
@@ -818,9 +807,32 @@ fn attempts(
         report.received = received;
         // Each drop left one event commit, and each served request one claim.
         report.published = count_between(orc, candidate, fetched)?.saturating_sub(report.dropped.len() + report.served);
-        return finish(orc, remote_name, report, local, candidate, fetched);
+        return finish(orc, remote_name, report, local, candidate);
     }
     Err(budget.busy(remote_name))
+}
+
+/// Posts the claim request of a publishing `next` on `tip`; None when it is
+/// no `next`, when the names make no valid ref, or when the remote did not
+/// take it (that `next` races as before). Never for an operation the
+/// remote has (another process of this clone pushed it): a server looks
+/// for it only after the commit the request points at.
+fn ask_to_be_served(
+    orc: &Engine<'_>,
+    remote_name: &str,
+    publishing: Publishing<'_>,
+    tip: ObjectId,
+    deadline: &Deadline,
+) -> Result<Option<Request>> {
+    let Publishing { op_id, before: Some(before), want: Some(want) } = publishing else { return Ok(None) };
+    if commit_of_op(orc, tip, before, op_id)?.is_some() {
+        return Ok(None);
+    }
+    let Some(request) = Request::new(op_id, want, orc.store.branch(), tip) else { return Ok(None) };
+    let create = [request.create()];
+    let dir = orc.store.git_cwd();
+    let pushed = with_retries(deadline, || remote::push_refs(&dir, remote_name, &create, deadline))?;
+    Ok((pushed == Pushed::Accepted).then_some(request))
 }
 
 /// Moves the local branch to what the remote accepted and says so.
@@ -830,12 +842,10 @@ fn finish(
     mut report: SyncReport,
     local: ObjectId,
     accepted: ObjectId,
-    before: Option<ObjectId>,
 ) -> Result<SyncReport> {
     settle_local(orc, local, accepted)?;
     remember_synced(orc, remote_name, accepted)?;
     report.remote_tip = Some(accepted);
-    report.remote_tip_before = before;
     report.tip = orc.store.tip()?.map(|t| t.to_string()).unwrap_or_default();
     Ok(report)
 }

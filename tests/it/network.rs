@@ -319,13 +319,25 @@ fn a_claim_another_process_published_is_still_the_answer_to_its_agents_next() {
 /// at the value the push expected and the push loses, every time. Contention
 /// without timing: no loop racing the command under test.
 fn always_moving(remote: &Path) {
+    moving_hook(remote, "")
+}
+
+/// As `always_moving`, for the branches only: other refs (claim requests)
+/// are taken as pushed, each update logged to `ref-updates.log` in the
+/// remote as "<ref> <new value>".
+fn branches_always_moving(remote: &Path) {
+    moving_hook(remote, "case \"$1\" in refs/heads/*) ;; *) echo \"$1 $3\" >> ref-updates.log; exit 0 ;; esac\n")
+}
+
+fn moving_hook(remote: &Path, first: &str) {
     let hook = remote.join("hooks/update");
     // The hook runs with the pushed objects in quarantine, where git refuses
     // ref updates; the commit it makes needs only objects already there.
     std::fs::write(
         &hook,
-        "#!/bin/sh\n\
-         unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
+        "#!/bin/sh\n".to_string()
+            + first
+            + "unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
          [ \"$2\" = 0000000000000000000000000000000000000000 ] && exit 0\n\
          c=$(git -c user.name=other -c user.email=other@example.com commit-tree \"$2^{tree}\" -p \"$2\" -m 'another machine') || exit 1\n\
          git update-ref \"$1\" \"$c\" \"$2\"\n\
@@ -369,6 +381,34 @@ fn issue12_a_next_against_a_remote_that_keeps_moving_fails_busy_naming_its_local
     let claims: Vec<&str> = on_remote.lines().filter(|s| s.starts_with("orc: claim")).collect();
     assert_eq!(claims, [format!("orc: claim {first} (w) by a1")], "applied exactly once: {on_remote}");
     assert_eq!(env.orc(&["t", "show", &second, "--json"]).success().json()["status"], "open");
+}
+
+/// A `next` that posted a claim request and ran out of time withdraws its
+/// request before it answers, so no machine claims for it afterwards.
+#[test]
+fn issue12_a_next_out_of_time_withdraws_its_claim_request_before_it_answers() {
+    let env = TestEnv::new();
+    let (remote, _b) = env.second_machine();
+    env.orc(&["ws", "create", "w"]).success();
+    env.edit_branch_file("orc.toml", &settings_with(&env, "publish_timeout = \"2s\""));
+    let first = env.add_task("w", "first", &["claimed first", "1"]);
+    env.orc(&["sync"]).success();
+    branches_always_moving(&remote);
+
+    let next = env.orc(&["next", "w", "--agent", "a1", "--json"]).code(3);
+    assert_eq!(next.error_kind(), "busy", "{next}");
+    assert_eq!(next.json()["error"]["task"], first.as_str(), "{next}");
+    let log = std::fs::read_to_string(remote.join("ref-updates.log")).unwrap_or_default();
+    let updates: Vec<(&str, &str)> = log.lines().filter_map(|l| l.split_once(' ')).collect();
+    let zero = "0000000000000000000000000000000000000000";
+    // One request posted; every later update is its deletion (tried with
+    // each push that served it, all lost to the moving branch, then the
+    // withdrawal, the only one that can have landed).
+    let (request, _) = updates[0];
+    assert!(request.starts_with("refs/orc/requests/") && request.contains("/a1/w/") && updates[0].1 != zero, "{log}");
+    assert!(updates[1..].iter().all(|u| *u == (request, zero)) && updates.len() >= 2, "{log}");
+    let left = env.git_in(&env.root, &["--git-dir", remote.to_str().unwrap(), "for-each-ref", "refs/orc"]);
+    assert_eq!(left, "", "no request is left for another machine to serve");
 }
 
 #[test]
