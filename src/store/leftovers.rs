@@ -25,7 +25,8 @@ pub enum LeftoverKind {
     /// A worktree's `index.lock`: also held by a `git commit` waiting for
     /// its editor, so never orc's to remove.
     IndexLock,
-    /// `objects/pack/pack_git2_*` and other temporary pack files of libgit2.
+    /// A temporary pack or index a killed writer left: orc's own
+    /// `objects/pack/tmp_orc_*` or libgit2's `pack_git2_*`.
     PackTemp,
     /// Any other `*.lock` (`maintenance.lock`, `config.lock`, commit-graph…).
     Other,
@@ -69,7 +70,7 @@ impl Store {
         scan(&common.join("refs"), true, &is_lock, &mut paths);
         scan(&common.join("logs"), true, &is_lock, &mut paths);
         scan(&common.join("objects").join("info"), true, &is_lock, &mut paths);
-        scan(&common.join("objects").join("pack"), false, &|n| is_lock(n) || n.starts_with("pack_git2_"), &mut paths);
+        scan(&common.join("objects").join("pack"), false, &|n| is_lock(n) || is_pack_temp(n), &mut paths);
         paths.sort();
         paths.dedup();
         let mut found: Vec<Leftover> = paths
@@ -78,7 +79,7 @@ impl Store {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let what = if name == "index.lock" {
                     LeftoverKind::IndexLock
-                } else if name.starts_with("pack_git2_") {
+                } else if is_pack_temp(&name) {
                     LeftoverKind::PackTemp
                 } else if path.starts_with(common.join("refs")) || name == "packed-refs.lock" || name == "HEAD.lock" {
                     LeftoverKind::RefLock
@@ -96,4 +97,8 @@ impl Store {
         found.sort_by_key(|l| std::cmp::Reverse(l.age));
         found
     }
+}
+
+fn is_pack_temp(name: &str) -> bool {
+    name.starts_with("tmp_orc_") || name.starts_with("pack_git2_")
 }

@@ -295,29 +295,19 @@ impl Store {
         author: &Signature<'_>,
     ) -> Result<Oid> {
         let items: Vec<(&str, Option<&[u8]>)> = changes.iter().map(|(p, c)| (p.as_str(), c.as_deref())).collect();
-        let (commit, pack) = pack::write_as_pack(self.repo.path(), &self.pack_dir(), |repo, written| {
-            let parent = parent
-                .map(|p| repo.find_commit(p))
-                .transpose()
-                .map_err(|e| git_error(&format!("cannot read parent commit {parent:?}"), &e))?;
-            let base = parent.as_ref().map(|c| c.tree()).transpose().map_err(git_err("cannot read a tree"))?;
-            let tree = match build_tree(repo, base.as_ref(), &items, written)? {
-                Some(oid) => oid,
-                None => {
-                    let empty =
-                        repo.treebuilder(None).and_then(|b| b.write()).map_err(git_err("cannot write a tree"))?;
-                    written.push(empty);
-                    empty
-                }
-            };
-            let tree = repo.find_tree(tree).map_err(git_err("cannot read a tree"))?;
-            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-            let commit = repo
-                .commit(None, author, author, message, &tree, &parents)
-                .map_err(git_err("cannot write a commit"))?;
-            written.push(commit);
-            Ok(commit)
-        })?;
+        let parent_commit = parent
+            .map(|p| self.repo.find_commit(p))
+            .transpose()
+            .map_err(|e| git_error(&format!("cannot read parent commit {parent:?}"), &e))?;
+        let base = parent_commit.as_ref().map(|c| c.tree()).transpose().map_err(git_err("cannot read a tree"))?;
+        let mut objects = pack::NewObjects::default();
+        let tree = match build_tree(&self.repo, base.as_ref(), &items, &mut objects)? {
+            Some(oid) => oid,
+            None => objects.tree(Vec::new())?,
+        };
+        let parents: Vec<Oid> = parent.into_iter().collect();
+        let commit = objects.commit(tree, &parents, author, message)?;
+        let pack = objects.write_pack(&self.pack_dir())?;
         if let (Some(_), Some((name, count))) = (queue, pack) {
             if pack::record_pack(&self.private_dir().join("packs"), &name, count)? {
                 self.roll_up_due.set(true);
@@ -504,63 +494,73 @@ pub fn is_valid_branch_name(name: &str) -> bool {
     git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
 }
 
-/// Writes the tree `base` + `changes`; None when it ends up empty.
+/// Writes the tree `base` + `changes` into `objects`; None when it ends up
+/// empty. Only folders on a changed path are written again.
 fn build_tree(
     repo: &Repository,
     base: Option<&Tree<'_>>,
     changes: &[(&str, Option<&[u8]>)],
-    written: &mut Vec<Oid>,
+    objects: &mut pack::NewObjects,
 ) -> Result<Option<Oid>> {
-    let context = "cannot write a tree";
-    let mut builder = repo.treebuilder(base).map_err(git_err(context))?;
+    let mut items: BTreeMap<Vec<u8>, (i32, Oid)> = BTreeMap::new();
+    if let Some(base) = base {
+        for entry in base.iter() {
+            items.insert(entry.name_bytes().to_vec(), (entry.filemode_raw(), entry.id()));
+        }
+    }
     let mut nested: BTreeMap<&str, RelativeChanges<'_>> = BTreeMap::new();
     for (path, content) in changes {
         match path.split_once('/') {
             Some((head, rest)) => nested.entry(head).or_default().push((rest, *content)),
             None => match content {
                 Some(bytes) => {
-                    if builder.get(path).map_err(git_err(context))?.is_some_and(|e| e.kind() == Some(ObjectType::Tree))
-                    {
+                    check_entry_name(path)?;
+                    if items.get(path.as_bytes()).is_some_and(|(mode, _)| pack::is_tree_mode(*mode)) {
                         return Err(path_conflict(path, "a folder"));
                     }
-                    let oid = repo.blob(bytes).map_err(git_err("cannot write a file"))?;
-                    written.push(oid);
-                    builder.insert(path, oid, FileMode::Blob.into()).map_err(git_err(context))?;
+                    let oid = objects.blob(bytes)?;
+                    items.insert(path.as_bytes().to_vec(), (pack::MODE_BLOB, oid));
                 }
                 None => {
-                    if builder.get(path).map_err(git_err(context))?.is_some() {
-                        builder.remove(path).map_err(git_err(context))?;
-                    }
+                    items.remove(path.as_bytes());
                 }
             },
         }
     }
     for (head, group) in nested {
-        let sub_base = match builder.get(head).map_err(git_err(context))? {
-            Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                Some(repo.find_tree(entry.id()).map_err(git_err("cannot read a tree"))?)
+        check_entry_name(head)?;
+        let sub_base = match items.get(head.as_bytes()) {
+            Some((mode, id)) if pack::is_tree_mode(*mode) => {
+                Some(repo.find_tree(*id).map_err(git_err("cannot read a tree"))?)
             }
             // Replacing a file by a folder would silently delete the file.
             Some(_) if group.iter().any(|(_, content)| content.is_some()) => return Err(path_conflict(head, "a file")),
             _ => None,
         };
-        match build_tree(repo, sub_base.as_ref(), &group, written)? {
+        match build_tree(repo, sub_base.as_ref(), &group, objects)? {
             Some(oid) => {
-                builder.insert(head, oid, FileMode::Tree.into()).map_err(git_err(context))?;
+                items.insert(head.as_bytes().to_vec(), (pack::MODE_TREE, oid));
             }
             None => {
-                if builder.get(head).map_err(git_err(context))?.is_some() {
-                    builder.remove(head).map_err(git_err(context))?;
-                }
+                items.remove(head.as_bytes());
             }
         }
     }
-    if builder.is_empty() {
+    if items.is_empty() {
         return Ok(None);
     }
-    let oid = builder.write().map_err(git_err(context))?;
-    written.push(oid);
-    Ok(Some(oid))
+    let items = items.into_iter().map(|(name, (mode, id))| pack::TreeItem { name, mode, id }).collect();
+    Ok(Some(objects.tree(items)?))
+}
+
+/// A name git accepts in a tree (libgit2's tree builder refused the others
+/// before orc wrote its own trees): not empty, not `.` or `..`, no NUL.
+fn check_entry_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('\0') {
+        return Err(Error::new(Kind::Internal, format!("cannot write a file named {name:?} on the orc branch"))
+            .with_hint("this is a bug in orc: please report it with the command that hit it"));
+    }
+    Ok(())
 }
 
 fn path_conflict(name: &str, what: &str) -> Error {

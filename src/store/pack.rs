@@ -3,8 +3,24 @@
 //! An operation writes a dozen objects (the task, its event, the trees above
 //! them, the commit). As loose objects that is a dozen new files, each an
 //! inode creation and an fsync; measured on ext4 that was a third of a claim's
-//! time. Building them in an in-memory object store (libgit2's mempack) and
-//! indexing them as one pack creates two files, whatever the object count.
+//! time. orc builds them in memory ([`NewObjects`]) and writes them as one
+//! pack and its index: two files, whatever the object count.
+//!
+//! The pack is written here, not by libgit2: its path (an in-memory object
+//! store on a second repository handle, the pack builder, then the indexer,
+//! which inflates and hashes every object again) cost a claim about as much
+//! as everything else it writes (issue 12). Rules this code keeps:
+//! - Object ids are git's (`Oid::hash_object`), and trees and commits are
+//!   serialised byte for byte as libgit2 serialises them, so the fixed root
+//!   commit and every replayed commit keep their ids (tests compare both).
+//! - A pack holds whole objects only (no deltas), each once, so it is
+//!   readable on its own; the index is version 2, with the large-offset
+//!   table when a pack passes 2 GiB.
+//! - Nothing is visible before it is complete: both files are written under
+//!   `tmp_orc_*` names and renamed, the pack first, since readers find a pack
+//!   by its index. The caller moves no ref before [`NewObjects::write_pack`]
+//!   returned, and that returns after the pack, its index and their folder
+//!   reached the disk.
 //!
 //! Packs written this way are listed in `<git-common-dir>/orc/packs`, and once
 //! there are `ROLL_UP_AT` of them a roll-up is due: a process of its own
@@ -13,75 +29,281 @@
 //! already folded orc's packs away is fine: missing ones are dropped from the
 //! list.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use git2::{Buf, Indexer, Oid, Repository};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use git2::{ObjectType, Oid, Signature};
+use sha1::{Digest, Sha1};
 
 use super::fsync::sync_files;
-use super::git_error;
 use crate::error::{Error, Kind, Result};
 
 /// How many listed packs make a roll-up due.
 pub(super) const ROLL_UP_AT: usize = 8;
 
-fn git_err(context: &str) -> impl Fn(git2::Error) -> Error + '_ {
-    move |e| git_error(context, &e)
+/// A tree entry's mode for a folder, as git writes it.
+pub(super) const MODE_TREE: i32 = 0o040_000;
+/// A tree entry's mode for a plain file.
+pub(super) const MODE_BLOB: i32 = 0o100_644;
+
+/// Is a tree entry of this mode a folder?
+pub(super) fn is_tree_mode(mode: i32) -> bool {
+    mode & 0o170_000 == MODE_TREE
 }
 
-/// Runs `build` against a fresh handle whose writes land in memory, then
-/// stores the objects it reports as written as one durable pack. Returns
-/// `build`'s result and the pack's name and object count.
-///
-/// The pack is built from the written ids, not with `Mempack::dump`: that
-/// walks each commit's whole tree and would pack every task of the branch.
-pub fn write_as_pack<T>(
-    git_dir: &Path,
-    pack_dir: &Path,
-    build: impl FnOnce(&Repository, &mut Vec<Oid>) -> Result<T>,
-) -> Result<(T, Option<(String, usize)>)> {
-    let repo = Repository::open(git_dir).map_err(git_err("cannot open the repository"))?;
-    let odb = repo.odb().map_err(git_err("cannot open the object database"))?;
-    // Priority above the loose (1) and pack (2) backends: new objects go here.
-    let _mempack = odb.add_new_mempack_backend(1000).map_err(git_err("cannot create an in-memory object store"))?;
-    let mut written = Vec::new();
-    let value = build(&repo, &mut written)?;
-    written.sort();
-    written.dedup();
-    if written.is_empty() {
-        return Ok((value, None));
-    }
-    let mut builder = repo.packbuilder().map_err(git_err("cannot build a pack"))?;
-    for oid in &written {
-        builder.insert_object(*oid, None).map_err(git_err("cannot build a pack"))?;
-    }
-    let mut buf = Buf::new();
-    builder.write_buf(&mut buf).map_err(git_err("cannot build a pack"))?;
-    let count = pack_object_count(&buf);
-    fs::create_dir_all(pack_dir).map_err(|e| Error::io("cannot create objects/pack", &e))?;
-    let mut indexer = Indexer::new(Some(&odb), pack_dir, 0o444, false).map_err(git_err("cannot index a pack"))?;
-    indexer.write_all(&buf).map_err(|e| Error::io("cannot write a pack", &e))?;
-    let name = indexer.commit().map_err(git_err("cannot index a pack"))?;
-    sync_pack(pack_dir, &name)?;
-    Ok((value, Some((name, count))))
+/// One entry of a tree being written: name, mode, object.
+pub(super) struct TreeItem {
+    pub name: Vec<u8>,
+    pub mode: i32,
+    pub id: Oid,
 }
 
-/// The object count from a pack header (`PACK`, version, count).
-fn pack_object_count(pack: &[u8]) -> usize {
-    if pack.len() < 12 || &pack[..4] != b"PACK" {
-        return 0;
+/// The objects one commit adds, built in memory, each once.
+#[derive(Default)]
+pub(super) struct NewObjects {
+    objects: Vec<(ObjectType, Oid, Vec<u8>)>,
+    ids: HashSet<Oid>,
+}
+
+fn hash_error(e: &git2::Error) -> Error {
+    Error::new(Kind::Internal, format!("cannot hash an object in memory: {}", e.message()))
+}
+
+impl NewObjects {
+    fn add(&mut self, kind: ObjectType, body: Vec<u8>) -> Result<Oid> {
+        let id = Oid::hash_object(kind, &body).map_err(|e| hash_error(&e))?;
+        if self.ids.insert(id) {
+            self.objects.push((kind, id, body));
+        }
+        Ok(id)
     }
-    u32::from_be_bytes([pack[8], pack[9], pack[10], pack[11]]) as usize
+
+    pub fn blob(&mut self, bytes: &[u8]) -> Result<Oid> {
+        self.add(ObjectType::Blob, bytes.to_vec())
+    }
+
+    /// A tree of `items` (any order; names unique), serialised as git and
+    /// libgit2 do: sorted by name, a folder's name compared as if it ended
+    /// in `/`, the mode in octal without leading zeros.
+    pub fn tree(&mut self, mut items: Vec<TreeItem>) -> Result<Oid> {
+        let key = |item: &TreeItem| {
+            let mut key = item.name.clone();
+            if is_tree_mode(item.mode) {
+                key.push(b'/');
+            }
+            key
+        };
+        items.sort_by_cached_key(key);
+        let mut body = Vec::with_capacity(items.len() * 40);
+        for item in &items {
+            write!(body, "{:o} ", item.mode).expect("writing to memory");
+            body.extend_from_slice(&item.name);
+            body.push(0);
+            body.extend_from_slice(item.id.as_bytes());
+        }
+        self.add(ObjectType::Tree, body)
+    }
+
+    /// A commit as `git_commit_create` writes it: tree, parents, author and
+    /// committer (the same signature), a blank line, the message untouched.
+    pub fn commit(&mut self, tree: Oid, parents: &[Oid], signature: &Signature<'_>, message: &str) -> Result<Oid> {
+        let mut body = Vec::with_capacity(256 + message.len());
+        writeln!(body, "tree {tree}").expect("writing to memory");
+        for parent in parents {
+            writeln!(body, "parent {parent}").expect("writing to memory");
+        }
+        for header in ["author", "committer"] {
+            write_signature(&mut body, header, signature);
+        }
+        body.push(b'\n');
+        body.extend_from_slice(message.as_bytes());
+        self.add(ObjectType::Commit, body)
+    }
+
+    /// Writes the objects as one durable pack in `pack_dir`; returns its
+    /// name and object count, or None when there is nothing to write.
+    pub fn write_pack(&self, pack_dir: &Path) -> Result<Option<(String, usize)>> {
+        if self.objects.is_empty() {
+            return Ok(None);
+        }
+        let (pack, index) = self.pack_bytes()?;
+        let name = hex(&pack[pack.len() - 20..]);
+        let idx = index_bytes(index, &pack[pack.len() - 20..]);
+        fs::create_dir_all(pack_dir).map_err(|e| Error::io("cannot create objects/pack", &e))?;
+        let (pack_path, idx_path) = pack_paths(pack_dir, &name);
+        let tmp_pack = write_temporary(pack_dir, "pack", &pack)?;
+        let tmp_idx = match write_temporary(pack_dir, "idx", &idx) {
+            Ok(path) => path,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp_pack);
+                return Err(e);
+            }
+        };
+        for (from, to) in [(&tmp_pack, &pack_path), (&tmp_idx, &idx_path)] {
+            if let Err(e) = fs::rename(from, to) {
+                let _ = fs::remove_file(&tmp_pack);
+                let _ = fs::remove_file(&tmp_idx);
+                return Err(Error::io(&format!("cannot move a new pack to {}", to.display()), &e));
+            }
+        }
+        sync_files(vec![pack_path, idx_path, pack_dir.to_path_buf()])?;
+        Ok(Some((name, self.objects.len())))
+    }
+
+    /// The pack (header, each object whole and deflated, SHA-1 trailer) and
+    /// each object's id, CRC-32 of its packed bytes and offset.
+    fn pack_bytes(&self) -> Result<(Vec<u8>, Vec<Packed>)> {
+        let size: usize = self.objects.iter().map(|(_, _, body)| body.len()).sum();
+        let mut pack = Vec::with_capacity(size / 2 + 64);
+        pack.extend_from_slice(b"PACK");
+        pack.extend_from_slice(&2u32.to_be_bytes());
+        let count = u32::try_from(self.objects.len())
+            .map_err(|_| Error::new(Kind::Internal, "too many objects for one pack"))?;
+        pack.extend_from_slice(&count.to_be_bytes());
+        let mut index = Vec::with_capacity(self.objects.len());
+        // One compressor for all objects: setting one up allocates and clears
+        // a few hundred KiB, which cost more than compressing a small object.
+        let mut compressor = Compress::new(Compression::fast(), true);
+        for (kind, id, body) in &self.objects {
+            let offset = pack.len();
+            let code: u8 = match kind {
+                ObjectType::Commit => 1,
+                ObjectType::Tree => 2,
+                ObjectType::Blob => 3,
+                _ => return Err(Error::new(Kind::Internal, "orc writes only commits, trees and blobs")),
+            };
+            // Type and size: the low four bits of the size first, then seven
+            // bits a byte, the high bit saying another byte follows.
+            let mut rest = body.len() as u64;
+            let mut byte = (code << 4) | (rest & 0x0f) as u8;
+            rest >>= 4;
+            while rest != 0 {
+                pack.push(byte | 0x80);
+                byte = (rest & 0x7f) as u8;
+                rest >>= 7;
+            }
+            pack.push(byte);
+            deflate(&mut compressor, body, &mut pack)?;
+            let mut crc = Crc::new();
+            crc.update(&pack[offset..]);
+            index.push(Packed { id: *id, crc: crc.sum(), offset: offset as u64 });
+        }
+        let trailer = Sha1::digest(&pack);
+        pack.extend_from_slice(&trailer);
+        Ok((pack, index))
+    }
+}
+
+/// Appends `body` to `out` as one zlib stream, then readies `compressor`
+/// for the next object.
+fn deflate(compressor: &mut Compress, body: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let failed = |e: flate2::CompressError| Error::new(Kind::Internal, format!("cannot compress an object: {e}"));
+    let start = compressor.total_in();
+    loop {
+        out.reserve(body.len() / 2 + 64);
+        let read = (compressor.total_in() - start) as usize;
+        match compressor.compress_vec(&body[read..], out, FlushCompress::Finish).map_err(failed)? {
+            Status::StreamEnd => break,
+            Status::Ok | Status::BufError => {}
+        }
+    }
+    compressor.reset();
+    Ok(())
+}
+
+/// Where an object went in a pack, as its index records it.
+struct Packed {
+    id: Oid,
+    /// CRC-32 of the object's bytes in the pack (header and deflated body).
+    crc: u32,
+    offset: u64,
+}
+
+/// `<header> <name> <<email>> <seconds> <+hhmm>` and a newline, as libgit2's
+/// `git_signature__writebuf` writes it.
+fn write_signature(out: &mut Vec<u8>, header: &str, signature: &Signature<'_>) {
+    let when = signature.when();
+    let offset = when.offset_minutes();
+    let sign = if offset < 0 || when.sign() == '-' { '-' } else { '+' };
+    let offset = offset.abs();
+    out.extend_from_slice(header.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(signature.name_bytes());
+    out.extend_from_slice(b" <");
+    out.extend_from_slice(signature.email_bytes());
+    writeln!(out, "> {} {sign}{:02}{:02}", when.seconds() as u32, offset / 60, offset % 60).expect("writing to memory");
+}
+
+/// A version-2 pack index: magic and version, the fan-out table, sorted ids,
+/// their CRC-32s, their offsets (those past 2^31 through the large-offset
+/// table), the pack's trailer, and the index's own SHA-1.
+fn index_bytes(mut index: Vec<Packed>, pack_trailer: &[u8]) -> Vec<u8> {
+    index.sort_by_key(|packed| packed.id);
+    let mut idx = Vec::with_capacity(8 + 256 * 4 + index.len() * 28 + 40);
+    idx.extend_from_slice(&[0xff, b't', b'O', b'c', 0, 0, 0, 2]);
+    let mut fanout = [0u32; 256];
+    for Packed { id, .. } in &index {
+        fanout[id.as_bytes()[0] as usize] += 1;
+    }
+    let mut running = 0;
+    for count in fanout {
+        running += count;
+        idx.extend_from_slice(&running.to_be_bytes());
+    }
+    for Packed { id, .. } in &index {
+        idx.extend_from_slice(id.as_bytes());
+    }
+    for Packed { crc, .. } in &index {
+        idx.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for Packed { offset, .. } in &index {
+        let small = match u32::try_from(*offset) {
+            Ok(small) if small < 0x8000_0000 => small,
+            _ => {
+                large.push(*offset);
+                0x8000_0000 | (large.len() - 1) as u32
+            }
+        };
+        idx.extend_from_slice(&small.to_be_bytes());
+    }
+    for offset in large {
+        idx.extend_from_slice(&offset.to_be_bytes());
+    }
+    idx.extend_from_slice(pack_trailer);
+    let own = Sha1::digest(&idx);
+    idx.extend_from_slice(&own);
+    idx
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to a new read-only `tmp_orc_<what>_*` file in `dir`.
+fn write_temporary(dir: &Path, what: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| Error::new(Kind::Internal, format!("no randomness: {e}")))?;
+    let path = dir.join(format!("tmp_orc_{what}_{}_{}", std::process::id(), hex(&random)));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(&path)
+        .and_then(|mut file| file.write_all(bytes));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&path);
+        return Err(Error::io(&format!("cannot write {}", path.display()), &e));
+    }
+    Ok(path)
 }
 
 pub(super) fn pack_paths(pack_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (pack_dir.join(format!("pack-{name}.pack")), pack_dir.join(format!("pack-{name}.idx")))
-}
-
-fn sync_pack(pack_dir: &Path, name: &str) -> Result<()> {
-    let (pack, idx) = pack_paths(pack_dir, name);
-    sync_files(vec![pack, idx, pack_dir.to_path_buf()])
 }
 
 /// Remembers a pack orc wrote; returns whether enough small packs piled up
@@ -133,4 +355,162 @@ pub(super) fn idx_object_ids(idx: &Path) -> Result<Vec<Oid>> {
         return Err(bad());
     }
     bytes[start..end].chunks(20).map(|raw| Oid::from_bytes(raw).map_err(|_| bad())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::{Repository, Time};
+    use std::process::Command;
+
+    fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    fn item(name: &str, mode: i32, id: Oid) -> TreeItem {
+        TreeItem { name: name.as_bytes().to_vec(), mode, id }
+    }
+
+    /// What libgit2's tree builder writes for the same entries.
+    fn libgit2_tree(repo: &Repository, entries: &[(&str, i32, Oid)]) -> Oid {
+        let mut builder = repo.treebuilder(None).unwrap();
+        for (name, mode, id) in entries {
+            builder.insert(name, *id, *mode).unwrap();
+        }
+        builder.write().unwrap()
+    }
+
+    #[test]
+    fn trees_get_the_ids_libgit2_gives_them() {
+        let (_dir, repo) = repo();
+        let blob = repo.blob(b"x\n").unwrap();
+        let other = repo.blob(b"y\n").unwrap();
+        let sub = libgit2_tree(&repo, &[("inner", MODE_BLOB, blob)]);
+        // Folder names sort as if they ended in '/', so "a" the folder comes
+        // after "a.b" and "a-" but before "a0"; an executable and a link keep
+        // their modes.
+        let entries = [
+            ("a0", MODE_BLOB, blob),
+            ("a", MODE_TREE, sub),
+            ("a.b", MODE_BLOB, other),
+            ("a-", MODE_TREE, sub),
+            ("b", 0o100_755, blob),
+            ("link", 0o120_000, other),
+            ("Z", MODE_BLOB, blob),
+        ];
+        let mut objects = NewObjects::default();
+        let ours = objects.tree(entries.iter().map(|(n, m, id)| item(n, *m, *id)).collect()).unwrap();
+        assert_eq!(ours, libgit2_tree(&repo, &entries));
+        let empty = objects.tree(Vec::new()).unwrap();
+        assert_eq!(empty, repo.treebuilder(None).unwrap().write().unwrap());
+    }
+
+    #[test]
+    fn commits_get_the_ids_libgit2_gives_them() {
+        let (_dir, repo) = repo();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree_object = repo.find_tree(tree).unwrap();
+        let mut parents = Vec::new();
+        for (seconds, offset, message) in [
+            (1_767_225_600, 0, "orc: root\n"),
+            (1_796_091_295, 60, "orc: claim t-1\n\nOrc-Op: 01ABC\n"),
+            (1_796_091_296, -150, "no newline at the end"),
+            (1_796_091_297, -1, "a minute west\n"),
+        ] {
+            let signature =
+                Signature::new("Bench Person", "bench@example.invalid", &Time::new(seconds, offset)).unwrap();
+            let parent_objects: Vec<git2::Commit<'_>> = parents.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+            let parent_refs: Vec<&git2::Commit<'_>> = parent_objects.iter().collect();
+            let expected = repo.commit(None, &signature, &signature, message, &tree_object, &parent_refs).unwrap();
+            let ours = NewObjects::default().commit(tree, &parents, &signature, message).unwrap();
+            assert_eq!(ours, expected, "commit {message:?} at offset {offset}");
+            // Two parents from the second commit on: a merge is written too.
+            parents = vec![expected];
+            if let Some(first) = parent_objects.first() {
+                parents.push(first.id());
+            }
+        }
+    }
+
+    #[test]
+    fn a_written_pack_is_read_by_git_and_libgit2_alike() {
+        let (dir, _repo) = repo();
+        let mut objects = NewObjects::default();
+        // A blob past 64 KiB needs a size of several bytes in its header,
+        // and an empty one a single byte.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let small = objects.blob(b"task\n").unwrap();
+        let large = objects.blob(&big).unwrap();
+        let empty = objects.blob(b"").unwrap();
+        assert_eq!(objects.blob(b"task\n").unwrap(), small, "the same object twice is kept once");
+        let tree = objects
+            .tree(vec![item("big", MODE_BLOB, large), item("empty", MODE_BLOB, empty), item("small", MODE_BLOB, small)])
+            .unwrap();
+        let signature = Signature::new("orc", "orc@localhost", &Time::new(1_767_225_600, 0)).unwrap();
+        let commit = objects.commit(tree, &[], &signature, "orc: root\n").unwrap();
+        let pack_dir = dir.path().join("objects").join("pack");
+        let (name, count) = objects.write_pack(&pack_dir).unwrap().expect("objects to write");
+        assert_eq!(count, 5);
+        let (pack, idx) = pack_paths(&pack_dir, &name);
+        let mut listed = idx_object_ids(&idx).unwrap();
+        listed.sort();
+        let mut expected = vec![small, large, empty, tree, commit];
+        expected.sort();
+        assert_eq!(listed, expected);
+        let leftovers: Vec<_> = fs::read_dir(&pack_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tmp_"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+        let verify = Command::new("git").arg("verify-pack").arg("-v").arg(&idx).output().unwrap();
+        assert!(verify.status.success(), "git verify-pack: {}", String::from_utf8_lossy(&verify.stderr));
+        let fsck = Command::new("git").arg("--git-dir").arg(dir.path()).args(["fsck", "--strict"]).output().unwrap();
+        assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+        let shown = Command::new("git")
+            .arg("--git-dir")
+            .arg(dir.path())
+            .args(["cat-file", "blob", &large.to_string()])
+            .output()
+            .unwrap();
+        assert!(shown.stdout == big, "git reads the large blob back");
+
+        let reopened = Repository::open_bare(dir.path()).unwrap();
+        assert_eq!(reopened.find_blob(small).unwrap().content(), b"task\n");
+        assert_eq!(reopened.find_commit(commit).unwrap().tree_id(), tree);
+        assert!(pack.exists());
+    }
+
+    #[test]
+    fn nothing_to_write_writes_no_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(NewObjects::default().write_pack(dir.path()).unwrap().is_none());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn offsets_past_two_gibibytes_go_through_the_large_offset_table() {
+        let ids: Vec<Oid> = (0u8..3).map(|i| Oid::from_bytes(&[i; 20]).unwrap()).collect();
+        let index = vec![
+            Packed { id: ids[0], crc: 7, offset: 12 },
+            Packed { id: ids[1], crc: 8, offset: 0x8000_0000 },
+            Packed { id: ids[2], crc: 9, offset: 0x1_0000_0000 },
+        ];
+        let idx = index_bytes(index, &[0xaa; 20]);
+        let offsets_at = 8 + 256 * 4 + 3 * 20 + 3 * 4;
+        let word = |at: usize| u32::from_be_bytes(idx[at..at + 4].try_into().unwrap());
+        assert_eq!(word(offsets_at), 12);
+        assert_eq!(word(offsets_at + 4), 0x8000_0000, "first large offset");
+        assert_eq!(word(offsets_at + 8), 0x8000_0001, "second large offset");
+        let large_at = offsets_at + 12;
+        let quad = |at: usize| u64::from_be_bytes(idx[at..at + 8].try_into().unwrap());
+        assert_eq!(quad(large_at), 0x8000_0000);
+        assert_eq!(quad(large_at + 8), 0x1_0000_0000);
+        assert_eq!(&idx[large_at + 16..large_at + 36], &[0xaa; 20]);
+        assert_eq!(idx.len(), large_at + 16 + 40);
+        assert_eq!(&idx[idx.len() - 20..], Sha1::digest(&idx[..idx.len() - 20]).as_slice());
+    }
 }
