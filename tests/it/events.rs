@@ -500,9 +500,9 @@ fn padded(i: i64, bytes: usize) -> String {
 #[test]
 fn a_busy_writer_s_day_is_split_into_bounded_chunks_that_read_as_one_log() {
     let env = TestEnv::new();
-    // Each event is ~30 KB: two fill a 64 KiB chunk, the third opens the next.
+    // Each event is ~7 KB: two fill a 16 KiB chunk, the third opens the next.
     for i in 0..5 {
-        log(&env, "a1", "tick", &padded(i, 30_000));
+        log(&env, "a1", "tick", &padded(i, 7_000));
     }
     log(&env, "a2", "tick", r#"{"i":100}"#);
     let files = files_of(&env, "a1");
@@ -511,7 +511,7 @@ fn a_busy_writer_s_day_is_split_into_bounded_chunks_that_read_as_one_log() {
     assert_eq!(names, vec!["000001.jsonl", "000002.jsonl", "000003.jsonl"], "{files:?}");
     for file in &files {
         let size = env.show(file).len();
-        assert!(size <= 64 * 1024, "{file} holds {size} bytes, past the chunk size");
+        assert!(size <= orc::model::event::CHUNK_BYTES, "{file} holds {size} bytes, past the chunk size");
     }
     assert_eq!(files_of(&env, "a2"), vec![format!("{day}/a2/000001.jsonl")], "one writer per file");
 
