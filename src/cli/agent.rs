@@ -1,5 +1,6 @@
 //! `orc a register|heartbeat|list|rm`.
 
+use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -15,11 +16,11 @@ pub enum AgentCommand {
     /// Register an agent (again, to change its role)
     ///
     /// Example: orc a register agent-1 worker
-    Register(RegisterArgs),
+    Register(Lazy<RegisterArgs>),
     /// Report that an agent is alive; keeps its claims from lapsing
     ///
     /// Example: orc a heartbeat agent-1 --status "running tests"
-    Heartbeat(HeartbeatArgs),
+    Heartbeat(Lazy<HeartbeatArgs>),
     /// List agents with their last sign of life
     ///
     /// Example: orc a list --json
@@ -29,7 +30,7 @@ pub enum AgentCommand {
     ///
     /// Example: orc a rm agnet-1
     #[command(visible_alias = "remove")]
-    Rm(RmArgs),
+    Rm(Lazy<RmArgs>),
 }
 
 #[derive(Args, Debug)]

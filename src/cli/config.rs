@@ -1,6 +1,7 @@
 //! `orc config get [KEY]`, `orc config set KEY VALUE`: the branch's orc.toml
 //! without a checkout of the orc branch.
 
+use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -16,11 +17,11 @@ pub enum ConfigCommand {
     /// Print the branch's settings, or one of them
     ///
     /// Example: orc config get lease
-    Get(GetArgs),
+    Get(Lazy<GetArgs>),
     /// Change one setting of the branch's orc.toml (one commit, kept comments)
     ///
     /// Example: orc config set lease 45m
-    Set(SetArgs),
+    Set(Lazy<SetArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! `orc hooks install|uninstall|status`, and `orc hook`, the entry point the
 //! installed hooks call.
 
+use super::lazy::Lazy;
 use std::io::Read;
 
 use clap::{Args, Subcommand};
@@ -18,7 +19,7 @@ pub enum HooksCommand {
     /// A hook you already have keeps running first, with its exit status kept.
     ///
     /// Example: orc hooks install --hooks post-commit,pre-push
-    Install(InstallArgs),
+    Install(Lazy<InstallArgs>),
     /// Remove orc's hooks and put back the ones they chained
     ///
     /// Example: orc hooks uninstall

@@ -1,5 +1,6 @@
 //! `orc kb write|append|read|list|rm`.
 
+use super::lazy::Lazy;
 use std::io::Read;
 
 use clap::{Args, Subcommand};
@@ -19,15 +20,15 @@ pub enum KbCommand {
     /// Write a topic (replacing it): text as an argument, --file F, or - for stdin
     ///
     /// Example: orc kb write api-design "Use REST for external, events for internal"
-    Write(WriteArgs),
+    Write(Lazy<WriteArgs>),
     /// Add text to the end of a topic (creating it if needed)
     ///
     /// Example: echo "- retry on 503" | orc kb append api-design -
-    Append(WriteArgs),
+    Append(Lazy<WriteArgs>),
     /// Print a topic
     ///
     /// Example: orc kb read api-design
-    Read(TopicArgs),
+    Read(Lazy<TopicArgs>),
     /// List topics with size, author and time
     ///
     /// Example: orc kb list --json
@@ -36,11 +37,11 @@ pub enum KbCommand {
     /// Remove a topic (its text stays in git history)
     ///
     /// Example: orc kb rm api-design
-    Rm(TopicArgs),
+    Rm(Lazy<TopicArgs>),
     /// Load a folder of Markdown as topics, in one commit (docs/auth.md becomes docs/auth)
     ///
     /// Example: orc kb import ./notes
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -1,5 +1,6 @@
 //! `orc lock acquire|release|list|run`.
 
+use super::lazy::Lazy;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,23 +25,23 @@ pub enum LockCommand {
     /// Take a lock on a shared resource (or renew yours); prints its fencing token
     ///
     /// Example: orc lock acquire deploy --ttl 5m --agent agent-1
-    Acquire(AcquireArgs),
+    Acquire(Lazy<AcquireArgs>),
     /// Give a lock back (only its holder, or anyone with --force)
     ///
     /// Example: orc lock release deploy --agent agent-1
-    Release(ReleaseArgs),
+    Release(Lazy<ReleaseArgs>),
     /// List held locks with holder, expiry and token
     ///
     /// Example: orc lock list --all
     #[command(visible_alias = "ls")]
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Run a command while holding a lock: renewed while it runs, released when it exits
     ///
     /// The command sees ORC_LOCK_RESOURCE and ORC_LOCK_TOKEN (the fencing token).
     /// orc exits with the command's status (128+N when a signal N ended it).
     ///
     /// Example: orc lock run deploy --ttl 2m -- ./deploy.sh production
-    Run(RunArgs),
+    Run(Lazy<RunArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -15,6 +15,7 @@ mod doctor;
 mod events;
 mod hooks;
 mod kb;
+mod lazy;
 mod lock;
 mod maintain;
 #[cfg(feature = "server")]
@@ -41,6 +42,7 @@ use crate::model::task::Actor;
 use crate::ops::{Applied, Operation};
 use crate::read::Snapshot;
 use crate::session::{Clock, IdempotencyKey, Publish, Session};
+use lazy::Lazy;
 use output::{for_people, Output};
 
 /// Coordinate a team of AI coding agents through git alone
@@ -79,7 +81,7 @@ pub enum Command {
     /// Create the orc branch (or adopt the remote's) with orc.toml
     ///
     /// Example: orc init --remote origin
-    Init(InitArgs),
+    Init(Lazy<InitArgs>),
     /// Show everything at a glance: workstreams, tasks, agents
     ///
     /// Example: orc status --json
@@ -91,97 +93,99 @@ pub enum Command {
     /// Merge orc's small packs into one now (commands start this in the background)
     ///
     /// Example: orc maintain --json
-    Maintain(maintain::MaintainArgs),
+    Maintain(Lazy<maintain::MaintainArgs>),
     /// The branch's settings (orc.toml): get, set
     ///
     /// Example: orc config set lease 45m
     #[command(subcommand)]
-    Config(config::ConfigCommand),
+    Config(Lazy<config::ConfigCommand>),
     /// Workstreams: create, list, show, archive
     ///
     /// Example: orc ws create revenue "Revenue generation" 1
     #[command(subcommand, visible_alias = "workstream")]
-    Ws(ws::WsCommand),
+    Ws(Lazy<ws::WsCommand>),
     /// Tasks: add, list, show, claim, next, complete, fail, release, cancel, retry, edit
     ///
     /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
     #[command(name = "t", subcommand, visible_alias = "task")]
-    Task(task::TaskCommand),
+    Task(Lazy<task::TaskCommand>),
     /// Agents: register, heartbeat, list, rm
     ///
     /// Example: orc a register agent-1 worker
     #[command(name = "a", subcommand, visible_alias = "agent")]
-    Agent(agent::AgentCommand),
+    Agent(Lazy<agent::AgentCommand>),
     /// List the tasks that can be claimed now, best first
     ///
     /// Example: orc ready revenue --json
-    Ready(task::ReadyArgs),
+    Ready(Lazy<task::ReadyArgs>),
     /// Claim a task by id, or the best ready task across workstreams
     ///
     /// Example: orc claim t-3fk2 --agent agent-1
-    Claim(task::TopClaimArgs),
+    Claim(Lazy<task::TopClaimArgs>),
     /// Claim the best ready task (of one workstream, or any)
     ///
     /// Example: orc next revenue --agent agent-1 --json
-    Next(task::TopNextArgs),
+    Next(Lazy<task::TopNextArgs>),
     /// Complete a task you hold
     ///
     /// Example: orc complete t-3fk2 "merged in #42" --agent agent-1
-    Complete(task::TopFinishArgs),
+    Complete(Lazy<task::TopFinishArgs>),
     /// Fail a task you hold, with a reason
     ///
     /// Example: orc fail t-3fk2 "the API key is missing" --agent agent-1
-    Fail(task::TopFinishArgs),
+    Fail(Lazy<task::TopFinishArgs>),
     /// Block until a task is done or failed
     ///
     /// Example: orc wait t-3fk2 --timeout 10m
-    Wait(task::WaitArgs),
+    Wait(Lazy<task::WaitArgs>),
     /// Locks on shared resources: acquire, release, list, run
     ///
     /// Example: orc lock run deploy -- ./deploy.sh
     #[command(subcommand)]
-    Lock(lock::LockCommand),
+    Lock(Lazy<lock::LockCommand>),
     /// Log an event of your own
     ///
     /// Example: orc log deployed --data '{"service":"api","version":"2.0"}'
-    Log(events::LogArgs),
+    Log(Lazy<events::LogArgs>),
     /// Show events, newest last; --follow to keep watching
     ///
     /// Example: orc events --type task.claim --since 1h
-    Events(events::EventsArgs),
+    Events(Lazy<events::EventsArgs>),
     /// Knowledge base: write, append, read, list, rm, import
     ///
     /// Example: orc kb write api-design "Use REST for external clients"
     #[command(subcommand)]
-    Kb(kb::KbCommand),
+    Kb(Lazy<kb::KbCommand>),
     /// Git hooks that log commits, merges, switches, rewrites and pushes
     ///
     /// Example: orc hooks install
     #[command(subcommand)]
-    Hooks(hooks::HooksCommand),
+    Hooks(Lazy<hooks::HooksCommand>),
     /// Publish local work to the shared remote and take in everyone else's
     ///
     /// Fetches the remote's orc branch, replays local operations it lacks on
     /// top (a claim another machine won is dropped and reported), and pushes.
     ///
     /// Example: orc sync --remote origin
-    Sync(SyncArgs),
+    Sync(Lazy<SyncArgs>),
     /// Serve the HTTP API and the live dashboard
     ///
     /// Example: orc serve --listen 127.0.0.1:7787 --open
     #[cfg(feature = "server")]
-    Serve(serve::ServeArgs),
+    Serve(Lazy<serve::ServeArgs>),
     /// Render README.md and docs/index.html into the branch (or --out DIR)
     ///
     /// Example: orc dashboard --out /tmp/orc-dashboard
-    Dashboard(DashboardArgs),
+    Dashboard(Lazy<DashboardArgs>),
     /// See orc work: a throwaway project, a shared remote, and agents racing through it
     ///
     /// Example: orc demo --agents 4 --tasks 40 --keep
+    // Not lazy: its `--dir` shares the id of the global `-C` and must be
+    // in place before clap copies global arguments into it.
     Demo(demo::DemoArgs),
     /// One agent of `orc demo` (not for people)
     #[command(hide = true)]
-    DemoAgent(demo::DemoAgentArgs),
+    DemoAgent(Lazy<demo::DemoAgentArgs>),
     /// One task's work under `orc demo --work` (not for people)
     #[command(hide = true)]
     DemoTask,
@@ -189,19 +193,19 @@ pub enum Command {
     ///
     /// Example: ORC_AGENT=agent-1 orc mcp
     #[cfg(feature = "server")]
-    Mcp(mcp::McpArgs),
+    Mcp(Lazy<mcp::McpArgs>),
     /// Print what an agent needs in its context to work with orc
     ///
     /// Example: orc prime --agents-md
-    Prime(onboard::PrimeArgs),
+    Prime(Lazy<onboard::PrimeArgs>),
     /// Run agents on tasks: claim, worktree, brief, run, heartbeat, finish (a supervisor)
     ///
     /// Example: orc work --agents 4 --ws api -- ./agent.sh
-    Work(work::WorkArgs),
+    Work(Lazy<work::WorkArgs>),
     /// Print a shell completion script
     ///
     /// Example: orc completions bash > ~/.local/share/bash-completion/completions/orc
-    Completions(onboard::CompletionsArgs),
+    Completions(Lazy<onboard::CompletionsArgs>),
     /// Propose who works on what next; kept as cycles/<n>/plan.md
     ///
     /// Example: orc plan
@@ -209,14 +213,14 @@ pub enum Command {
     /// Print a prompt-ready Markdown brief for an agent (or a workstream's top task)
     ///
     /// Example: orc brief agent-1 > brief.md
-    Brief(cycle::BriefArgs),
+    Brief(Lazy<cycle::BriefArgs>),
     /// Report what finished since the last cycle and close it (cycles/<n>/report.md)
     ///
     /// Example: orc collect --json
     Collect,
     /// Entry point of the installed git hooks (not for people)
     #[command(hide = true)]
-    Hook(hooks::HookArgs),
+    Hook(Lazy<hooks::HookArgs>),
     /// Records an event a hook handed over on stdin (not for people)
     #[command(hide = true)]
     HookRecord,
@@ -488,7 +492,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
     if let Command::DemoTask = command {
         return Ok(demo::demo_task());
     }
-    if let Command::Work(work::WorkArgs { command: Some(work::WorkCommand::Keep(args)), .. }) = command {
+    if let Command::Work(Lazy(work::WorkArgs { command: Some(work::WorkCommand::Keep(args)), .. })) = command {
         std::process::exit(work::keep(args));
     }
     #[cfg(feature = "server")]

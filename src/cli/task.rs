@@ -1,6 +1,7 @@
 //! `orc t …`, `orc ready`, and the everyday loop at the top level
 //! (`claim`, `next`, `complete`, `fail`, `wait`).
 
+use super::lazy::Lazy;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
@@ -24,44 +25,44 @@ pub enum TaskCommand {
     /// Add a task to a workstream and print its id
     ///
     /// Example: orc t add revenue "Add payments to API" "Integrate USDC" 1
-    Add(AddArgs),
+    Add(Lazy<AddArgs>),
     /// List tasks, optionally of one workstream, status or holder
     ///
     /// Example: orc t list revenue --status open
     #[command(visible_alias = "ls")]
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Show one task
     ///
     /// Example: orc t show t-3fk2
-    Show(ShowArgs),
+    Show(Lazy<ShowArgs>),
     /// Claim a task: `t claim [ws] <id> [agent]`
     ///
     /// Example: orc t claim t-3fk2 agent-1
-    Claim(ClaimArgs),
+    Claim(Lazy<ClaimArgs>),
     /// Claim the best ready task of a workstream: `t next [ws] [agent]`
     ///
     /// Example: orc t next revenue agent-1
-    Next(NextArgs),
+    Next(Lazy<NextArgs>),
     /// Complete a task: `t complete [ws] <id> [result]`
     ///
     /// Example: orc t complete revenue t-3fk2 "Done: integrated payments"
-    Complete(FinishArgs),
+    Complete(Lazy<FinishArgs>),
     /// Fail a task: `t fail [ws] <id> [reason]`
     ///
     /// Example: orc t fail revenue t-3fk2 "blocked on credentials"
-    Fail(FinishArgs),
+    Fail(Lazy<FinishArgs>),
     /// Give a claim back: `t release [ws] <id>`
     ///
     /// Example: orc t release t-3fk2 --agent agent-1
-    Release(IdArgs),
+    Release(Lazy<IdArgs>),
     /// Withdraw a task for good: `t cancel [ws] <id> [reason]`
     ///
     /// Example: orc t cancel t-3fk2 "no longer needed"
-    Cancel(FinishArgs),
+    Cancel(Lazy<FinishArgs>),
     /// Put a failed task back on the board: `t retry [ws] <id>`
     ///
     /// Example: orc t retry t-3fk2
-    Retry(IdArgs),
+    Retry(Lazy<IdArgs>),
     /// Change a task's title, description, priority or dependencies
     ///
     /// Refused once the task is done or cancelled. `--after` replaces the
@@ -69,7 +70,7 @@ pub enum TaskCommand {
     /// cycle; `--no-after` drops them all.
     ///
     /// Example: orc t edit t-3fk2 --priority 1 --after t-9xk1
-    Edit(EditArgs),
+    Edit(Lazy<EditArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -1,5 +1,6 @@
 //! `orc work` (run a supervisor), `orc work status`, `orc work stop`.
 
+use super::lazy::Lazy;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -35,10 +36,10 @@ pub enum WorkCommand {
     /// Ask a running supervisor to stop: its agents are ended and their claims given back
     ///
     /// Example: orc work stop --agent builder
-    Stop(StopArgs),
+    Stop(Lazy<StopArgs>),
     /// One agent command under a keeper (started by `orc work`, not for people)
     #[command(name = "__keep", hide = true)]
-    Keep(KeepArgs),
+    Keep(Lazy<KeepArgs>),
 }
 
 #[derive(Args, Debug)]

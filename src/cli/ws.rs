@@ -1,5 +1,6 @@
 //! `orc ws create|list|show|archive`.
 
+use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -19,7 +20,7 @@ pub enum WsCommand {
     /// Create a workstream
     ///
     /// Example: orc ws create revenue "Revenue generation" 1
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// List workstreams with their progress
     ///
     /// Example: orc ws list --json
@@ -28,7 +29,7 @@ pub enum WsCommand {
     /// Show one workstream and its tasks
     ///
     /// Example: orc ws show revenue
-    Show(ShowArgs),
+    Show(Lazy<ShowArgs>),
     /// Archive a workstream: keep it, but offer its tasks to nobody
     ///
     /// Hidden from ready, next, plan, status and the dashboard, and closed to
@@ -36,7 +37,7 @@ pub enum WsCommand {
     /// or released. `--restore` brings the workstream back.
     ///
     /// Example: orc ws archive old-experiments
-    Archive(ArchiveArgs),
+    Archive(Lazy<ArchiveArgs>),
 }
 
 #[derive(Args, Debug)]
