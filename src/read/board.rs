@@ -1,7 +1,7 @@
 //! The task board: tasks with the facts readiness needs (dependencies,
 //! holders' last signs of life), and the order `next` and `ready` use.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -56,6 +56,16 @@ impl Head {
     }
 }
 
+/// Whose agent records a board reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AgentRecords {
+    /// Every agent's, so a broken agent file is reported (status, ready).
+    All,
+    /// Only those holding one of the board's tasks: all a claim needs to
+    /// judge leases, whatever the number of agents that ever worked here.
+    Holders,
+}
+
 /// Everything needed to judge readiness of many tasks at once.
 #[derive(Default)]
 pub struct Board {
@@ -83,7 +93,7 @@ impl Board {
                 tasks.retain(|t| !archived.contains(&t.workstream));
             }
         }
-        Self::with_agents(snap, tasks, broken, liveness)
+        Self::with_agents(snap, tasks, broken, liveness, AgentRecords::All)
     }
 
     /// The part of the board that the first `n` ready tasks come from, read
@@ -93,7 +103,13 @@ impl Board {
     /// is ready, so the best `n` ready tasks of the whole board are among
     /// these, in the same order `ready` gives. Costs the same whatever the
     /// number of finished tasks, and of open ones past the first `n`.
-    pub fn load_head(snap: &Snapshot<'_>, ws: Option<&str>, liveness: Option<&Liveness>, n: usize) -> Result<Head> {
+    pub fn load_head(
+        snap: &Snapshot<'_>,
+        ws: Option<&str>,
+        liveness: Option<&Liveness>,
+        n: usize,
+        agents: AgentRecords,
+    ) -> Result<Head> {
         let mut names = match ws {
             Some(ws) => vec![ws.to_string()],
             None => {
@@ -126,7 +142,7 @@ impl Board {
             }
             counts.push((name, Status::ALL.map(|s| index.count(s))));
         }
-        Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness)?, counts, free_not_loaded })
+        Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness, agents)?, counts, free_not_loaded })
     }
 
     /// The tasks a listing needs: only `status` ones when given, only
@@ -145,14 +161,14 @@ impl Board {
         if !matches!(status, Some(Status::Open | Status::Claimed)) && !by_holder {
             return Self::load(snap, ws, liveness);
         }
-        let head = Self::load_head(snap, ws, liveness, 0)?;
+        let head = Self::load_head(snap, ws, liveness, 0, AgentRecords::All)?;
         let (mut active, mut total) = (0, 0);
         for (_, counts) in &head.counts {
             active += counts[Status::Claimed as usize] + counts[Status::Open as usize];
             total += counts.iter().sum::<usize>();
         }
         if active * 4 < total {
-            Ok(Self::load_head(snap, ws, liveness, usize::MAX)?.board)
+            Ok(Self::load_head(snap, ws, liveness, usize::MAX, AgentRecords::All)?.board)
         } else {
             Self::load(snap, ws, liveness)
         }
@@ -163,8 +179,23 @@ impl Board {
         tasks: Vec<Task>,
         mut broken: Vec<Error>,
         liveness: Option<&Liveness>,
+        records: AgentRecords,
     ) -> Result<Self> {
-        let agents = snap.agents()?;
+        let agents = match records {
+            AgentRecords::All => snap.agents()?,
+            AgentRecords::Holders => {
+                let holders: BTreeSet<&str> = tasks.iter().filter_map(|t| t.claimed_by.as_deref()).collect();
+                let mut found = Loaded::default();
+                for holder in holders {
+                    match snap.agent(holder) {
+                        Ok(Some(agent)) => found.items.push(agent),
+                        Ok(None) => {}
+                        Err(e) => found.broken.push(e),
+                    }
+                }
+                found
+            }
+        };
         broken.extend(agents.broken);
         // Only ids that something waits for: most tasks have no dependencies,
         // and a map of every id cost more than the rest of `status`.
