@@ -263,10 +263,29 @@ fn load_outer(
     Ok(())
 }
 
-/// Writes `header` and `lines` to `path` through a temporary file and a
-/// rename, so readers see the old file or the new one, never half of one.
-/// Best effort: a cache that cannot be written only costs speed.
+/// Writes `header` and `lines` to `path` (see `replace_file`), streamed:
+/// a task cache can be tens of megabytes.
 pub(crate) fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item = String>) {
+    write_through_temporary(path, |file| {
+        writeln!(file, "{header}")?;
+        for line in lines {
+            writeln!(file, "{line}")?;
+        }
+        Ok(())
+    });
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so
+/// readers see the old file or the new one, never half of one. Best
+/// effort: a cache that cannot be written only costs speed.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) {
+    write_through_temporary(path, |file| file.write_all(bytes));
+}
+
+fn write_through_temporary(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;
@@ -278,14 +297,10 @@ pub(crate) fn write_cache(path: &Path, header: &str, lines: impl Iterator<Item =
         std::process::id(),
         u64::from_le_bytes([suffix[0], suffix[1], suffix[2], suffix[3], suffix[4], suffix[5], 0, 0])
     ));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        writeln!(file, "{header}")?;
-        for line in lines {
-            writeln!(file, "{line}")?;
-        }
+    let written = std::fs::File::create(&tmp).map(std::io::BufWriter::new).and_then(|mut file| {
+        write(&mut file)?;
         file.flush()
-    })();
+    });
     if written.is_err() || std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

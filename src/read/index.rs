@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::cache::{is_shard_name, load_tasks, not_a_shard, parse_entry, write_cache};
+use super::cache::{is_shard_name, load_tasks, not_a_shard, parse_entry, replace_file, write_cache};
 use super::Snapshot;
 use crate::error::{Error, Kind, Result};
 use crate::model::task::{Status, Task};
@@ -96,18 +96,106 @@ pub struct FreeTask {
     pub blob: Option<ObjectId>,
 }
 
+/// A bucket's sorted keys as its file holds them, one a line, with where
+/// each line starts: reading a bucket is one read and one scan, not a
+/// string per key, and writing it back is one write.
+struct Keys {
+    text: String,
+    starts: Vec<usize>,
+}
+
+impl Keys {
+    fn from_sorted(keys: &[String]) -> Self {
+        let mut out = Self { text: String::new(), starts: Vec::with_capacity(keys.len()) };
+        for key in keys {
+            out.starts.push(out.text.len());
+            out.text.push_str(key);
+            out.text.push('\n');
+        }
+        out
+    }
+
+    /// A bucket file's text; None unless every key ends with a newline.
+    fn parse(text: String) -> Option<Self> {
+        if !text.is_empty() && !text.ends_with('\n') {
+            return None;
+        }
+        let mut starts = Vec::with_capacity(text.len() / 64 + 1);
+        let mut at = 0;
+        while at < text.len() {
+            starts.push(at);
+            at += text[at..].find('\n').expect("the text ends with a newline") + 1;
+        }
+        Some(Self { text, starts })
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.text.len());
+        &self.text[self.starts[i]..end - 1]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn search(&self, key: &str) -> std::result::Result<usize, usize> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = (low + high) / 2;
+            match self.get(mid).cmp(key) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(low)
+    }
+
+    fn insert(&mut self, at: usize, key: &str) {
+        let offset = self.starts.get(at).copied().unwrap_or(self.text.len());
+        self.text.insert_str(offset, key);
+        self.text.insert(offset + key.len(), '\n');
+        for start in &mut self.starts[at..] {
+            *start += key.len() + 1;
+        }
+        self.starts.insert(at, offset);
+    }
+
+    fn remove(&mut self, at: usize) {
+        let start = self.starts[at];
+        let end = self.starts.get(at + 1).copied().unwrap_or(self.text.len());
+        self.text.replace_range(start..end, "");
+        self.starts.remove(at);
+        for later in &mut self.starts[at..] {
+            *later -= end - start;
+        }
+    }
+
+    /// Keeps the first `at` keys and returns the rest.
+    fn split_off(&mut self, at: usize) -> Self {
+        let offset = self.starts[at];
+        let text = self.text.split_off(offset);
+        let starts = self.starts.split_off(at).into_iter().map(|s| s - offset).collect();
+        Self { text, starts }
+    }
+}
+
 struct Bucket {
     first: String,
     len: usize,
     file: String,
-    keys: Option<Vec<String>>,
+    keys: Option<Keys>,
     dirty: bool,
 }
 
 impl Bucket {
     /// A bucket not written yet, holding `keys` (not empty, sorted).
-    fn new(keys: Vec<String>) -> Self {
-        Self { first: keys[0].clone(), len: keys.len(), file: String::new(), keys: Some(keys), dirty: true }
+    fn new(keys: Keys) -> Self {
+        Self { first: keys.get(0).to_string(), len: keys.len(), file: String::new(), keys: Some(keys), dirty: true }
     }
 }
 
@@ -182,7 +270,8 @@ impl TaskIndex {
                 break;
             }
             let keys = self.bucket_keys(i)?;
-            out.extend(keys.iter().take(n - out.len()).map(|k| {
+            let wanted = n - out.len();
+            out.extend(keys.iter().take(wanted).map(|k| {
                 let (id, blob) = parts_of_key(k);
                 FreeTask { id: id.to_string(), blob }
             }));
@@ -202,15 +291,16 @@ impl TaskIndex {
             .collect()
     }
 
-    fn bucket_keys(&mut self, i: usize) -> Result<&mut Vec<String>> {
+    fn bucket_keys(&mut self, i: usize) -> Result<&mut Keys> {
         let bucket = &mut self.buckets[i];
         if bucket.keys.is_none() {
             let path = self.dir.join(&bucket.file);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::io(&format!("cannot read {}", path.display()), &e))?;
-            let keys: Vec<String> = text.lines().map(str::to_string).collect();
-            if keys.len() != bucket.len || keys.first() != Some(&bucket.first) {
-                return Err(Error::new(Kind::Io, format!("{} does not match its index head", path.display())));
+            let damaged = || Error::new(Kind::Io, format!("{} does not match its index head", path.display()));
+            let keys = Keys::parse(text).ok_or_else(damaged)?;
+            if keys.len() != bucket.len || keys.len() == 0 || keys.get(0) != bucket.first {
+                return Err(damaged());
             }
             bucket.keys = Some(keys);
         }
@@ -302,7 +392,7 @@ impl TaskIndex {
             index.broken.insert(path, e.message.clone());
         }
         free.sort_unstable();
-        index.buckets.extend(free.chunks(BUCKET).map(|chunk| Bucket::new(chunk.to_vec())));
+        index.buckets.extend(free.chunks(BUCKET).map(|chunk| Bucket::new(Keys::from_sorted(chunk))));
         Ok(index)
     }
 
@@ -362,13 +452,13 @@ impl TaskIndex {
 
     fn insert_free(&mut self, key: String) -> Result<()> {
         if self.buckets.is_empty() {
-            self.buckets.push(Bucket::new(vec![key]));
+            self.buckets.push(Bucket::new(Keys::from_sorted(&[key])));
             return Ok(());
         }
         let i = self.bucket_for(&key);
         let keys = self.bucket_keys(i)?;
-        let Err(at) = keys.binary_search(&key) else { return Ok(()) };
-        keys.insert(at, key);
+        let Err(at) = keys.search(&key) else { return Ok(()) };
+        keys.insert(at, &key);
         let upper = (keys.len() > 2 * BUCKET).then(|| keys.split_off(BUCKET));
         self.refresh(i);
         if let Some(upper) = upper {
@@ -383,9 +473,9 @@ impl TaskIndex {
         }
         let i = self.bucket_for(key);
         let keys = self.bucket_keys(i)?;
-        let Ok(at) = keys.binary_search_by(|k| k.as_str().cmp(key)) else { return Ok(()) };
+        let Ok(at) = keys.search(key) else { return Ok(()) };
         keys.remove(at);
-        if keys.is_empty() {
+        if keys.len() == 0 {
             self.buckets.remove(i);
         } else {
             self.refresh(i);
@@ -398,7 +488,7 @@ impl TaskIndex {
     fn refresh(&mut self, i: usize) {
         let bucket = &mut self.buckets[i];
         let keys = bucket.keys.as_ref().expect("an edited bucket is loaded");
-        bucket.first.clone_from(&keys[0]);
+        bucket.first = keys.get(0).to_string();
         bucket.len = keys.len();
         bucket.dirty = true;
     }
@@ -411,9 +501,7 @@ impl TaskIndex {
         for bucket in self.buckets.iter_mut().filter(|b| b.dirty) {
             let Some(keys) = &bucket.keys else { continue };
             let file = format!("b-{}", random_hex());
-            let mut lines = keys.iter().cloned();
-            let Some(first) = lines.next() else { continue };
-            write_cache(&self.dir.join(&file), &first, lines);
+            replace_file(&self.dir.join(&file), keys.text.as_bytes());
             bucket.file = file;
             bucket.dirty = false;
         }
@@ -538,4 +626,44 @@ fn changed_files(store: &Store, old: Option<ObjectId>, new: Option<ObjectId>) ->
         }
     }
     Ok((files, not_shards))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(keys: &Keys) -> Vec<&str> {
+        keys.iter().collect()
+    }
+
+    #[test]
+    fn bucket_keys_edit_like_a_sorted_list_and_stay_their_file_text() {
+        let sorted: Vec<String> = ["b", "d", "f"].map(String::from).to_vec();
+        let mut keys = Keys::from_sorted(&sorted);
+        assert_eq!(keys.text, "b\nd\nf\n");
+        assert_eq!((keys.search("d"), keys.search("a"), keys.search("e"), keys.search("z")), (Ok(1), Err(0), Err(2), Err(3)));
+
+        keys.insert(0, "a");
+        keys.insert(3, "e");
+        keys.insert(5, "g");
+        assert_eq!(keys_of(&keys), ["a", "b", "d", "e", "f", "g"]);
+        keys.remove(0);
+        keys.remove(2);
+        keys.remove(3);
+        assert_eq!(keys_of(&keys), ["b", "d", "f"]);
+
+        let upper = keys.split_off(1);
+        assert_eq!((keys.text.as_str(), keys_of(&keys)), ("b\n", vec!["b"]));
+        assert_eq!((upper.text.as_str(), keys_of(&upper)), ("d\nf\n", vec!["d", "f"]));
+
+        let parsed = Keys::parse(upper.text.clone()).unwrap();
+        assert_eq!(keys_of(&parsed), ["d", "f"]);
+        assert_eq!(parsed.search("f"), Ok(1));
+    }
+
+    #[test]
+    fn a_bucket_file_cut_short_does_not_parse() {
+        assert!(Keys::parse("a\nb".to_string()).is_none());
+        assert_eq!(Keys::parse(String::new()).unwrap().len(), 0);
+    }
 }
