@@ -641,7 +641,10 @@ mod tests {
         let sorted: Vec<String> = ["b", "d", "f"].map(String::from).to_vec();
         let mut keys = Keys::from_sorted(&sorted);
         assert_eq!(keys.text, "b\nd\nf\n");
-        assert_eq!((keys.search("d"), keys.search("a"), keys.search("e"), keys.search("z")), (Ok(1), Err(0), Err(2), Err(3)));
+        assert_eq!(
+            (keys.search("d"), keys.search("a"), keys.search("e"), keys.search("z")),
+            (Ok(1), Err(0), Err(2), Err(3))
+        );
 
         keys.insert(0, "a");
         keys.insert(3, "e");
