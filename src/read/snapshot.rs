@@ -91,12 +91,17 @@ impl<'s> Snapshot<'s> {
     /// The branch's settings, with the defaults and the problem when
     /// orc.toml is broken: for reads, which show the problem as a warning.
     pub fn settings(&self) -> (Settings, Option<Error>) {
-        match self.file(SETTINGS_PATH) {
-            Ok(Some(bytes)) => match Settings::parse(&bytes) {
-                Ok(settings) => (settings, None),
-                Err(e) => (Settings::default(), Some(e)),
-            },
-            Ok(None) => (Settings::default(), None),
+        let entry = match self.entry(SETTINGS_PATH) {
+            Ok(Some(entry)) if !entry.is_tree => entry,
+            Ok(_) => return (Settings::default(), None),
+            Err(e) => return (Settings::default(), Some(e)),
+        };
+        let parsed = self.store.parsed(entry.oid, || {
+            let bytes = self.store.read_blob(entry.oid)?;
+            Settings::parse(&bytes)
+        });
+        match parsed {
+            Ok(settings) => (settings, None),
             Err(e) => (Settings::default(), Some(e)),
         }
     }

@@ -11,7 +11,7 @@ mod pack;
 pub mod remote;
 pub mod worktree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,9 @@ pub struct Store {
     common_dir: PathBuf,
     work_dir: Option<PathBuf>,
     roll_up_due: std::cell::Cell<bool>,
+    /// Values parsed from blobs, by blob id (`parsed`): a blob's bytes
+    /// never change, so neither does what was parsed from them.
+    parsed: std::cell::RefCell<HashMap<Oid, Box<dyn std::any::Any + Send>>>,
 }
 
 /// Holds the queue that serialises local writers (`<git-common-dir>/orc/write.lock`).
@@ -138,7 +141,15 @@ impl Store {
         }
         let common_dir = repo.commondir().to_path_buf();
         let work_dir = repo.workdir().map(Path::to_path_buf);
-        Ok(Self { repo, branch, refname, common_dir, work_dir, roll_up_due: std::cell::Cell::new(false) })
+        Ok(Self {
+            repo,
+            branch,
+            refname,
+            common_dir,
+            work_dir,
+            roll_up_due: std::cell::Cell::new(false),
+            parsed: Default::default(),
+        })
     }
 
     pub fn branch(&self) -> &str {
@@ -164,6 +175,24 @@ impl Store {
     }
 
     /// A git config value, read fresh.
+    /// What `parse` makes of blob `oid`, parsed once per store: a command
+    /// reads orc.toml's settings several times (the operation, the publish
+    /// budget, the output), and parsing TOML is not free. Failures are not
+    /// kept.
+    pub fn parsed<T: Clone + Send + 'static>(&self, oid: Oid, parse: impl FnOnce() -> Result<T>) -> Result<T> {
+        if let Some(value) = self.parsed.borrow().get(&oid).and_then(|v| v.downcast_ref::<T>()) {
+            return Ok(value.clone());
+        }
+        let value = parse()?;
+        let mut parsed = self.parsed.borrow_mut();
+        // A long-lived store (orc serve's) sees orc.toml change now and then.
+        if parsed.len() >= 64 {
+            parsed.clear();
+        }
+        parsed.insert(oid, Box::new(value.clone()));
+        Ok(value)
+    }
+
     pub fn config_string(&self, key: &str) -> Option<String> {
         let config = self.repo.config().and_then(|mut c| c.snapshot()).ok()?;
         config.get_string(key).ok().filter(|v| !v.is_empty())
@@ -678,5 +707,35 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(20).min(STALE_AFTER - age));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_is_parsed_once_and_another_blob_again() {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path()).unwrap();
+        let store = Store::discover(dir.path()).unwrap();
+        let (one, two) = (Oid::from_bytes(&[1; 20]).unwrap(), Oid::from_bytes(&[2; 20]).unwrap());
+        let calls = std::cell::Cell::new(0);
+        let parse = |value: u32| {
+            calls.set(calls.get() + 1);
+            Ok(value)
+        };
+        assert_eq!(store.parsed(one, || parse(10)).unwrap(), 10);
+        assert_eq!(store.parsed(one, || parse(11)).unwrap(), 10, "the first parse of a blob stands");
+        assert_eq!(store.parsed(two, || parse(20)).unwrap(), 20);
+        assert_eq!(calls.get(), 2);
+        let failed: Result<u32> =
+            store.parsed(Oid::from_bytes(&[3; 20]).unwrap(), || Err(Error::new(Kind::Internal, "no")));
+        assert!(failed.is_err());
+        assert_eq!(
+            store.parsed(Oid::from_bytes(&[3; 20]).unwrap(), || parse(30)).unwrap(),
+            30,
+            "a failure is not kept"
+        );
     }
 }
