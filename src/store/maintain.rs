@@ -279,7 +279,11 @@ impl Store {
         let mut command = Command::new("git");
         self.aim_at_this_repository(&mut command);
         command
-            .args(["pack-objects", "--stdin-packs", "--delta-base-offset", "-q"])
+            // Short delta chains: every command reads task files straight
+            // from the packs, and at git's default depth (50) a 100,000-task
+            // board's chains grew to ~16, which made `orc ready` there read
+            // 1.4 ms slower than at 1,000 tasks; at 4 the pack was no larger.
+            .args(["pack-objects", "--stdin-packs", "--delta-base-offset", "--depth=4", "-q"])
             .arg(work.join("pack"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
