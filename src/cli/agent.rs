@@ -1,9 +1,9 @@
 //! `orc a register|heartbeat|list|rm`.
 
-use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::lazy::Lazy;
 use super::output::{agent_json, agent_line, Output};
 use super::Ctx;
 use crate::error::Result;

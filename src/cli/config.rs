@@ -1,10 +1,10 @@
 //! `orc config get [KEY]`, `orc config set KEY VALUE`: the branch's orc.toml
 //! without a checkout of the orc branch.
 
-use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::lazy::Lazy;
 use super::output::Output;
 use super::Ctx;
 use crate::error::Result;

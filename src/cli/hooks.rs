@@ -1,12 +1,12 @@
 //! `orc hooks install|uninstall|status`, and `orc hook`, the entry point the
 //! installed hooks call.
 
-use super::lazy::Lazy;
 use std::io::Read;
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::lazy::Lazy;
 use super::output::Output;
 use super::Ctx;
 use crate::error::Result;

@@ -1,11 +1,11 @@
 //! `orc kb write|append|read|list|rm`.
 
-use super::lazy::Lazy;
 use std::io::Read;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::lazy::Lazy;
 use super::output::{display_line, Output};
 use super::{edge_error, Ctx};
 use crate::error::{Error, Kind, Result};

@@ -1,6 +1,5 @@
 //! `orc lock acquire|release|list|run`.
 
-use super::lazy::Lazy;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::lazy::Lazy;
 use super::output::{for_people, Output};
 use super::Ctx;
 use crate::api::lease::LockLease;

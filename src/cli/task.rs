@@ -1,12 +1,12 @@
 //! `orc t …`, `orc ready`, and the everyday loop at the top level
 //! (`claim`, `next`, `complete`, `fail`, `wait`).
 
-use super::lazy::Lazy;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::lazy::Lazy;
 use super::output::{task_detail, task_json, task_line, task_out, Output, TaskFacts, TaskOut};
 use super::Ctx;
 use crate::error::{Error, Kind, Result};

@@ -1,6 +1,5 @@
 //! `orc work` (run a supervisor), `orc work status`, `orc work stop`.
 
-use super::lazy::Lazy;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::lazy::Lazy;
 use super::output::{for_people, Output};
 use super::Ctx;
 use crate::error::{Error, Kind, Result};

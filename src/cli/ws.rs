@@ -1,9 +1,9 @@
 //! `orc ws create|list|show|archive`.
 
-use super::lazy::Lazy;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::lazy::Lazy;
 use super::output::{bar, one_line, task_json, task_line, Output, TaskFacts};
 use super::Ctx;
 pub use crate::api::views::{ws_json, Counts};

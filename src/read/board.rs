@@ -185,15 +185,7 @@ impl Board {
             AgentRecords::All => snap.agents()?,
             AgentRecords::Holders => {
                 let holders: BTreeSet<&str> = tasks.iter().filter_map(|t| t.claimed_by.as_deref()).collect();
-                let mut found = Loaded::default();
-                for holder in holders {
-                    match snap.agent(holder) {
-                        Ok(Some(agent)) => found.items.push(agent),
-                        Ok(None) => {}
-                        Err(e) => found.broken.push(e),
-                    }
-                }
-                found
+                snap.agents_named(holders)
             }
         };
         broken.extend(agents.broken);

@@ -134,8 +134,12 @@ impl Keys {
     }
 
     fn get(&self, i: usize) -> &str {
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.text.len());
-        &self.text[self.starts[i]..end - 1]
+        self.line_at(self.starts[i])
+    }
+
+    fn line_at(&self, start: usize) -> &str {
+        let len = self.text[start..].find('\n').expect("every key ends with a newline");
+        &self.text[start..start + len]
     }
 
     fn iter(&self) -> impl Iterator<Item = &str> {
@@ -143,16 +147,7 @@ impl Keys {
     }
 
     fn search(&self, key: &str) -> std::result::Result<usize, usize> {
-        let (mut low, mut high) = (0, self.len());
-        while low < high {
-            let mid = (low + high) / 2;
-            match self.get(mid).cmp(key) {
-                std::cmp::Ordering::Less => low = mid + 1,
-                std::cmp::Ordering::Greater => high = mid,
-                std::cmp::Ordering::Equal => return Ok(mid),
-            }
-        }
-        Err(low)
+        self.starts.binary_search_by(|&start| self.line_at(start).cmp(key))
     }
 
     fn insert(&mut self, at: usize, key: &str) {

@@ -295,18 +295,22 @@ impl<'s> Snapshot<'s> {
     }
 
     pub fn agents(&self) -> Result<Loaded<Agent>> {
+        let entries = self.list("agents")?;
+        let ids = entries.iter().filter(|e| !e.is_tree).filter_map(|e| e.name.strip_suffix(".toml"));
+        Ok(self.agents_named(ids.filter(|id| name_problem(id).is_none())))
+    }
+
+    /// The records of these agents; an id without one is left out, one
+    /// that does not parse is reported in `broken`.
+    pub fn agents_named<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Loaded<Agent> {
         let mut out = Loaded::default();
-        for entry in self.list("agents")? {
-            let Some(id) = entry.name.strip_suffix(".toml") else { continue };
-            if entry.is_tree || name_problem(id).is_some() {
-                continue;
-            }
+        for id in ids {
             match self.agent(id) {
                 Ok(Some(agent)) => out.items.push(agent),
                 Ok(None) => {}
                 Err(e) => out.broken.push(e),
             }
         }
-        Ok(out)
+        out
     }
 }

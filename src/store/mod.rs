@@ -174,7 +174,6 @@ impl Store {
         self.work_dir.as_deref()
     }
 
-    /// A git config value, read fresh.
     /// What `parse` makes of blob `oid`, parsed once per store: a command
     /// reads orc.toml's settings several times (the operation, the publish
     /// budget, the output), and parsing TOML is not free. Failures are not
@@ -193,6 +192,7 @@ impl Store {
         Ok(value)
     }
 
+    /// A git config value, read fresh.
     pub fn config_string(&self, key: &str) -> Option<String> {
         let config = self.repo.config().and_then(|mut c| c.snapshot()).ok()?;
         config.get_string(key).ok().filter(|v| !v.is_empty())
@@ -713,6 +713,19 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_git_would_refuse_is_never_written_into_a_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        for path in ["", ".", "..", "a\0b", "../x", "a/./b", "a//b"] {
+            let mut objects = pack::NewObjects::default();
+            let err = build_tree(&repo, None, &[(path, Some(b"x".as_slice()))], &mut objects).unwrap_err();
+            assert_eq!(err.kind, Kind::Internal, "{path:?}");
+        }
+        let mut objects = pack::NewObjects::default();
+        assert!(build_tree(&repo, None, &[("a/b.toml", Some(b"x".as_slice()))], &mut objects).unwrap().is_some());
+    }
 
     #[test]
     fn a_blob_is_parsed_once_and_another_blob_again() {
