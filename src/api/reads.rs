@@ -23,7 +23,7 @@ use crate::error::{Error, Kind, Result};
 use crate::model::agent::Agent;
 use crate::model::names::WorkstreamName;
 use crate::model::task::{Status, Task, Terms};
-use crate::read::board::{AgentRecords, Board};
+use crate::read::board::{Board, HeadFor};
 use crate::read::cycle::{compute_brief, Brief};
 pub use crate::read::events::EventQuery;
 pub use crate::read::knowledge::Topic;
@@ -241,7 +241,7 @@ pub fn ready_page(repo: &Repo, session: &Session, ws: Option<&str>, limit: usize
         }
     }
     let terms = terms(&snap, session);
-    let head = Board::load_head(&snap, ws, Some(&Liveness::load(&store, terms.now)), limit, AgentRecords::All)?;
+    let head = Board::load_head(&snap, ws, Some(&Liveness::load(&store, terms.now)), limit, HeadFor::Report)?;
     let total = head.ready_count(&snap, &terms)?;
     let board = &head.board;
     let ready = board.ready(&snap, &terms)?;

@@ -16,7 +16,7 @@ use crate::model::event::Event;
 use crate::model::settings::Settings;
 use crate::model::task::{Status, Task, Terms};
 use crate::model::workstream::Workstream;
-use crate::read::board::{AgentRecords, Board};
+use crate::read::board::{Board, HeadFor};
 use crate::read::events::{query, EventQuery};
 use crate::read::Snapshot;
 use crate::session::Session;
@@ -130,7 +130,7 @@ pub fn status(repo: &Repo, session: &Session) -> Result<StatusReport> {
     let liveness = crate::read::liveness::Liveness::load(&store, now);
     // Only the head of the board: counts come from the task index, so
     // status costs the same at 100 tasks and at 100,000.
-    let head = Board::load_head(&snap, None, Some(&liveness), READY_SHOWN, AgentRecords::All)?;
+    let head = Board::load_head(&snap, None, Some(&liveness), READY_SHOWN, HeadFor::Report)?;
     let mut broken = head.board.broken.clone();
     broken.extend(settings_problem);
 

@@ -17,7 +17,7 @@ use crate::model::task::{normalize_task_ref, Text};
 use crate::model::task::{Blocker, Status, Task, Terms};
 use crate::ops::task::{AddTask, Change, ChangeTask, ClaimTask, EditTask, Finish, FinishTask};
 use crate::ops::Applied;
-use crate::read::board::{AgentRecords, Board};
+use crate::read::board::{Board, HeadFor};
 use crate::read::Snapshot;
 
 #[derive(Subcommand, Debug)]
@@ -566,7 +566,7 @@ pub fn ready(orc: &Ctx, args: &ReadyArgs) -> Result<Output> {
     check_board_scope(&snap, args.workstream.as_deref())?;
     let limit = if args.all { usize::MAX } else { args.limit as usize };
     let head =
-        Board::load_head(&snap, args.workstream.as_deref(), Some(&orc.liveness(snap.store)), limit, AgentRecords::All)?;
+        Board::load_head(&snap, args.workstream.as_deref(), Some(&orc.liveness(snap.store)), limit, HeadFor::Report)?;
     let terms = terms(orc, &snap)?;
     let total = head.ready_count(&snap, &terms)?;
     let board = head.board;

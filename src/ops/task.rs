@@ -12,7 +12,7 @@ use crate::model::names::{AgentName, ResourceName, WorkstreamName};
 use crate::model::record;
 use crate::model::task::{check_text, Actor, ClaimKind, Priority, Status, Task, TaskEdit, TaskId, Terms, Text, Title};
 use crate::model::workstream::task_path;
-use crate::read::board::{blockers, AgentRecords, Board};
+use crate::read::board::{blockers, Board, HeadFor};
 use crate::read::Snapshot;
 
 /// Its fields are validated types: one decoded from JSON is as checked as
@@ -213,7 +213,7 @@ impl Operation for ClaimTask {
             }
             // Only the head of the board: this runs inside the write queue.
             let board =
-                Board::load_head(snap, self.workstream.as_deref(), Some(env.liveness), 1, AgentRecords::Holders)?.board;
+                Board::load_head(snap, self.workstream.as_deref(), Some(env.liveness), 1, HeadFor::Claim)?.board;
             let terms = env.terms()?;
             let ready = board.ready(snap, &terms)?;
             let Some(best) = ready.first() else {

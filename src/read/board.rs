@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::index::TaskIndex;
+use super::index::{Keep, TaskIndex};
 use super::liveness::Liveness;
 use super::{Loaded, Snapshot};
 use crate::error::{Error, Result};
@@ -56,13 +56,25 @@ impl Head {
     }
 }
 
+/// What a board head is read for, which decides what it reads and keeps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HeadFor {
+    /// A report (status, ready, listings): every agent's record, so a
+    /// broken agent file is reported; a task index that moved is saved.
+    Report,
+    /// A claim, inside the write queue: only the records of agents holding
+    /// one of the board's tasks (all it needs to judge leases, whatever the
+    /// number of agents that ever worked here), and the task index is saved
+    /// only when it was far behind (`index::Keep::FarBehind`).
+    Claim,
+}
+
 /// Whose agent records a board reads.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum AgentRecords {
-    /// Every agent's, so a broken agent file is reported (status, ready).
+enum AgentRecords {
+    /// Every agent's, so a broken agent file is reported.
     All,
-    /// Only those holding one of the board's tasks: all a claim needs to
-    /// judge leases, whatever the number of agents that ever worked here.
+    /// Only those holding one of the board's tasks.
     Holders,
 }
 
@@ -108,8 +120,12 @@ impl Board {
         ws: Option<&str>,
         liveness: Option<&Liveness>,
         n: usize,
-        agents: AgentRecords,
+        purpose: HeadFor,
     ) -> Result<Head> {
+        let (keep, agents) = match purpose {
+            HeadFor::Report => (Keep::Moved, AgentRecords::All),
+            HeadFor::Claim => (Keep::FarBehind, AgentRecords::Holders),
+        };
         let mut names = match ws {
             Some(ws) => vec![ws.to_string()],
             None => {
@@ -124,7 +140,7 @@ impl Board {
         let mut counts = Vec::new();
         let mut free_not_loaded = 0;
         for name in names {
-            let (index, free) = TaskIndex::load_with_head(snap, &name, n)?;
+            let (index, free) = TaskIndex::load_with_head(snap, &name, n, keep)?;
             free_not_loaded += index.free_len() - free.len();
             broken.extend(index.broken());
             // Held tasks are read by path; free ones by the blob id the index keeps.
@@ -161,14 +177,14 @@ impl Board {
         if !matches!(status, Some(Status::Open | Status::Claimed)) && !by_holder {
             return Self::load(snap, ws, liveness);
         }
-        let head = Self::load_head(snap, ws, liveness, 0, AgentRecords::All)?;
+        let head = Self::load_head(snap, ws, liveness, 0, HeadFor::Report)?;
         let (mut active, mut total) = (0, 0);
         for (_, counts) in &head.counts {
             active += counts[Status::Claimed as usize] + counts[Status::Open as usize];
             total += counts.iter().sum::<usize>();
         }
         if active * 4 < total {
-            Ok(Self::load_head(snap, ws, liveness, usize::MAX, AgentRecords::All)?.board)
+            Ok(Self::load_head(snap, ws, liveness, usize::MAX, HeadFor::Report)?.board)
         } else {
             Self::load(snap, ws, liveness)
         }

@@ -52,6 +52,21 @@ const KEEP_UNREFERENCED: std::time::Duration = std::time::Duration::from_secs(60
 /// One save in this many looks for bucket files to remove, so the folder
 /// listing is not paid on every command.
 const CLEAN_UP_ONE_IN: u64 = 16;
+/// Changed task files past which a claim saves the index it caught up.
+const FAR_BEHIND: usize = 8;
+
+/// When a loaded index that moved is written back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Keep {
+    /// Always (reports).
+    Moved,
+    /// Only when it was rebuilt or caught up with at least [`FAR_BEHIND`]
+    /// changed task files (claims). A claim's own commit leaves any index
+    /// it saves one change behind at once, and writing one costs a claim
+    /// new files under the write queue; the next report saves it instead,
+    /// and a run of claims with no report between them saves every few.
+    FarBehind,
+}
 
 /// The order `next` takes free tasks in, as a string that sorts the same:
 /// priority, creation time (nanoseconds), id; then, after a space, the
@@ -208,29 +223,32 @@ pub struct TaskIndex {
 
 impl TaskIndex {
     /// The index of `ws` at the snapshot's commit: read, brought up to date
-    /// from the commit it was written for, or rebuilt.
-    pub fn load(snap: &Snapshot<'_>, ws: &str) -> Result<Self> {
+    /// from the commit it was written for, or rebuilt; written back as
+    /// `keep` says.
+    pub fn load(snap: &Snapshot<'_>, ws: &str, keep: Keep) -> Result<Self> {
         let tree = match snap.entry(&tasks_dir(ws))? {
             Some(entry) if entry.is_tree => Some(entry.oid),
             _ => None,
         };
         let dir = snap.store.private_dir().join("index").join(ws);
-        let mut index = match Self::read(&dir) {
+        let (mut index, far) = match Self::read(&dir) {
             Some(index) if index.tree == tree => return Ok(index),
             Some(mut index) => match index.update(snap.store, ws, tree) {
-                Ok(()) => index,
-                Err(_) => Self::build(snap.store, &dir, ws, tree)?,
+                Ok(changes) => (index, changes >= FAR_BEHIND),
+                Err(_) => (Self::build(snap.store, &dir, ws, tree)?, true),
             },
-            None => Self::build(snap.store, &dir, ws, tree)?,
+            None => (Self::build(snap.store, &dir, ws, tree)?, true),
         };
-        index.save();
+        if keep == Keep::Moved || far {
+            index.save();
+        }
         Ok(index)
     }
 
     /// The index of `ws` and its first `n` free tasks (id, and blob id when
     /// known), rebuilt once if a bucket file went missing under it.
-    pub fn load_with_head(snap: &Snapshot<'_>, ws: &str, n: usize) -> Result<(Self, Vec<FreeTask>)> {
-        let mut index = Self::load(snap, ws)?;
+    pub fn load_with_head(snap: &Snapshot<'_>, ws: &str, n: usize, keep: Keep) -> Result<(Self, Vec<FreeTask>)> {
+        let mut index = Self::load(snap, ws, keep)?;
         match index.free_head(n) {
             Ok(ids) => Ok((index, ids)),
             Err(_) => {
@@ -391,9 +409,11 @@ impl TaskIndex {
         Ok(index)
     }
 
-    /// Moves the index to the tasks folder `tree`, reading only what changed.
-    fn update(&mut self, store: &Store, ws: &str, tree: Option<ObjectId>) -> Result<()> {
+    /// Moves the index to the tasks folder `tree`, reading only what
+    /// changed; returns how many task files changed.
+    fn update(&mut self, store: &Store, ws: &str, tree: Option<ObjectId>) -> Result<usize> {
         let (changed, not_shards) = changed_files(store, self.tree, tree)?;
+        let count = changed.len();
         for change in changed {
             if let Some(old) = &change.old {
                 self.broken.remove(&change.path(ws));
@@ -437,7 +457,7 @@ impl TaskIndex {
         }
         self.tree = tree;
         self.changed = true;
-        Ok(())
+        Ok(count)
     }
 
     /// The bucket `key` belongs in: the last whose first key is not after it.

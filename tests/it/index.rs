@@ -165,3 +165,28 @@ fn ready_shows_the_best_hundred_and_says_how_many_more() {
     assert!(all.stderr.is_empty(), "{all}");
     env.orc(&["ready", "--limit", "0"]).code(2);
 }
+
+/// A claim's own commit leaves any index it saves one change behind, so a
+/// claim only reads the index forward; the next report saves it. A claim
+/// that had to read many changes saves them, so a run of claims with no
+/// report between them does not read ever more.
+#[test]
+fn a_claim_saves_the_index_only_when_it_was_far_behind() {
+    let env = TestEnv::new();
+    env.orc(&["ws", "create", "w"]).success();
+    add_rows(&env, &rows("w", 20, |_| 3, |_| None));
+    env.orc(&["status"]).success();
+    let head = env.repo.join(".git/orc/index/w/head");
+    let saved = std::fs::read_to_string(&head).unwrap();
+
+    env.orc(&["t", "add", "w", "the best", "", "1"]).success();
+    let claimed = env.orc(&["--json", "t", "next", "w", "--agent", "a1"]).success().json();
+    assert_eq!(claimed["title"], "the best", "the claim read the add it was behind by");
+    assert_eq!(std::fs::read_to_string(&head).unwrap(), saved, "one change behind: the claim left the index alone");
+
+    add_rows(&env, &rows("x", 8, |i| if i == 1 { 1 } else { 2 }, |_| None).replace("\"x\"", "\"w\""));
+    let claimed = env.orc(&["--json", "t", "next", "w", "--agent", "a2"]).success().json();
+    assert_eq!(claimed["title"], "x 1", "the claim read the eight adds it was behind by");
+    assert_ne!(std::fs::read_to_string(&head).unwrap(), saved, "far behind: the claim saved what it read");
+    check(&env);
+}
