@@ -36,6 +36,24 @@ pub fn sync_files(paths: Vec<PathBuf>) -> Result<()> {
     sync_all_parallel(paths)
 }
 
+/// Fsyncs files still open after they were moved into `dir`, and `dir`,
+/// all at once (no second open).
+pub fn sync_moved_files(files: &[(&File, &Path)], dir: &Path) -> Result<()> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|(file, path)| {
+                scope.spawn(move || {
+                    file.sync_all().map_err(|e| Error::io(&format!("cannot fsync {}", path.display()), &e))
+                })
+            })
+            .collect();
+        let dir_synced = sync_path(dir);
+        handles.into_iter().try_for_each(|h| h.join().expect("an fsync thread does not panic"))?;
+        dir_synced
+    })
+}
+
 /// Fsyncs a loose ref and its folder after it was moved.
 pub fn sync_ref(common_dir: &Path, refname: &str) -> Result<()> {
     let path = common_dir.join(refname);

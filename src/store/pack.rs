@@ -40,7 +40,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use git2::{ObjectType, Oid, Signature};
 use sha1::{Digest, Sha1};
 
-use super::fsync::sync_files;
+use super::fsync::sync_moved_files;
 use crate::error::{Error, Kind, Result};
 
 /// How many listed packs make a roll-up due.
@@ -143,9 +143,9 @@ impl NewObjects {
         let idx = index_bytes(index, &pack[pack.len() - 20..]);
         fs::create_dir_all(pack_dir).map_err(|e| Error::io("cannot create objects/pack", &e))?;
         let (pack_path, idx_path) = pack_paths(pack_dir, &name);
-        let tmp_pack = write_temporary(pack_dir, "pack", &pack)?;
-        let tmp_idx = match write_temporary(pack_dir, "idx", &idx) {
-            Ok(path) => path,
+        let (tmp_pack, pack_file) = write_temporary(pack_dir, "pack", &pack)?;
+        let (tmp_idx, idx_file) = match write_temporary(pack_dir, "idx", &idx) {
+            Ok(written) => written,
             Err(e) => {
                 let _ = fs::remove_file(&tmp_pack);
                 return Err(e);
@@ -158,7 +158,7 @@ impl NewObjects {
                 return Err(Error::io(&format!("cannot move a new pack to {}", to.display()), &e));
             }
         }
-        sync_files(vec![pack_path, idx_path, pack_dir.to_path_buf()])?;
+        sync_moved_files(&[(&pack_file, &pack_path), (&idx_file, &idx_path)], pack_dir)?;
         Ok(Some((name, self.objects.len())))
     }
 
@@ -293,7 +293,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Writes `bytes` to a new read-only `tmp_orc_<what>_*` file in `dir`.
-fn write_temporary(dir: &Path, what: &str, bytes: &[u8]) -> Result<PathBuf> {
+/// Writes `bytes` to a new file in `dir`; returns its path and the file,
+/// still open so it is fsynced without opening it again.
+fn write_temporary(dir: &Path, what: &str, bytes: &[u8]) -> Result<(PathBuf, fs::File)> {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random).map_err(|e| Error::new(Kind::Internal, format!("no randomness: {e}")))?;
     let path = dir.join(format!("tmp_orc_{what}_{}_{}", std::process::id(), hex(&random)));
@@ -302,12 +304,14 @@ fn write_temporary(dir: &Path, what: &str, bytes: &[u8]) -> Result<PathBuf> {
         .create_new(true)
         .mode(0o444)
         .open(&path)
-        .and_then(|mut file| file.write_all(bytes));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&path);
-        return Err(Error::io(&format!("cannot write {}", path.display()), &e));
+        .and_then(|mut file| file.write_all(bytes).map(|()| file));
+    match written {
+        Ok(file) => Ok((path, file)),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(Error::io(&format!("cannot write {}", path.display()), &e))
+        }
     }
-    Ok(path)
 }
 
 pub(super) fn pack_paths(pack_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
