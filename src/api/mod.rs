@@ -230,34 +230,42 @@ impl Repo {
     /// operation must be on the remote afterwards, even when another process
     /// synced it first.
     pub fn publish(&self, session: &Session, op_id: &str, commit: Option<ObjectId>) -> Result<()> {
-        let mut budget = self.publish_budget()?;
-        self.publish_within(session, op_id, commit, None, &mut budget).map(|_| ())
+        let remote = self.publishing_remote(session)?;
+        let mut budget = self.publish_budget(remote.as_deref())?;
+        self.publish_within(session, remote.as_deref(), op_id, commit, None, &mut budget).map(|_| ())
     }
 
     /// The time a publishing command may spend against a remote that keeps
     /// moving (orc.toml `publish_timeout`; the default when orc.toml is
-    /// broken, as for `net_timeout`).
-    fn publish_budget(&self) -> Result<Budget> {
+    /// broken, as for `net_timeout`). orc.toml is read only when there is a
+    /// remote: with none, nothing is spent.
+    fn publish_budget(&self, remote: Option<&str>) -> Result<Budget> {
+        let source = "orc.toml publish_timeout";
+        if remote.is_none() {
+            return Ok(Budget::new(std::time::Duration::ZERO, source));
+        }
         let store = self.store()?;
         let limit = Snapshot::current(&store)?.settings().0.publish_timeout;
-        Ok(Budget::new(limit.to_std().unwrap_or_default(), "orc.toml publish_timeout"))
+        Ok(Budget::new(limit.to_std().unwrap_or_default(), source))
     }
 
-    /// Publishes, spending from `budget` (shared by the tries of one `next`).
-    /// `want` is set for a `next`: one that loses a round asks the machine
-    /// that wins it to claim for it (`sync::requests`).
+    /// Publishes to `remote` (found once per command by `publishing_remote`;
+    /// None publishes nothing), spending from `budget` (shared by the tries
+    /// of one `next`). `want` is set for a `next`: one that loses a round
+    /// asks the machine that wins it to claim for it (`sync::requests`).
     fn publish_within(
         &self,
         session: &Session,
+        remote: Option<&str>,
         op_id: &str,
         commit: Option<ObjectId>,
         want: Option<&Want>,
         budget: &mut Budget,
     ) -> Result<Published> {
+        let Some(remote) = remote else { return Ok(Published::default()) };
         let store = self.store()?;
-        let Some(remote) = publishing_remote(&store, session) else { return Ok(Published::default()) };
         let engine = Engine::new(&store, session);
-        let report = crate::sync::publish(&engine, &remote, op_id, commit, want, budget)
+        let report = crate::sync::publish(&engine, remote, op_id, commit, want, budget)
             .map_err(|e| offline::kept_locally(e, ""))?;
         session.note_publish_pushes(report.pushes);
         self.remember_published(session);
@@ -293,9 +301,11 @@ impl Repo {
     /// claiming another. A `next` whose time ran out between choices claims
     /// nothing and says so (`busy`).
     pub fn claim(&self, session: &Session, op: &ClaimTask) -> Result<Applied<Task>> {
-        let mut budget = self.publish_budget()?;
+        let remote = self.publishing_remote(session)?;
+        let remote = remote.as_deref();
+        let mut budget = self.publish_budget(remote)?;
         if op.task.is_none() {
-            if let Some(pending) = self.publish_pending_claim(session, op, &mut budget)? {
+            if let Some(pending) = self.publish_pending_claim(session, op, remote, &mut budget)? {
                 self.forget_told(op);
                 return Ok(pending);
             }
@@ -314,7 +324,14 @@ impl Repo {
         loop {
             // The publish below carries the sign of life: no second push.
             let mut applied = self.apply_local(session, op)?;
-            match self.publish_within(session, &applied.op_id, applied.fresh_commit(), want.as_ref(), &mut budget) {
+            match self.publish_within(
+                session,
+                remote,
+                &applied.op_id,
+                applied.fresh_commit(),
+                want.as_ref(),
+                &mut budget,
+            ) {
                 Ok(published) => {
                     if let Some(commit) = published.commit.filter(|c| Some(*c) != applied.commit) {
                         // Another machine served this `next`'s request: it chose the task.
@@ -324,8 +341,7 @@ impl Repo {
                     return Ok(applied);
                 }
                 Err(e) if e.kind == Kind::AlreadyClaimed && picks_again && budget.spent() => {
-                    let remote = self.publishing_remote(session)?.unwrap_or_default();
-                    return Err(claimed_nothing(&budget, &remote, &e));
+                    return Err(claimed_nothing(&budget, remote.unwrap_or_default(), &e));
                 }
                 Err(e) if e.kind == Kind::AlreadyClaimed && picks_again => budget.contended = true,
                 Err(e) if offline::is_kept_locally(&e) => {
@@ -347,15 +363,16 @@ impl Repo {
         &self,
         session: &Session,
         op: &ClaimTask,
+        remote: Option<&str>,
         budget: &mut Budget,
     ) -> Result<Option<Applied<Task>>> {
+        let Some(remote) = remote else { return Ok(None) };
         let pending = {
             let store = self.store()?;
-            let Some(remote) = publishing_remote(&store, session) else { return Ok(None) };
-            offline::pending_claim(&store, &remote, op.agent.as_str())?
+            offline::pending_claim(&store, remote, op.agent.as_str())?
         };
         let Some(pending) = pending else { return Ok(None) };
-        match self.publish_within(session, &pending.op_id, Some(pending.commit), None, budget) {
+        match self.publish_within(session, Some(remote), &pending.op_id, Some(pending.commit), None, budget) {
             // Published before this `next`, so not waiting after all: its
             // agent was told then (the MCP race once handed one agent the same
             // task twice), or was told it was kept locally (`told_claim`).
