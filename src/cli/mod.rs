@@ -20,6 +20,7 @@ mod lock;
 mod maintain;
 #[cfg(feature = "server")]
 mod mcp;
+mod named;
 mod onboard;
 pub mod output;
 #[cfg(feature = "server")]
@@ -43,6 +44,7 @@ use crate::ops::{Applied, Operation};
 use crate::read::Snapshot;
 use crate::session::{Clock, IdempotencyKey, Publish, Session};
 use lazy::Lazy;
+use named::Named;
 use output::{for_people, Output};
 
 /// Coordinate a team of AI coding agents through git alone
@@ -73,7 +75,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub local: bool,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Named<Command>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -469,7 +471,7 @@ fn sync(orc: &Ctx, args: &SyncArgs) -> Result<Output> {
 }
 
 fn dispatch(cli: &Cli) -> Result<Output> {
-    let Some(command) = &cli.command else {
+    let Some(Named(command)) = &cli.command else {
         return Err(Error::new(Kind::Usage, "no command given").with_hint("orc --help"));
     };
     if let Command::Init(args) = command {
@@ -589,12 +591,13 @@ fn print_stdout(text: &str) {
     }
 }
 
-/// `Cli::try_parse_from`, except that the command tree clap built is left
-/// for the process's exit to free: freeing it piece by piece cost a third
-/// of parsing, on every command. (Tests that call `run` many times leak a
-/// few kilobytes a call.)
+/// `Cli::try_parse_from`, except that the tree holds only the subcommand
+/// the command line names (`named`), and the command tree clap built is
+/// left for the process's exit to free: freeing it piece by piece cost a
+/// third of parsing, on every command. (Tests that call `run` many times
+/// leak a few kilobytes a call.)
 fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
-    let mut command = Cli::command();
+    let mut command = named::with_named(named::named_subcommand(args), Cli::command);
     let parsed = command.try_get_matches_from_mut(args);
     std::mem::forget(command);
     let mut matches = parsed?;
