@@ -47,7 +47,7 @@ impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
 
 impl<T: Subcommand> Subcommand for Lazy<T> {
     fn augment_subcommands(cmd: Command) -> Command {
-        cmd.defer(T::augment_subcommands)
+        cmd.defer(super::named::reduced_to_named::<T>)
     }
 
     fn augment_subcommands_for_update(cmd: Command) -> Command {

@@ -597,9 +597,12 @@ fn print_stdout(text: &str) {
 /// third of parsing, on every command. (Tests that call `run` many times
 /// leak a few kilobytes a call.)
 fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
-    let mut command = named::with_named(named::named_subcommand(args), Cli::command);
-    let parsed = command.try_get_matches_from_mut(args);
-    std::mem::forget(command);
+    let parsed = named::with_named(named::named_path(args), || {
+        let mut command = Cli::command();
+        let parsed = command.try_get_matches_from_mut(args);
+        std::mem::forget(command);
+        parsed
+    });
     let mut matches = parsed?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
 }

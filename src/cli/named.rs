@@ -1,22 +1,26 @@
 //! `Named<T>`: orc's top-level subcommands, of which clap's command tree
-//! holds only the one the command line names.
+//! holds only the one the command line names; and below it (through
+//! `Lazy`, `reduced_to_named`), only the one subcommand named next.
 //!
 //! Building a command copies each global option (`--json`, `--agent`, …)
 //! into every subcommand before parsing: with forty subcommands that was a
 //! third of a claim's heap (clap's copies, 240 KB) and the page faults to
-//! touch it, on every agent action. `parse` reads the subcommand's name off
-//! the command line first (`named_subcommand`), and the tree is built with
-//! that one only. Anything it cannot read that way (help, `--`, an unknown
-//! option, a misspelt name) gets the whole tree, so clap's help, errors and
+//! touch it, on every agent action. `parse` reads the names off the command
+//! line first (`named_path`), and the tree is built with those only.
+//! Anything it cannot read that way (help, `--`, an unknown option, a
+//! misspelt name) gets the whole tree, so clap's help, errors and
 //! suggestions are what they always were.
 //!
 //! Rules it keeps:
 //! - `Named<T>` is `T` to everything but clap's construction (it derefs to
 //!   `T`, parses as `T`, reports `T`'s subcommand names).
-//! - The tree is reduced only while `parse` builds it (`with_named`); any
-//!   other `Cli::command()` (completions, error formatting) is whole.
-//! - The options read before the name are the root's own; a test checks
-//!   `ROOT_FLAGS` and `ROOT_OPTIONS_WITH_VALUE` against `Cli`'s definition.
+//! - The tree is reduced only while `parse` builds and parses it
+//!   (`with_named`); any other `Cli::command()` (completions, error
+//!   formatting) is whole.
+//! - The options read between the names are the root's own (global, so
+//!   valid at every level); anything else stops the reading there. A test
+//!   checks `ROOT_FLAGS` and `ROOT_OPTIONS_WITH_VALUE` against `Cli`'s
+//!   definition.
 
 use std::cell::RefCell;
 use std::ffi::OsString;
@@ -30,7 +34,9 @@ pub(super) const ROOT_FLAGS: &[&str] = &["--json", "--local"];
 pub(super) const ROOT_OPTIONS_WITH_VALUE: &[&str] = &["--agent", "--idempotency-key", "-C"];
 
 thread_local! {
-    static NAMED: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The names `parse` read: the top-level subcommand's, then the one
+    /// named below it, taken by the first subcommand set built under it.
+    static NAMED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 #[derive(Debug)]
@@ -44,30 +50,34 @@ impl<T> Deref for Named<T> {
     }
 }
 
-/// Runs `build` (which builds `Cli`'s command) with its subcommands reduced
-/// to `name`, when given.
-pub(super) fn with_named<R>(name: Option<String>, build: impl FnOnce() -> R) -> R {
-    NAMED.with(|named| *named.borrow_mut() = name);
-    let built = build();
-    NAMED.with(|named| named.borrow_mut().take());
-    built
+/// Runs `parse` (which builds `Cli`'s command and parses with it) with the
+/// tree reduced to `path`.
+pub(super) fn with_named<R>(path: Vec<String>, parse: impl FnOnce() -> R) -> R {
+    NAMED.with(|named| *named.borrow_mut() = path);
+    let parsed = parse();
+    NAMED.with(|named| named.borrow_mut().clear());
+    parsed
 }
 
-/// The top-level subcommand the command line names, read the way clap
-/// reads it: past the root's own options (and their values) to the first
-/// other argument. None where that is not plain.
-pub(super) fn named_subcommand(args: &[OsString]) -> Option<String> {
+/// The subcommand names the command line starts with (at most two), read
+/// the way clap reads them: past the root's own options (and their values)
+/// to each other argument. Reading stops at anything not plain.
+pub(super) fn named_path(args: &[OsString]) -> Vec<String> {
+    let mut path = Vec::new();
     let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        let arg = arg.to_str()?;
+    while let (Some(arg), true) = (rest.next(), path.len() < 2) {
+        let Some(arg) = arg.to_str() else { break };
         if !arg.starts_with('-') {
-            return Some(arg.to_string());
+            path.push(arg.to_string());
+            continue;
         }
         if ROOT_FLAGS.contains(&arg) {
             continue;
         }
         if ROOT_OPTIONS_WITH_VALUE.contains(&arg) {
-            rest.next()?;
+            if rest.next().is_none() {
+                break;
+            }
             continue;
         }
         let attached = ROOT_OPTIONS_WITH_VALUE.iter().any(|option| match option.strip_prefix("--") {
@@ -75,10 +85,37 @@ pub(super) fn named_subcommand(args: &[OsString]) -> Option<String> {
             None => arg.len() > option.len() && arg.starts_with(option),
         });
         if !attached {
-            return None;
+            break;
         }
     }
-    None
+    path
+}
+
+/// `T`'s subcommands under `parent`, reduced to the one the command line
+/// names below it when `parent` is the top-level subcommand it names
+/// (called by `Lazy` when clap builds `parent`).
+pub(super) fn reduced_to_named<T: Subcommand>(parent: Command) -> Command {
+    let below = NAMED.with(|named| {
+        let mut named = named.borrow_mut();
+        let here = named
+            .first()
+            .is_some_and(|first| parent.get_name() == first || parent.get_all_aliases().any(|a| a == first));
+        (here && named.len() == 2).then(|| named.remove(1))
+    });
+    only_or_all::<T>(parent, below)
+}
+
+/// `T`'s subcommands added to `cmd`: only `name`'s when `T` has it.
+fn only_or_all<T: Subcommand>(cmd: Command, name: Option<String>) -> Command {
+    if let Some(name) = name.filter(|name| T::has_subcommand(name)) {
+        // `T` sets nothing on the parent but its subcommands (no enum-level
+        // attributes), so one of them alone is `T` for this command line.
+        let all = T::augment_subcommands(Command::new("all"));
+        if let Some(only) = all.find_subcommand(&name) {
+            return cmd.subcommand(only.clone());
+        }
+    }
+    T::augment_subcommands(cmd)
 }
 
 impl<T: FromArgMatches> FromArgMatches for Named<T> {
@@ -101,17 +138,8 @@ impl<T: FromArgMatches> FromArgMatches for Named<T> {
 
 impl<T: Subcommand> Subcommand for Named<T> {
     fn augment_subcommands(cmd: Command) -> Command {
-        let named = NAMED.with(|named| named.borrow().clone());
-        if let Some(name) = named.filter(|name| T::has_subcommand(name)) {
-            // `T` sets nothing on the parent but its subcommands (no
-            // enum-level attributes), so one of them alone is `T` for this
-            // command line.
-            let all = T::augment_subcommands(Command::new("all"));
-            if let Some(only) = all.find_subcommand(&name) {
-                return cmd.subcommand(only.clone());
-            }
-        }
-        T::augment_subcommands(cmd)
+        let first = NAMED.with(|named| named.borrow().first().cloned());
+        only_or_all::<T>(cmd, first)
     }
 
     fn augment_subcommands_for_update(cmd: Command) -> Command {
@@ -135,22 +163,24 @@ mod tests {
     }
 
     #[test]
-    fn the_name_is_read_past_the_root_options_and_their_values() {
-        for (line, name) in [
-            ("orc status", Some("status")),
-            ("orc --json t next api --agent a1", Some("t")),
-            ("orc --agent a1 -C /tmp --local next", Some("next")),
-            ("orc --agent=a1 -C/tmp --idempotency-key k1 ws list", Some("ws")),
-            ("orc --agent", None),
-            ("orc --help status", None),
-            ("orc -h", None),
-            ("orc --version", None),
-            ("orc -- status", None),
-            ("orc --jsonx status", None),
-            ("orc --json=yes status", None),
-            ("orc --agentx status", None),
+    fn the_names_are_read_past_the_root_options_and_their_values() {
+        for (line, path) in [
+            ("orc status", &["status"][..]),
+            ("orc --json t next api --agent a1", &["t", "next"]),
+            ("orc --agent a1 -C /tmp --local next", &["next"]),
+            ("orc --agent=a1 -C/tmp --idempotency-key k1 ws --json list", &["ws", "list"]),
+            ("orc t --agent", &["t"]),
+            ("orc t --help next", &["t"]),
+            ("orc --agent", &[]),
+            ("orc --help status", &[]),
+            ("orc -h", &[]),
+            ("orc --version", &[]),
+            ("orc -- status", &[]),
+            ("orc --jsonx status", &[]),
+            ("orc --json=yes status", &[]),
+            ("orc --agentx status", &[]),
         ] {
-            assert_eq!(named_subcommand(&args(line)).as_deref(), name, "{line}");
+            assert_eq!(named_path(&args(line)), path, "{line}");
         }
     }
 
@@ -186,12 +216,18 @@ mod tests {
             "orc t add api Title --after t-1 --after t-2",
             "orc lock run db -- make test",
             "orc --idempotency-key k1 log tick --data {}",
+            "orc task --json next api",
+            "orc a register a1 worker",
+            "orc kb write topic --file x.md",
+            "orc hooks install",
         ] {
             let reduced = crate::cli::parse(&args(line)).unwrap();
             let whole = Cli::try_parse_from(args(line)).unwrap();
             assert_eq!(format!("{reduced:?}"), format!("{whole:?}"), "{line}");
         }
-        for line in ["orc stauts", "orc t nxt", "orc status --bogus", "orc ws create"] {
+        for line in
+            ["orc stauts", "orc t nxt", "orc status --bogus", "orc ws create", "orc t next --bogus", "orc t claim"]
+        {
             let reduced = crate::cli::parse(&args(line)).unwrap_err();
             let whole = Cli::try_parse_from(args(line)).unwrap_err();
             assert_eq!(reduced.to_string(), whole.to_string(), "{line}");
