@@ -9,6 +9,9 @@
 //! whole tree as before: clap runs deferred builders when it builds a
 //! command.
 //!
+//! A deferred set of subcommands is built with only the one the command
+//! line names, when it names one plainly (`named::reduced_to_named`).
+//!
 //! Rule it keeps: `Lazy<T>` is `T` to everything but clap's construction
 //! (it derefs to `T`, parses as `T`, reports `T`'s subcommand names).
 
