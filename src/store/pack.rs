@@ -173,9 +173,9 @@ impl NewObjects {
             .map_err(|_| Error::new(Kind::Internal, "too many objects for one pack"))?;
         pack.extend_from_slice(&count.to_be_bytes());
         let mut index = Vec::with_capacity(self.objects.len());
-        // One compressor for all objects: setting one up allocates and clears
-        // a few hundred KiB, which cost more than compressing a small object.
-        let mut compressor = Compress::new(Compression::fast(), true);
+        // One compressor for all objects, set up at the first that needs it:
+        // setting one up allocates and clears a few hundred KiB.
+        let mut compressor: Option<Compress> = None;
         for (kind, id, body) in &self.objects {
             let offset = pack.len();
             let code: u8 = match kind {
@@ -195,7 +195,12 @@ impl NewObjects {
                 rest >>= 7;
             }
             pack.push(byte);
-            deflate(&mut compressor, body, &mut pack)?;
+            if *kind != ObjectType::Blob && body.len() < STORE_BELOW {
+                store(body, &mut pack);
+            } else {
+                let compressor = compressor.get_or_insert_with(|| Compress::new(Compression::fast(), true));
+                deflate(compressor, body, &mut pack)?;
+            }
             let mut crc = Crc::new();
             crc.update(&pack[offset..]);
             index.push(Packed { id: *id, crc: crc.sum(), offset: offset as u64 });
@@ -204,6 +209,51 @@ impl NewObjects {
         pack.extend_from_slice(&trailer);
         Ok((pack, index))
     }
+}
+
+/// Trees and commits smaller than this go into the pack in a zlib stream
+/// that stores them as they are; blobs, text that deflates well, are
+/// always deflated. Readying the compressor for an object clears its 64 KiB
+/// hash table, which cost more than deflating a small tree or commit (a
+/// claim writes a dozen; the clearing was an eighth of its instructions),
+/// and their object ids deflate poorly: git packed a 40-byte tree into 48.
+const STORE_BELOW: usize = 1024;
+
+/// Appends `body` to `out` as one zlib stream of stored blocks (RFC 1950
+/// and 1951): a header, blocks of at most 65,535 bytes each with its length
+/// and that length's complement, and the Adler-32 of `body`.
+fn store(body: &[u8], out: &mut Vec<u8>) {
+    // Deflate, 32 KiB window, no dictionary, fastest: 0x7801 is a multiple of 31.
+    out.extend_from_slice(&[0x78, 0x01]);
+    let mut blocks = body.chunks(usize::from(u16::MAX)).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let last = blocks.peek().is_none();
+        let len = u16::try_from(block.len()).expect("blocks are at most 65,535 bytes");
+        out.push(u8::from(last));
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&adler32(body).to_be_bytes());
+}
+
+/// Adler-32 (RFC 1950): two running sums modulo 65,521, reduced every
+/// 5,552 bytes, the most that cannot overflow 32 bits.
+fn adler32(bytes: &[u8]) -> u32 {
+    const MOD: u32 = 65_521;
+    let (mut a, mut b) = (1u32, 0u32);
+    for chunk in bytes.chunks(5552) {
+        for &byte in chunk {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
 }
 
 /// Appends `body` to `out` as one zlib stream, then readies `compressor`
@@ -508,6 +558,68 @@ mod tests {
         assert_eq!(reopened.find_blob(small).unwrap().content(), b"task\n");
         assert_eq!(reopened.find_commit(commit).unwrap().tree_id(), tree);
         assert!(pack.exists());
+    }
+
+    #[test]
+    fn adler32_is_rfc_1950s() {
+        assert_eq!(adler32(b""), 1);
+        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+        // Past one reduction: the sums must wrap as zlib's do.
+        let long: Vec<u8> = (0..20_000u32).map(|i| (i * 13 % 256) as u8).collect();
+        let mut reference = (1u64, 0u64);
+        for &byte in &long {
+            reference.0 = (reference.0 + u64::from(byte)) % 65_521;
+            reference.1 = (reference.1 + reference.0) % 65_521;
+        }
+        assert_eq!(u64::from(adler32(&long)), (reference.1 << 16) | reference.0);
+    }
+
+    #[test]
+    fn stored_streams_of_any_length_inflate_to_their_bytes() {
+        use std::io::Read;
+        for size in [0, 1, 65_535, 65_536, 140_000] {
+            let body: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            let mut stream = Vec::new();
+            store(&body, &mut stream);
+            let mut inflated = Vec::new();
+            flate2::read::ZlibDecoder::new(&stream[..]).read_to_end(&mut inflated).unwrap();
+            assert_eq!(inflated, body, "{size} bytes");
+        }
+    }
+
+    #[test]
+    fn small_trees_and_commits_are_stored_and_read_back_by_git() {
+        let (dir, _repo) = repo();
+        let mut objects = NewObjects::default();
+        let blob = objects.blob(b"a small blob, deflated all the same\n").unwrap();
+        // Each entry here is 40 bytes: 25 of them make a tree just under a
+        // kibibyte, 26 one just over.
+        let tree_of = |objects: &mut NewObjects, entries: usize| {
+            let items = (0..entries).map(|i| item(&format!("t-{i:05}.toml"), MODE_BLOB, blob)).collect();
+            objects.tree(items).unwrap()
+        };
+        let small = tree_of(&mut objects, 25);
+        let large = tree_of(&mut objects, 26);
+        let signature = Signature::new("orc", "orc@localhost", &Time::new(1_767_225_600, 0)).unwrap();
+        let commit = objects.commit(small, &[], &signature, "orc: small\n").unwrap();
+        let bodies: Vec<Vec<u8>> = objects.objects.iter().map(|(_, _, body)| body.clone()).collect();
+        let size_of = |id: Oid| objects.objects.iter().find(|(_, oid, _)| *oid == id).unwrap().2.len();
+        assert!(size_of(small) < STORE_BELOW && size_of(large) >= STORE_BELOW);
+        let pack_dir = dir.path().join("objects").join("pack");
+        let (name, _) = objects.write_pack(&pack_dir).unwrap().expect("objects to write");
+        let (pack, idx) = pack_paths(&pack_dir, &name);
+        let bytes = fs::read(&pack).unwrap();
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(holds(&bodies[1]) && holds(&bodies[3]), "the small tree and the commit are stored as they are");
+        assert!(!holds(&bodies[0]) && !holds(&bodies[2]), "the blob and the large tree are deflated");
+        let verify = Command::new("git").arg("verify-pack").arg(&idx).output().unwrap();
+        assert!(verify.status.success(), "git verify-pack: {}", String::from_utf8_lossy(&verify.stderr));
+        let fsck = Command::new("git").arg("--git-dir").arg(dir.path()).args(["fsck", "--strict"]).output().unwrap();
+        assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+        let reopened = Repository::open_bare(dir.path()).unwrap();
+        assert_eq!(reopened.find_tree(small).unwrap().len(), 25);
+        assert_eq!(reopened.find_tree(large).unwrap().len(), 26);
+        assert_eq!(reopened.find_commit(commit).unwrap().tree_id(), small);
     }
 
     #[test]
