@@ -17,6 +17,9 @@
 //! - The tree is reduced only while `parse` builds and parses it
 //!   (`with_named`); any other `Cli::command()` (completions, error
 //!   formatting) is whole.
+//! - A subcommand enum carries no enum-level `#[command(...)]` settings:
+//!   the reduced tree takes only the named subcommand from the enum's, and
+//!   such settings would be left behind with the others.
 //! - The options read between the names are the root's own (global, so
 //!   valid at every level); anything else stops the reading there. A test
 //!   checks `ROOT_FLAGS` and `ROOT_OPTIONS_WITH_VALUE` against `Cli`'s
