@@ -68,8 +68,8 @@ pub(super) fn with_named<R>(path: Vec<String>, parse: impl FnOnce() -> R) -> R {
 pub(super) fn named_path(args: &[OsString]) -> Vec<String> {
     let mut path = Vec::new();
     let mut rest = args.iter().skip(1);
-    while let (Some(arg), true) = (rest.next(), path.len() < 2) {
-        let Some(arg) = arg.to_str() else { break };
+    while path.len() < 2 {
+        let Some(arg) = rest.next().and_then(|arg| arg.to_str()) else { break };
         if !arg.starts_with('-') {
             path.push(arg.to_string());
             continue;

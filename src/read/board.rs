@@ -69,15 +69,6 @@ pub enum HeadFor {
     Claim,
 }
 
-/// Whose agent records a board reads.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum AgentRecords {
-    /// Every agent's, so a broken agent file is reported.
-    All,
-    /// Only those holding one of the board's tasks.
-    Holders,
-}
-
 /// Everything needed to judge readiness of many tasks at once.
 #[derive(Default)]
 pub struct Board {
@@ -105,7 +96,7 @@ impl Board {
                 tasks.retain(|t| !archived.contains(&t.workstream));
             }
         }
-        Self::with_agents(snap, tasks, broken, liveness, AgentRecords::All)
+        Self::with_agents(snap, tasks, broken, liveness, HeadFor::Report)
     }
 
     /// The part of the board that the first `n` ready tasks come from, read
@@ -122,9 +113,9 @@ impl Board {
         n: usize,
         purpose: HeadFor,
     ) -> Result<Head> {
-        let (keep, agents) = match purpose {
-            HeadFor::Report => (Keep::Moved, AgentRecords::All),
-            HeadFor::Claim => (Keep::FarBehind, AgentRecords::Holders),
+        let keep = match purpose {
+            HeadFor::Report => Keep::Moved,
+            HeadFor::Claim => Keep::FarBehind,
         };
         let mut names = match ws {
             Some(ws) => vec![ws.to_string()],
@@ -158,7 +149,7 @@ impl Board {
             }
             counts.push((name, Status::ALL.map(|s| index.count(s))));
         }
-        Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness, agents)?, counts, free_not_loaded })
+        Ok(Head { board: Self::with_agents(snap, tasks, broken, liveness, purpose)?, counts, free_not_loaded })
     }
 
     /// The tasks a listing needs: only `status` ones when given, only
@@ -195,11 +186,11 @@ impl Board {
         tasks: Vec<Task>,
         mut broken: Vec<Error>,
         liveness: Option<&Liveness>,
-        records: AgentRecords,
+        purpose: HeadFor,
     ) -> Result<Self> {
-        let agents = match records {
-            AgentRecords::All => snap.agents()?,
-            AgentRecords::Holders => {
+        let agents = match purpose {
+            HeadFor::Report => snap.agents()?,
+            HeadFor::Claim => {
                 let holders: BTreeSet<&str> = tasks.iter().filter_map(|t| t.claimed_by.as_deref()).collect();
                 snap.agents_named(holders)
             }

@@ -50,7 +50,9 @@ impl Liveness {
         let path = store.private_dir().join("observed-agents");
         let mut seen: HashMap<String, (i64, i64)> = HashMap::new();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = 0;
         for line in text.lines() {
+            lines += 1;
             if let [agent, written, first] = line.split(' ').collect::<Vec<_>>()[..] {
                 if let (Ok(written), Ok(first)) = (written.parse(), first.parse()) {
                     match seen.get_mut(agent) {
@@ -62,7 +64,7 @@ impl Liveness {
                 }
             }
         }
-        Self { path, now, seen: RefCell::new(seen), lines: text.lines().count(), fresh: RefCell::new(Vec::new()) }
+        Self { path, now, seen: RefCell::new(seen), lines, fresh: RefCell::new(Vec::new()) }
     }
 
     /// When this machine first saw `agent` with this `last_seen`; records
